@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound is returned when no key has the requested ID. It is the
+	// only error that means "the store answered, and the answer is no".
+	ErrNotFound = errors.New("mcpauth/store: key not found")
+	// ErrDuplicate is returned by CreateKey when a key with the same ID exists.
+	ErrDuplicate = errors.New("mcpauth/store: duplicate key id")
+)
+
+// KeyStore keeps API key records. Implementations must be safe for
+// concurrent use.
+type KeyStore interface {
+	// LookupKey returns the key with the given ID, or ErrNotFound.
+	LookupKey(ctx context.Context, id string) (Key, error)
+	// CreateKey stores a new key. It returns ErrDuplicate if the ID is taken.
+	CreateKey(ctx context.Context, k Key) error
+	// RevokeKey marks the key revoked at the given time. Revoking a key that
+	// is already revoked keeps the earlier time and returns nil. It returns
+	// ErrNotFound for an unknown ID.
+	RevokeKey(ctx context.Context, id string, at time.Time) error
+}
+
+// KeyLister is implemented by stores that can list a user's keys.
+type KeyLister interface {
+	// ListKeys returns every key of the user, revoked and expired ones
+	// included, oldest first. A user without keys gets an empty slice.
+	ListKeys(ctx context.Context, userID string) ([]Key, error)
+}
+
+// KeyUpdater is implemented by stores that can change a key's expiry, which
+// key rotation needs to give the old key a grace period.
+type KeyUpdater interface {
+	// SetExpiry sets the key's ExpiresAt (zero means never). It returns
+	// ErrNotFound for an unknown ID.
+	SetExpiry(ctx context.Context, id string, expiresAt time.Time) error
+}
+
+// Touch is one last-used record: key ID and when it was last seen.
+type Touch struct {
+	ID string
+	At time.Time
+}
+
+// Toucher is implemented by stores that record last-used times. The
+// middleware coalesces uses in memory and calls TouchKeys in batches, never
+// once per request.
+type Toucher interface {
+	// TouchKeys moves each key's LastUsedAt forward to At; a time earlier
+	// than the stored one is ignored. Unknown IDs are skipped, not errors.
+	TouchKeys(ctx context.Context, touches []Touch) error
+}

@@ -1,0 +1,334 @@
+// Package storetest is the conformance suite for store.KeyStore
+// implementations. Every store, in memory or in a database, calls Run from
+// its tests:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.KeyStore { return newStore(t) })
+//	}
+//
+// newStore must return an empty store, or one in which IDs made by the suite
+// (random, prefixed "st") do not exist. Optional interfaces (KeyLister,
+// KeyUpdater, Toucher) are tested when the store implements them.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpauth/mcpauth/store"
+)
+
+// Run runs the conformance suite. newStore is called once per subtest.
+func Run(t *testing.T, newStore func(t *testing.T) store.KeyStore) {
+	t.Helper()
+	t.Run("LookupMissing", func(t *testing.T) { testLookupMissing(t, newStore(t)) })
+	t.Run("CreateAndLookup", func(t *testing.T) { testCreateAndLookup(t, newStore(t)) })
+	t.Run("Duplicate", func(t *testing.T) { testDuplicate(t, newStore(t)) })
+	t.Run("ReturnedCopyIsIsolated", func(t *testing.T) { testIsolation(t, newStore(t)) })
+	t.Run("Revoke", func(t *testing.T) { testRevoke(t, newStore(t)) })
+	t.Run("Expiry", func(t *testing.T) { testExpiry(t, newStore(t)) })
+	t.Run("List", func(t *testing.T) { testList(t, newStore(t)) })
+	t.Run("SetExpiry", func(t *testing.T) { testSetExpiry(t, newStore(t)) })
+	t.Run("Touch", func(t *testing.T) { testTouch(t, newStore(t)) })
+	t.Run("CanceledContext", func(t *testing.T) { testCanceled(t, newStore(t)) })
+	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newStore(t)) })
+}
+
+// base is a fixed instant with sub-second precision (microseconds, which
+// every supported database keeps) in a non-UTC zone, so that stores are
+// checked for both precision and time-zone handling.
+var base = time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.FixedZone("X", 5*3600+1800))
+
+// NewID returns a random key ID that no other test uses.
+func NewID() string {
+	return "st" + rand.Text()[:10]
+}
+
+// NewKey returns a fully populated key record with a fresh ID.
+func NewKey(userID string) store.Key {
+	hash := make([]byte, 32)
+	_, _ = rand.Read(hash)
+	return store.Key{
+		ID:            NewID(),
+		UserID:        userID,
+		Name:          "laptop agent — ünïcode",
+		Hash:          hash,
+		PepperVersion: 2,
+		Scopes:        []string{"documents:read", "write"},
+		CreatedAt:     base,
+		ExpiresAt:     base.Add(90 * 24 * time.Hour),
+		RateLimit:     300,
+		AllowedCIDRs:  []string{"10.0.0.0/8", "2001:db8::/32"},
+		Metadata:      map[string]string{"tier": "paid", "team": "a"},
+	}
+}
+
+func assertSameKey(t *testing.T, want, got store.Key) {
+	t.Helper()
+	assert.Equal(t, want.ID, got.ID)
+	assert.Equal(t, want.UserID, got.UserID)
+	assert.Equal(t, want.Name, got.Name)
+	assert.Equal(t, want.Hash, got.Hash)
+	assert.Equal(t, want.PepperVersion, got.PepperVersion)
+	assert.ElementsMatch(t, want.Scopes, got.Scopes)
+	assert.ElementsMatch(t, want.AllowedCIDRs, got.AllowedCIDRs)
+	assert.Equal(t, want.RateLimit, got.RateLimit)
+	if len(want.Metadata) == 0 {
+		assert.Empty(t, got.Metadata)
+	} else {
+		assert.Equal(t, want.Metadata, got.Metadata)
+	}
+	assertSameTime(t, "CreatedAt", want.CreatedAt, got.CreatedAt)
+	assertSameTime(t, "ExpiresAt", want.ExpiresAt, got.ExpiresAt)
+	assertSameTime(t, "RevokedAt", want.RevokedAt, got.RevokedAt)
+	assertSameTime(t, "LastUsedAt", want.LastUsedAt, got.LastUsedAt)
+}
+
+func assertSameTime(t *testing.T, field string, want, got time.Time) {
+	t.Helper()
+	if want.IsZero() {
+		assert.True(t, got.IsZero(), "%s: want zero time, got %v", field, got)
+		return
+	}
+	assert.True(t, want.Equal(got), "%s: want %v, got %v", field, want, got)
+}
+
+func testLookupMissing(t *testing.T, s store.KeyStore) {
+	_, err := s.LookupKey(context.Background(), NewID())
+	require.ErrorIs(t, err, store.ErrNotFound)
+	err = s.RevokeKey(context.Background(), NewID(), base)
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testCreateAndLookup(t *testing.T, s store.KeyStore) {
+	ctx := context.Background()
+	full := NewKey("user-1")
+	require.NoError(t, s.CreateKey(ctx, full))
+	got, err := s.LookupKey(ctx, full.ID)
+	require.NoError(t, err)
+	assertSameKey(t, full, got)
+
+	minimal := store.Key{ID: NewID(), UserID: "user-2", Hash: []byte{1, 2, 3}, CreatedAt: base}
+	require.NoError(t, s.CreateKey(ctx, minimal))
+	got, err = s.LookupKey(ctx, minimal.ID)
+	require.NoError(t, err)
+	assertSameKey(t, minimal, got)
+	assert.Empty(t, got.Scopes)
+	assert.Equal(t, store.StatusActive, got.StatusAt(base.Add(100*365*24*time.Hour)))
+}
+
+func testDuplicate(t *testing.T, s store.KeyStore) {
+	ctx := context.Background()
+	k := NewKey("user-1")
+	require.NoError(t, s.CreateKey(ctx, k))
+	other := NewKey("user-2")
+	other.ID = k.ID
+	require.ErrorIs(t, s.CreateKey(ctx, other), store.ErrDuplicate)
+	got, err := s.LookupKey(ctx, k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "user-1", got.UserID, "a rejected duplicate must not overwrite the original")
+}
+
+func testIsolation(t *testing.T, s store.KeyStore) {
+	ctx := context.Background()
+	k := NewKey("user-1")
+	require.NoError(t, s.CreateKey(ctx, k))
+	k.Scopes[0] = "admin" // the caller's slice must not alias the store's
+	k.Hash[0] ^= 0xff
+	got, err := s.LookupKey(ctx, k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "documents:read", got.Scopes[0])
+	got.Scopes[0] = "admin"
+	got.Metadata["tier"] = "free"
+	again, err := s.LookupKey(ctx, k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "documents:read", again.Scopes[0])
+	assert.Equal(t, "paid", again.Metadata["tier"])
+}
+
+func testRevoke(t *testing.T, s store.KeyStore) {
+	ctx := context.Background()
+	k := NewKey("user-1")
+	require.NoError(t, s.CreateKey(ctx, k))
+	at := base.Add(time.Hour + 123456*time.Microsecond)
+	require.NoError(t, s.RevokeKey(ctx, k.ID, at))
+	got, err := s.LookupKey(ctx, k.ID)
+	require.NoError(t, err)
+	assertSameTime(t, "RevokedAt", at, got.RevokedAt)
+	assert.Equal(t, store.StatusRevoked, got.StatusAt(at))
+	assert.Equal(t, store.StatusActive, got.StatusAt(at.Add(-time.Microsecond)))
+
+	// A second revocation keeps the first time.
+	require.NoError(t, s.RevokeKey(ctx, k.ID, at.Add(time.Hour)))
+	got, err = s.LookupKey(ctx, k.ID)
+	require.NoError(t, err)
+	assertSameTime(t, "RevokedAt", at, got.RevokedAt)
+}
+
+func testExpiry(t *testing.T, s store.KeyStore) {
+	ctx := context.Background()
+	k := NewKey("user-1")
+	k.ExpiresAt = base.Add(time.Minute + 987654*time.Microsecond)
+	require.NoError(t, s.CreateKey(ctx, k))
+	got, err := s.LookupKey(ctx, k.ID)
+	require.NoError(t, err)
+	assertSameTime(t, "ExpiresAt", k.ExpiresAt, got.ExpiresAt)
+	assert.Equal(t, store.StatusActive, got.StatusAt(k.ExpiresAt.Add(-time.Microsecond)))
+	assert.Equal(t, store.StatusExpired, got.StatusAt(k.ExpiresAt))
+}
+
+func testList(t *testing.T, s store.KeyStore) {
+	l, ok := s.(store.KeyLister)
+	if !ok {
+		t.Skip("store does not implement store.KeyLister")
+	}
+	ctx := context.Background()
+	user := "user-" + NewID()
+	keys, err := l.ListKeys(ctx, user)
+	require.NoError(t, err)
+	assert.Empty(t, keys)
+
+	var want []store.Key
+	for i := range 3 {
+		k := NewKey(user)
+		k.CreatedAt = base.Add(time.Duration(i) * time.Second)
+		require.NoError(t, s.CreateKey(ctx, k))
+		want = append(want, k)
+	}
+	require.NoError(t, s.CreateKey(ctx, NewKey("someone-else")))
+	require.NoError(t, s.RevokeKey(ctx, want[1].ID, base.Add(time.Hour)))
+	want[1].RevokedAt = base.Add(time.Hour)
+
+	keys, err = l.ListKeys(ctx, user)
+	require.NoError(t, err)
+	require.Len(t, keys, 3)
+	for i := range want {
+		assertSameKey(t, want[i], keys[i])
+	}
+}
+
+func testSetExpiry(t *testing.T, s store.KeyStore) {
+	u, ok := s.(store.KeyUpdater)
+	if !ok {
+		t.Skip("store does not implement store.KeyUpdater")
+	}
+	ctx := context.Background()
+	k := NewKey("user-1")
+	require.NoError(t, s.CreateKey(ctx, k))
+	at := base.Add(2*time.Hour + 5*time.Microsecond)
+	require.NoError(t, u.SetExpiry(ctx, k.ID, at))
+	got, err := s.LookupKey(ctx, k.ID)
+	require.NoError(t, err)
+	assertSameTime(t, "ExpiresAt", at, got.ExpiresAt)
+	require.NoError(t, u.SetExpiry(ctx, k.ID, time.Time{}))
+	got, err = s.LookupKey(ctx, k.ID)
+	require.NoError(t, err)
+	assert.True(t, got.ExpiresAt.IsZero())
+	require.ErrorIs(t, u.SetExpiry(ctx, NewID(), at), store.ErrNotFound)
+}
+
+func testTouch(t *testing.T, s store.KeyStore) {
+	tc, ok := s.(store.Toucher)
+	if !ok {
+		t.Skip("store does not implement store.Toucher")
+	}
+	ctx := context.Background()
+	a, b := NewKey("user-1"), NewKey("user-1")
+	require.NoError(t, s.CreateKey(ctx, a))
+	require.NoError(t, s.CreateKey(ctx, b))
+	t1 := base.Add(time.Minute + 111111*time.Microsecond)
+	t2 := base.Add(2*time.Minute + 222222*time.Microsecond)
+	require.NoError(t, tc.TouchKeys(ctx, []store.Touch{{ID: a.ID, At: t1}, {ID: b.ID, At: t2}, {ID: NewID(), At: t2}}))
+	require.NoError(t, tc.TouchKeys(ctx, nil))
+	// Earlier times never move LastUsedAt backwards.
+	require.NoError(t, tc.TouchKeys(ctx, []store.Touch{{ID: b.ID, At: t1}}))
+	gotA, err := s.LookupKey(ctx, a.ID)
+	require.NoError(t, err)
+	gotB, err := s.LookupKey(ctx, b.ID)
+	require.NoError(t, err)
+	assertSameTime(t, "LastUsedAt", t1, gotA.LastUsedAt)
+	assertSameTime(t, "LastUsedAt", t2, gotB.LastUsedAt)
+
+	// Many keys in one batch.
+	var batch []store.Touch
+	for range 250 {
+		k := NewKey("user-batch")
+		require.NoError(t, s.CreateKey(ctx, k))
+		batch = append(batch, store.Touch{ID: k.ID, At: t2})
+	}
+	require.NoError(t, tc.TouchKeys(ctx, batch))
+	got, err := s.LookupKey(ctx, batch[249].ID)
+	require.NoError(t, err)
+	assertSameTime(t, "LastUsedAt", t2, got.LastUsedAt)
+}
+
+func testCanceled(t *testing.T, s store.KeyStore) {
+	k := NewKey("user-1")
+	require.NoError(t, s.CreateKey(context.Background(), k))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.LookupKey(ctx, k.ID)
+	require.Error(t, err)
+	assert.False(t, errors.Is(err, store.ErrNotFound), "a canceled lookup must not look like a missing key")
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Error(t, s.CreateKey(ctx, NewKey("user-1")))
+	assert.Error(t, s.RevokeKey(ctx, k.ID, base))
+	got, err := s.LookupKey(context.Background(), k.ID)
+	require.NoError(t, err)
+	assert.True(t, got.RevokedAt.IsZero(), "a canceled revoke must not take effect")
+}
+
+func testConcurrent(t *testing.T, s store.KeyStore) {
+	ctx := context.Background()
+	const workers, perWorker = 8, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWorker {
+				k := NewKey(fmt.Sprintf("user-%d", w))
+				if err := s.CreateKey(ctx, k); err != nil {
+					errs <- err
+					return
+				}
+				got, err := s.LookupKey(ctx, k.ID)
+				if err != nil || got.UserID != k.UserID {
+					errs <- fmt.Errorf("lookup after create: %v", err)
+					return
+				}
+				if i%2 == 0 {
+					if err := s.RevokeKey(ctx, k.ID, base); err != nil {
+						errs <- err
+						return
+					}
+					got, err := s.LookupKey(ctx, k.ID)
+					if err != nil || got.RevokedAt.IsZero() {
+						errs <- fmt.Errorf("lookup after revoke: %v", err)
+						return
+					}
+				}
+				if tc, ok := s.(store.Toucher); ok {
+					if err := tc.TouchKeys(ctx, []store.Touch{{ID: k.ID, At: base.Add(time.Duration(i) * time.Second)}}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
