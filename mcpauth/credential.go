@@ -1,0 +1,60 @@
+package mcpauth
+
+import (
+	"net/http"
+	"strings"
+)
+
+// maxCredentialLen bounds the header value considered a key. Anything longer
+// is malformed without further work.
+const maxCredentialLen = 256
+
+// credential extracts the one API key a request carries, from the enabled
+// sources. Keys are never read from the URL. Two different keys (in two
+// headers, or one header repeated) are ErrConflictingCredentials.
+func credential(r *http.Request, from CredentialSource) (string, error) {
+	var key string
+	if from&FromBearer != 0 {
+		vals := r.Header["Authorization"]
+		for _, v := range vals {
+			tok, ok := bearerToken(v)
+			if !ok {
+				continue
+			}
+			if key != "" && key != tok {
+				return "", ErrConflictingCredentials
+			}
+			key = tok
+		}
+	}
+	if from&FromAPIKeyHeader != 0 {
+		for _, v := range r.Header["X-Api-Key"] {
+			v = strings.TrimSpace(v)
+			if v == "" {
+				continue
+			}
+			if key != "" && key != v {
+				return "", ErrConflictingCredentials
+			}
+			key = v
+		}
+	}
+	if key == "" {
+		return "", ErrNoCredential
+	}
+	if len(key) > maxCredentialLen {
+		return "", errMalformed("credential too long")
+	}
+	return key, nil
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>" value.
+// The scheme is case-insensitive (RFC 9110 §11.1).
+func bearerToken(v string) (string, bool) {
+	const scheme = "bearer "
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return "", false
+	}
+	tok := strings.TrimSpace(v[len(scheme):])
+	return tok, tok != ""
+}

@@ -1,0 +1,71 @@
+package mcpauth_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpauth/mcpauth/store"
+)
+
+// clock is a settable clock for Options.Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// countingStore wraps the memory store, counts calls and can be broken.
+type countingStore struct {
+	*store.Memory
+	lookups atomic.Int64
+	touches atomic.Int64
+	broken  atomic.Bool
+
+	mu      sync.Mutex
+	batches [][]store.Touch
+}
+
+var errBroken = errors.New("dial tcp 10.1.2.3:5432: connection refused (password=hunter2)")
+
+func newCountingStore() *countingStore { return &countingStore{Memory: store.NewMemory()} }
+
+func (s *countingStore) LookupKey(ctx context.Context, id string) (store.Key, error) {
+	s.lookups.Add(1)
+	if s.broken.Load() {
+		return store.Key{}, errBroken
+	}
+	return s.Memory.LookupKey(ctx, id)
+}
+
+func (s *countingStore) TouchKeys(ctx context.Context, touches []store.Touch) error {
+	s.touches.Add(1)
+	if s.broken.Load() {
+		return errBroken
+	}
+	s.mu.Lock()
+	s.batches = append(s.batches, append([]store.Touch(nil), touches...))
+	s.mu.Unlock()
+	return s.Memory.TouchKeys(ctx, touches)
+}
+
+func (s *countingStore) Batches() [][]store.Touch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]store.Touch(nil), s.batches...)
+}

@@ -1,0 +1,304 @@
+package mcpauth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mcpauth/mcpauth/store"
+)
+
+// Defaults for Options.
+const (
+	DefaultRealm            = "mcp"
+	DefaultCacheTTL         = 30 * time.Second
+	DefaultCacheSize        = 10_000
+	DefaultNegativeCacheTTL = 5 * time.Second
+	DefaultTouchInterval    = 10 * time.Second
+	DefaultStoreTimeout     = 2 * time.Second
+)
+
+// Credential sources, combined with | in Options.Credentials.
+type CredentialSource uint8
+
+const (
+	// FromBearer reads "Authorization: Bearer <key>", what MCP clients send.
+	FromBearer CredentialSource = 1 << iota
+	// FromAPIKeyHeader reads "X-API-Key: <key>".
+	FromAPIKeyHeader
+)
+
+// UserChecker is the host application's answer to "is this user allowed to
+// act right now?". Return false for deactivated, suspended or deleted users;
+// return an error only when the answer cannot be had (the request then fails
+// closed with 503).
+type UserChecker interface {
+	UserActive(ctx context.Context, userID string) (bool, error)
+}
+
+// UserCheckerFunc adapts a function to UserChecker.
+type UserCheckerFunc func(ctx context.Context, userID string) (bool, error)
+
+// UserActive implements UserChecker.
+func (f UserCheckerFunc) UserActive(ctx context.Context, userID string) (bool, error) {
+	return f(ctx, userID)
+}
+
+// Options configures a Guard. The zero value (or a nil *Options) is secure:
+// every field documents its default.
+type Options struct {
+	// Prefix is the key prefix, 2-16 lower-case letters and digits.
+	// Default "mcp".
+	Prefix string
+	// Peppers are the server-side secrets keys are hashed with; the first is
+	// current (new keys use it), the rest are retired ones still accepted for
+	// old keys. Default none: plain SHA-256. Setting one is recommended.
+	Peppers []Pepper
+	// Credentials says where keys are read from. Default FromBearer|FromAPIKeyHeader.
+	// Keys in the URL query are never accepted.
+	Credentials CredentialSource
+	// Users, if set, is asked on every authenticated request whether the
+	// key's user is active; an inactive user gets 403. It should be cheap (a
+	// cache in front of the user table). Default: every user is active.
+	Users UserChecker
+	// CacheTTL is how long a verified key is trusted without asking the
+	// store again; never past the key's own expiry. A key revoked through
+	// this Guard's Manager stops at once; one revoked elsewhere stops within
+	// CacheTTL. Default 30s. Negative disables the cache.
+	CacheTTL time.Duration
+	// CacheSize bounds the number of cached key IDs. Default 10,000.
+	CacheSize int
+	// NegativeCacheTTL is how long an unknown key ID is remembered as
+	// unknown, so that floods of made-up keys do not reach the store.
+	// Default 5s. Negative disables it.
+	NegativeCacheTTL time.Duration
+	// TouchInterval is how often coalesced last-used times are written to the
+	// store (only if it implements store.Toucher). Default 10s.
+	TouchInterval time.Duration
+	// StoreTimeout bounds each store call on the request path. Default 2s.
+	StoreTimeout time.Duration
+	// Realm is the realm in WWW-Authenticate challenges. Default "mcp".
+	Realm string
+	// ErrorHandler writes every error response (401, 403, 429, 503, ...).
+	// It receives the error (test it with errors.Is); never echo err.Error()
+	// to clients. Default: ResponseFor's JSON.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// Logger receives operational messages (store failures, flush errors).
+	// Never raw keys. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Rand is the source of key randomness for the Manager. Default crypto/rand.
+	Rand io.Reader
+}
+
+// Guard authenticates requests with API keys. Create it with New; it is
+// safe for concurrent use. Close it on shutdown to flush last-used times.
+type Guard struct {
+	keys    store.KeyStore
+	opts    Options
+	hasher  *hasher
+	cache   *keyCache
+	touches *toucher
+}
+
+// New returns a Guard over keys. opts may be nil. It fails if an option is
+// invalid (a bad prefix, a short pepper).
+func New(keys store.KeyStore, opts *Options) (*Guard, error) {
+	if keys == nil {
+		return nil, errors.New("mcpauth: New needs a KeyStore")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+		o.Peppers = append([]Pepper(nil), opts.Peppers...)
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if !prefixPattern.MatchString(o.Prefix) {
+		return nil, fmt.Errorf("mcpauth: invalid Prefix %q: want 2-16 lower-case letters and digits, starting with a letter", o.Prefix)
+	}
+	if o.Credentials == 0 {
+		o.Credentials = FromBearer | FromAPIKeyHeader
+	}
+	if o.CacheTTL == 0 {
+		o.CacheTTL = DefaultCacheTTL
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.NegativeCacheTTL == 0 {
+		o.NegativeCacheTTL = DefaultNegativeCacheTTL
+	}
+	if o.TouchInterval <= 0 {
+		o.TouchInterval = DefaultTouchInterval
+	}
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = DefaultStoreTimeout
+	}
+	if o.Realm == "" {
+		o.Realm = DefaultRealm
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	h, err := newHasher(o.Peppers)
+	if err != nil {
+		return nil, err
+	}
+	g := &Guard{keys: keys, opts: o, hasher: h, cache: newKeyCache(o.CacheSize)}
+	if t, ok := keys.(store.Toucher); ok {
+		g.touches = newToucher(t, o.TouchInterval, o.StoreTimeout, o.Logger)
+	}
+	return g, nil
+}
+
+// Close flushes pending last-used times and stops background work. Requests
+// after Close still authenticate, but their uses are no longer recorded.
+func (g *Guard) Close(ctx context.Context) error {
+	if g.touches == nil {
+		return nil
+	}
+	return g.touches.close(ctx)
+}
+
+// Authenticate checks the request's API key and returns its principal. It
+// reads no body and writes nothing; it is the building block of Require for
+// people writing their own transport. Errors wrap the sentinels of this
+// package; store failures wrap ErrUnavailable.
+func (g *Guard) Authenticate(r *http.Request) (Principal, error) {
+	p, err := g.authenticate(r)
+	if err != nil {
+		return Principal{}, err
+	}
+	return *p, nil
+}
+
+func (g *Guard) authenticate(r *http.Request) (*Principal, error) {
+	raw, err := credential(r, g.opts.Credentials)
+	if err != nil {
+		return nil, err
+	}
+	return g.verify(r.Context(), raw)
+}
+
+// verify runs the key checks in order: format and checksum, cache or store,
+// hash, revocation, expiry, user.
+func (g *Guard) verify(ctx context.Context, raw string) (*Principal, error) {
+	pk, err := ParseKey(raw, g.opts.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	now := g.opts.Now()
+	e := g.cache.get(pk.ID, now)
+	if e == nil {
+		if e, err = g.load(ctx, pk.ID, now); err != nil {
+			return nil, err
+		}
+	}
+	if e.notFound {
+		return nil, ErrUnknownKey
+	}
+	ok, err := g.hasher.verify(e.pepperVersion, pk.material, e.hash)
+	if err != nil {
+		g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: cannot verify key", slog.String("key_id", pk.ID), slog.String("error", err.Error()))
+		return nil, ErrUnknownKey
+	}
+	if !ok {
+		return nil, ErrUnknownKey
+	}
+	if !e.revokedAt.IsZero() && !now.Before(e.revokedAt) {
+		return nil, ErrKeyRevoked
+	}
+	if exp := e.principal.ExpiresAt; !exp.IsZero() && !now.Before(exp) {
+		return nil, ErrKeyExpired
+	}
+	if g.opts.Users != nil {
+		active, err := g.opts.Users.UserActive(ctx, e.principal.UserID)
+		if err != nil {
+			g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: user check failed", slog.String("key_id", pk.ID), slog.String("error", err.Error()))
+			return nil, fmt.Errorf("%w: user check failed", ErrUnavailable)
+		}
+		if !active {
+			return nil, ErrUserInactive
+		}
+	}
+	if g.touches != nil {
+		g.touches.use(e, pk.ID, now)
+	}
+	return e.principal, nil
+}
+
+// load fetches a key from the store and caches the result.
+func (g *Guard) load(ctx context.Context, id string, now time.Time) (*cacheEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.opts.StoreTimeout)
+	defer cancel()
+	k, err := g.keys.LookupKey(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		e := &cacheEntry{notFound: true, validUntil: now.Add(g.opts.NegativeCacheTTL)}
+		if g.opts.NegativeCacheTTL > 0 {
+			g.cache.put(id, e, now)
+		}
+		return e, nil
+	case err != nil:
+		g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: key lookup failed", slog.String("key_id", id), slog.String("error", err.Error()))
+		return nil, fmt.Errorf("%w: key lookup failed", ErrUnavailable)
+	}
+	e := entryFor(k, now, g.opts.CacheTTL)
+	if g.opts.CacheTTL > 0 {
+		g.cache.put(id, e, now)
+	}
+	return e, nil
+}
+
+func entryFor(k store.Key, now time.Time, ttl time.Duration) *cacheEntry {
+	until := now.Add(ttl)
+	if !k.ExpiresAt.IsZero() && k.ExpiresAt.Before(until) {
+		until = k.ExpiresAt
+	}
+	if !k.RevokedAt.IsZero() && k.RevokedAt.After(now) && k.RevokedAt.Before(until) {
+		until = k.RevokedAt
+	}
+	return &cacheEntry{
+		hash:          k.Hash,
+		pepperVersion: k.PepperVersion,
+		revokedAt:     k.RevokedAt,
+		allowedCIDRs:  k.AllowedCIDRs,
+		validUntil:    until,
+		principal: &Principal{
+			KeyID:     k.ID,
+			UserID:    k.UserID,
+			KeyName:   k.Name,
+			Scopes:    k.Scopes,
+			ExpiresAt: k.ExpiresAt,
+			Metadata:  k.Metadata,
+			RateLimit: k.RateLimit,
+		},
+	}
+}
+
+// Forget drops a key ID from this Guard's cache, so the next request with
+// it asks the store. The Manager calls it on revoke and rotate; call it
+// yourself when a key changes through another path.
+func (g *Guard) Forget(keyID string) { g.cache.delete(keyID) }
+
+func (g *Guard) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if g.opts.ErrorHandler != nil {
+		g.opts.ErrorHandler(w, r, err)
+		return
+	}
+	WriteResponse(w, ResponseFor(err, g.opts.Realm))
+}

@@ -1,0 +1,184 @@
+package mcpauth
+
+import (
+	"fmt"
+	"hash/crc32"
+	"io"
+	"regexp"
+)
+
+// Key layout. A raw key is
+//
+//	<prefix>_<key ID: 12><secret: 24><checksum: 6>
+//
+// where the last 42 characters are base62 (0-9, A-Z, a-z). The key ID is
+// public (it is how the store finds the record, and what logs and UIs show);
+// the secret carries 24 × log2(62) ≈ 142 bits of entropy from crypto/rand;
+// the checksum is CRC32 (IEEE) of everything before it, so a mistyped or
+// truncated key is rejected without touching the store.
+const (
+	// DefaultPrefix is the key prefix used when none is configured.
+	DefaultPrefix = "mcp"
+
+	keyIDLen    = 12
+	secretLen   = 24
+	checksumLen = 6
+	bodyLen     = keyIDLen + secretLen + checksumLen
+	maxPrefix   = 16
+)
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// base62Index maps a byte to its base62 value, or 0xff if it is not a base62 digit.
+var base62Index = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := range len(base62) {
+		t[base62[i]] = byte(i)
+	}
+	return t
+}()
+
+var prefixPattern = regexp.MustCompile(`^[a-z][a-z0-9]{1,15}$`)
+
+// ScannerRegexp returns the regular expression a secret scanner (gitleaks,
+// GitHub secret scanning, trufflehog) can use to find keys with the given
+// prefix; an empty prefix means DefaultPrefix. For the default prefix it is
+//
+//	\bmcp_[0-9A-Za-z]{42}\b
+//
+// The checksum lets a scanner confirm a match offline: see ParseKey.
+func ScannerRegexp(prefix string) string {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return `\b` + regexp.QuoteMeta(prefix) + `_[0-9A-Za-z]{` + fmt.Sprint(bodyLen) + `}\b`
+}
+
+// ParsedKey is a raw key split into its parts. Secret is sensitive: never log
+// it. ParsedKey's String method hides it.
+type ParsedKey struct {
+	// ID is the public key ID.
+	ID string
+	// Secret is the secret part of the key.
+	Secret string
+	// material is ID+Secret, the bytes that are hashed.
+	material string
+}
+
+// String returns the key ID with the secret elided, safe to log.
+func (p ParsedKey) String() string { return p.ID + "…" }
+
+// GoString keeps the secret out of %#v output.
+func (p ParsedKey) GoString() string {
+	return "mcpauth.ParsedKey{ID:" + fmt.Sprintf("%q", p.ID) + ", Secret:<redacted>}"
+}
+
+// ParseKey checks a raw key's prefix, length, alphabet and checksum and
+// splits it. It touches no store and allocates nothing. Every failure
+// wraps ErrMalformedKey, and no error includes the key itself.
+func ParseKey(raw, prefix string) (ParsedKey, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	n := len(prefix) + 1 + bodyLen
+	switch {
+	case len(raw) != n:
+		return ParsedKey{}, errMalformed("wrong length")
+	case raw[:len(prefix)] != prefix || raw[len(prefix)] != '_':
+		return ParsedKey{}, errMalformed("wrong prefix")
+	}
+	body := raw[len(prefix)+1:]
+	for i := range len(body) {
+		if base62Index[body[i]] == 0xff {
+			return ParsedKey{}, errMalformed("character outside the base62 alphabet")
+		}
+	}
+	want := checksum(raw[:n-checksumLen])
+	var got uint64
+	for i := range checksumLen {
+		got = got*62 + uint64(base62Index[body[keyIDLen+secretLen+i]])
+	}
+	if got != uint64(want) {
+		return ParsedKey{}, errMalformed("bad checksum")
+	}
+	return ParsedKey{
+		ID:       body[:keyIDLen],
+		Secret:   body[keyIDLen : keyIDLen+secretLen],
+		material: body[:keyIDLen+secretLen],
+	}, nil
+}
+
+func errMalformed(why string) error {
+	return fmt.Errorf("%w: %s", ErrMalformedKey, why)
+}
+
+var crcTable = crc32.MakeTable(crc32.IEEE)
+
+// checksum is CRC32-IEEE of s, computed without converting s to []byte.
+func checksum(s string) uint32 {
+	var buf [maxPrefix + 1 + keyIDLen + secretLen]byte
+	n := copy(buf[:], s)
+	return crc32.Checksum(buf[:n], crcTable)
+}
+
+// encodeChecksum writes sum as 6 base62 digits, most significant first.
+func encodeChecksum(sum uint32) [checksumLen]byte {
+	var cs [checksumLen]byte
+	for i := checksumLen - 1; i >= 0; i-- {
+		cs[i] = base62[sum%62]
+		sum /= 62
+	}
+	return cs
+}
+
+// generateKey returns a new raw key with the given prefix, and its parts.
+// Randomness comes from r (crypto/rand in production).
+func generateKey(r io.Reader, prefix string) (string, ParsedKey, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if !prefixPattern.MatchString(prefix) {
+		return "", ParsedKey{}, fmt.Errorf("mcpauth: invalid key prefix %q: want 2-16 lower-case letters and digits, starting with a letter", prefix)
+	}
+	buf := make([]byte, 0, len(prefix)+1+bodyLen)
+	buf = append(buf, prefix...)
+	buf = append(buf, '_')
+	var err error
+	if buf, err = appendRandomBase62(buf, r, keyIDLen+secretLen); err != nil {
+		return "", ParsedKey{}, err
+	}
+	cs := encodeChecksum(checksum(string(buf)))
+	buf = append(buf, cs[:]...)
+	raw := string(buf)
+	p, err := ParseKey(raw, prefix)
+	if err != nil { // cannot happen: we just built it
+		return "", ParsedKey{}, fmt.Errorf("mcpauth: generated key does not parse: %w", err)
+	}
+	return raw, p, nil
+}
+
+// appendRandomBase62 appends n uniformly random base62 digits read from r.
+// Bytes >= 248 are rejected so that every digit is equally likely.
+func appendRandomBase62(dst []byte, r io.Reader, n int) ([]byte, error) {
+	var chunk [64]byte
+	for n > 0 {
+		if _, err := io.ReadFull(r, chunk[:]); err != nil {
+			return nil, fmt.Errorf("mcpauth: read randomness: %w", err)
+		}
+		for _, b := range chunk {
+			if b >= 248 {
+				continue
+			}
+			dst = append(dst, base62[b%62])
+			if n--; n == 0 {
+				break
+			}
+		}
+	}
+	return dst, nil
+}
+
+// ErrMalformedKey wraps every ParseKey failure; it is also an ErrInvalidKey.
+var ErrMalformedKey = &kindError{msg: "mcpauth: malformed key", parent: ErrInvalidKey}
