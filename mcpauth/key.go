@@ -110,17 +110,33 @@ func ParseKey(raw, prefix string) (ParsedKey, error) {
 	}, nil
 }
 
+// errMalformed returns a preallocated ErrMalformedKey variant, so that
+// rejecting attacker input allocates nothing.
 func errMalformed(why string) error {
-	return fmt.Errorf("%w: %s", ErrMalformedKey, why)
+	if e, ok := malformedErrors[why]; ok {
+		return e
+	}
+	return &kindError{msg: "mcpauth: malformed key: " + why, parent: ErrMalformedKey}
 }
+
+var malformedErrors = func() map[string]error {
+	m := map[string]error{}
+	for _, why := range []string{"wrong length", "wrong prefix", "character outside the base62 alphabet", "bad checksum", "credential too long"} {
+		m[why] = &kindError{msg: "mcpauth: malformed key: " + why, parent: ErrMalformedKey}
+	}
+	return m
+}()
 
 var crcTable = crc32.MakeTable(crc32.IEEE)
 
-// checksum is CRC32-IEEE of s, computed without converting s to []byte.
+// checksum is CRC32-IEEE of s (the same as crc32.ChecksumIEEE), computed
+// over the string directly so that parsing allocates nothing.
 func checksum(s string) uint32 {
-	var buf [maxPrefix + 1 + keyIDLen + secretLen]byte
-	n := copy(buf[:], s)
-	return crc32.Checksum(buf[:n], crcTable)
+	crc := ^uint32(0)
+	for i := range len(s) {
+		crc = crcTable[byte(crc)^s[i]] ^ (crc >> 8)
+	}
+	return ^crc
 }
 
 // encodeChecksum writes sum as 6 base62 digits, most significant first.

@@ -3,6 +3,7 @@ package mcpauth
 import (
 	"bytes"
 	"crypto/rand"
+	"hash/crc32"
 	"regexp"
 	"strings"
 	"testing"
@@ -160,4 +161,23 @@ func FuzzParseKey(f *testing.F) {
 			t.Fatalf("parts do not match input")
 		}
 	})
+}
+
+func TestChecksumMatchesCRC32(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "a", "mcp_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", strings.Repeat("z", 300)} {
+		assert.Equal(t, crc32.ChecksumIEEE([]byte(s)), checksum(s))
+	}
+}
+
+func TestParseKeyAllocatesNothing(t *testing.T) {
+	raw, _, err := generateKey(rand.Reader, "")
+	require.NoError(t, err)
+	bad := raw[:len(raw)-1] + "x"
+	allocs := testing.AllocsPerRun(100, func() {
+		_, _ = ParseKey(raw, "")
+		_, _ = ParseKey(bad, "")
+		_, _ = ParseKey("short", "")
+	})
+	assert.Zero(t, allocs)
 }

@@ -1,0 +1,133 @@
+package mcpauth_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+
+	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
+)
+
+// noop is the handler behind every benchmarked middleware.
+var noop = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+
+// discard is a ResponseWriter that costs nothing.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discard) WriteHeader(int)             {}
+
+func benchGuard(b *testing.B, s store.KeyStore, opts *mcpauth.Options) (*mcpauth.Guard, string) {
+	b.Helper()
+	if opts == nil {
+		opts = &mcpauth.Options{}
+	}
+	if opts.Peppers == nil {
+		opts.Peppers = []mcpauth.Pepper{testPepper}
+	}
+	g, err := mcpauth.New(s, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = g.Close(context.Background()) })
+	k, err := g.Manager().Create(context.Background(), "user-1", mcpauth.CreateOptions{Scopes: []string{"read"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return g, k.Raw
+}
+
+func newBenchRequest(token string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	return r
+}
+
+func serveLoop(b *testing.B, h http.Handler, token string) {
+	b.ReportAllocs()
+	r := newBenchRequest(token)
+	w := &discard{h: http.Header{}}
+	for b.Loop() {
+		h.ServeHTTP(w, r)
+	}
+}
+
+func serveParallel(b *testing.B, h http.Handler, token string) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r := newBenchRequest(token)
+		w := &discard{h: http.Header{}}
+		for pb.Next() {
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+// BenchmarkMiddleware compares the full warm-cache path of Require with the
+// official Go SDK's auth.RequireBearerToken over a map-based verifier (the
+// peer does strictly less: no checksum, no hash, no cache, no user check).
+func BenchmarkMiddleware(b *testing.B) {
+	users := mcpauth.UserCheckerFunc(func(context.Context, string) (bool, error) { return true, nil })
+	g, raw := benchGuard(b, store.NewMemory(), &mcpauth.Options{Users: users})
+	ours := g.Require(noop)
+
+	tokens := map[string]*auth.TokenInfo{raw: {UserID: "user-1", Scopes: []string{"read"}, Expiration: time.Now().Add(time.Hour)}}
+	peer := auth.RequireBearerToken(func(_ context.Context, tok string, _ *http.Request) (*auth.TokenInfo, error) {
+		if ti, ok := tokens[tok]; ok {
+			return ti, nil
+		}
+		return nil, auth.ErrInvalidToken
+	}, nil)(noop)
+
+	b.Run("mcpauth/serial", func(b *testing.B) { serveLoop(b, ours, raw) })
+	b.Run("gosdk-peer/serial", func(b *testing.B) { serveLoop(b, peer, raw) })
+	b.Run("mcpauth/parallel", func(b *testing.B) { serveParallel(b, ours, raw) })
+	b.Run("gosdk-peer/parallel", func(b *testing.B) { serveParallel(b, peer, raw) })
+}
+
+// BenchmarkRejections measures what attackers can make the server do.
+func BenchmarkRejections(b *testing.B) {
+	g, raw := benchGuard(b, store.NewMemory(), nil)
+	h := g.Require(noop)
+	b.Run("bad-checksum", func(b *testing.B) { serveLoop(b, h, raw[:len(raw)-1]+"x") })
+	b.Run("huge-header-1MiB", func(b *testing.B) { serveLoop(b, h, strings.Repeat("a", 1<<20)) })
+	other, _ := benchGuard(b, store.NewMemory(), nil)
+	unknown, err := other.Manager().Create(context.Background(), "u", mcpauth.CreateOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("unknown-id-negative-cache", func(b *testing.B) { serveParallel(b, h, unknown.Raw) })
+	b.Run("no-credential", func(b *testing.B) {
+		b.ReportAllocs()
+		r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+		w := &discard{h: http.Header{}}
+		for b.Loop() {
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+func BenchmarkParseKey(b *testing.B) {
+	_, raw := benchGuard(b, store.NewMemory(), nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := mcpauth.ParseKey(raw, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkColdLookup disables the cache: every request reads the memory store.
+func BenchmarkColdLookup(b *testing.B) {
+	g, raw := benchGuard(b, store.NewMemory(), &mcpauth.Options{CacheTTL: -1})
+	h := g.Require(noop)
+	b.Run("serial", func(b *testing.B) { serveLoop(b, h, raw) })
+	b.Run("parallel", func(b *testing.B) { serveParallel(b, h, raw) })
+}
