@@ -1,0 +1,185 @@
+// Command quickstart runs an MCP server protected by mcpauth: a notes
+// service whose tools act for the user that owns the API key.
+//
+//	go run ./examples/quickstart
+//
+// On start it creates a demo user and key and prints the key, a ready curl
+// line and MCP client configuration. Keys live in memory and are lost on
+// exit.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/gosdk"
+	"github.com/mcpauth/mcpauth/store"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	flag.Parse()
+	if err := run(*addr, os.Stdout); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(addr string, out io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a, err := newApp(store.NewMemory())
+	if err != nil {
+		return err
+	}
+	demo, err := a.keys.Create(ctx, "demo-user", mcpauth.CreateOptions{
+		Name:      "quickstart demo",
+		Scopes:    []string{"notes:read", "notes:write"},
+		ExpiresIn: 90 * 24 * time.Hour,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	printWelcome(out, "http://"+ln.Addr().String(), demo.Raw)
+
+	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutdown)
+	return errors.Join(err, a.guard.Close(shutdown))
+}
+
+func printWelcome(out io.Writer, base, key string) {
+	fmt.Fprintf(out, `mcpauth quickstart: MCP server on %[1]s/mcp (health: %[1]s/health)
+
+Demo API key for user "demo-user" (shown once; it is not stored, only its hash is):
+
+  %[2]s
+
+Try it:
+
+  curl -s %[1]s/mcp -H 'Authorization: Bearer %[2]s' \
+    -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
+
+Claude Code:
+
+  claude mcp add --transport http notes %[1]s/mcp --header "Authorization: Bearer %[2]s"
+
+Other clients (Cursor, VS Code, Claude Desktop via mcp-remote...) take a headers map:
+
+  {"mcpServers": {"notes": {"type": "http", "url": "%[1]s/mcp",
+    "headers": {"Authorization": "Bearer %[2]s"}}}}
+
+Press Ctrl-C to stop.
+`, base, key)
+}
+
+// app is the quickstart server: the guard, its key manager and the routes.
+type app struct {
+	guard   *mcpauth.Guard
+	keys    *mcpauth.Manager
+	handler http.Handler
+}
+
+func newApp(keys store.KeyStore) (*app, error) {
+	guard, err := mcpauth.New(keys, nil)
+	if err != nil {
+		return nil, err
+	}
+	notes := &noteBook{byUser: map[string][]string{}}
+	server := mcp.NewServer(&mcp.Implementation{Name: "notes", Version: "1.0.0"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "whoami", Description: "Tells which user and key this session acts for."}, whoami)
+	mcp.AddTool(server, &mcp.Tool{Name: "save_note", Description: "Saves a note for the current user."}, notes.save)
+	mcp.AddTool(server, &mcp.Tool{Name: "list_notes", Description: "Lists the current user's notes."}, notes.list)
+	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", guard.Require(gosdk.Bridge(mcpHandler)))
+	mux.Handle("GET /health", guard.Health())
+	return &app{guard: guard, keys: guard.Manager(), handler: mux}, nil
+}
+
+type empty struct{}
+
+type whoamiOut struct {
+	UserID string   `json:"user_id"`
+	KeyID  string   `json:"key_id"`
+	Scopes []string `json:"scopes"`
+}
+
+func whoami(_ context.Context, req *mcp.CallToolRequest, _ empty) (*mcp.CallToolResult, whoamiOut, error) {
+	p, ok := gosdk.Principal(req.Extra)
+	if !ok {
+		return nil, whoamiOut{}, errors.New("not authenticated")
+	}
+	return nil, whoamiOut{UserID: p.UserID, KeyID: p.KeyID, Scopes: p.Scopes}, nil
+}
+
+// noteBook keeps each user's notes apart: every access is keyed by the
+// principal's UserID, never by anything the model sends.
+type noteBook struct {
+	mu     sync.Mutex
+	byUser map[string][]string
+}
+
+type saveIn struct {
+	Text string `json:"text" jsonschema:"the note to save"`
+}
+
+type notesOut struct {
+	Notes []string `json:"notes"`
+}
+
+func (n *noteBook) save(_ context.Context, req *mcp.CallToolRequest, in saveIn) (*mcp.CallToolResult, notesOut, error) {
+	p, ok := gosdk.Principal(req.Extra)
+	if !ok {
+		return nil, notesOut{}, errors.New("not authenticated")
+	}
+	if !p.HasScope("notes:write") {
+		return nil, notesOut{}, errors.New("this key may not write notes (needs scope notes:write)")
+	}
+	if in.Text == "" {
+		return nil, notesOut{}, errors.New("text is empty")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.byUser[p.UserID] = append(n.byUser[p.UserID], in.Text)
+	return nil, notesOut{Notes: slices.Clone(n.byUser[p.UserID])}, nil
+}
+
+func (n *noteBook) list(_ context.Context, req *mcp.CallToolRequest, _ empty) (*mcp.CallToolResult, notesOut, error) {
+	p, ok := gosdk.Principal(req.Extra)
+	if !ok {
+		return nil, notesOut{}, errors.New("not authenticated")
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return nil, notesOut{Notes: append([]string{}, n.byUser[p.UserID]...)}, nil
+}
