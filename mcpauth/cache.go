@@ -94,14 +94,3 @@ func (c *keyCache) delete(id string) {
 	delete(s.m, id)
 	s.mu.Unlock()
 }
-
-func (c *keyCache) len() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.m)
-		s.mu.RUnlock()
-	}
-	return n
-}
