@@ -1,0 +1,48 @@
+// Package audit records who did what through an MCP server, with which key,
+// and how it ended, without slowing requests down.
+//
+// # Events
+//
+// An [Event] is one MCP message, one failed authentication or one key
+// lifecycle action (created, rotated, revoked, expired key used). Its fields
+// map to OpenTelemetry attribute names where the conventions have one
+// (mcp.method.name, gen_ai.tool.name, mcp.resource.uri, mcp.session.id,
+// jsonrpc.request.id, error.type, ...); see [Event.Attrs] and the Key...
+// constants. Events never carry key material: a key appears by its public
+// ID only. Tool arguments are not recorded unless the host opts in, and then
+// go through [RedactArguments] with the fields to hide (at least
+// [DefaultRedactFields]).
+//
+// # Sinks
+//
+// A [Sink] receives events: [NewSlogSink] logs them, [NewJSONSink] writes JSON
+// lines, [Fanout] sends them to several sinks, [SinkFunc] adapts a function,
+// and package audit/sqlaudit stores them in SQLite or PostgreSQL with
+// queries, export, retention and tamper evidence. Sinks that write batches
+// more cheaply implement [BatchSink].
+//
+// # Delivery modes
+//
+// A [Writer] sits between the request path and a sink: Record queues the
+// event and a single goroutine writes batches (by size and by time). The
+// operator picks a [Mode]:
+//
+//   - BestEffort (default): Record never blocks; when the queue is full the
+//     event is dropped. Drops are counted exactly in [Writer.Stats]. Enqueue
+//     costs well under 150 ns and no allocation.
+//   - Blocking: Record waits for queue space, so a slow database slows
+//     requests instead of losing events.
+//   - Strict: Record returns once the event is written, or the sink's error,
+//     so the middleware can answer 503 instead of serving an unaudited
+//     request.
+//
+// A batch the sink refuses is retried with exponential backoff
+// (WriterOptions.MaxRetries, RetryBackoff); after the last retry it is given
+// up and counted in Stats.Failed (BestEffort and Blocking) or returned to
+// every waiting Record (Strict). A retried batch may reach a sink that had
+// partly written it again; sqlaudit writes a batch in one transaction, so it
+// does not.
+//
+// [Writer.Close] stops accepting events, writes everything queued and stops
+// the goroutine: nothing is lost on a clean shutdown.
+package audit

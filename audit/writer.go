@@ -1,0 +1,474 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Mode is the Writer's delivery guarantee, chosen by the operator.
+type Mode int
+
+const (
+	// BestEffort never blocks a request: when the queue is full the event is
+	// dropped and counted (Stats.Dropped), and a batch the sink still refuses
+	// after the retries is dropped and counted (Stats.Failed). Record returns
+	// nil in both cases. The default.
+	BestEffort Mode = iota
+	// Blocking applies back-pressure: Record waits for queue space (or for
+	// its context to end, returning the context's error). A batch the sink
+	// still refuses after the retries is dropped and counted (Stats.Failed).
+	Blocking
+	// Strict returns from Record only once the sink has written the event,
+	// with the sink's error if it could not (after the retries), so the
+	// middleware can refuse the request (503). For regulated deployments:
+	// every served request has its audit record, at the cost of a database
+	// round trip (shared by concurrent requests, which are written together)
+	// per request.
+	Strict
+)
+
+// String returns "best_effort", "blocking" or "strict".
+func (m Mode) String() string {
+	switch m {
+	case BestEffort:
+		return "best_effort"
+	case Blocking:
+		return "blocking"
+	case Strict:
+		return "strict"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Errors returned by the Writer.
+var (
+	// ErrClosed: Record or Flush was called after Close.
+	ErrClosed = errors.New("mcpauth/audit: writer closed")
+	// ErrInvalidOptions: NewWriter was given options it cannot use.
+	ErrInvalidOptions = errors.New("mcpauth/audit: invalid writer options")
+)
+
+// WriterOptions configure a Writer. The zero value (or nil) gives the
+// documented defaults.
+type WriterOptions struct {
+	// Mode is the delivery guarantee. Default BestEffort.
+	Mode Mode
+	// QueueSize bounds the number of events waiting to be written. In
+	// BestEffort mode it is what a sink outage can absorb before events are
+	// dropped. Default 10,000.
+	QueueSize int
+	// BatchSize is the largest batch handed to the sink. Default 500.
+	BatchSize int
+	// FlushInterval is the longest an event waits for its batch to fill
+	// before the batch is written anyway. In Strict mode batches are
+	// written as soon as the queue is momentarily empty, so a request waits
+	// for one write, not for the interval. Default 200ms.
+	FlushInterval time.Duration
+	// WriteTimeout bounds each call to the sink. Default 10s.
+	WriteTimeout time.Duration
+	// MaxRetries is how many times a failed batch is tried again before it
+	// is given up (counted in Stats.Failed, reported to OnError, and
+	// returned to Strict callers). Default 3; negative means no retries.
+	MaxRetries int
+	// RetryBackoff is the wait before the first retry; it doubles on each
+	// further retry, up to MaxRetryBackoff. Default 100ms.
+	RetryBackoff time.Duration
+	// MaxRetryBackoff caps the wait between retries. Default 5s.
+	MaxRetryBackoff time.Duration
+	// OnError, if set, is called from the writer's goroutine with the sink's
+	// error and the number of events given up each time a batch is given up.
+	// It must not block for long. Default: nothing.
+	OnError func(err error, events int)
+	// Now stamps events that arrive with a zero Time. Default time.Now.
+	Now func() time.Time
+}
+
+// Stats are the Writer's counters since it was created. Every event given to
+// Record ends up in exactly one of Written, Dropped, Failed, Rejected or (for
+// now) Queued.
+type Stats struct {
+	// Written events were accepted by the sink.
+	Written uint64
+	// Dropped events found the queue full (BestEffort only).
+	Dropped uint64
+	// Failed events were in batches the sink refused after every retry.
+	Failed uint64
+	// Rejected events were not queued: Record returned an error (closed
+	// writer, context ended while waiting for space in Blocking or Strict).
+	Rejected uint64
+	// Retries is the number of batch retries.
+	Retries uint64
+	// Batches is the number of successful sink calls.
+	Batches uint64
+	// Queued is the number of events accepted but not yet written or given up.
+	Queued int
+}
+
+type item struct {
+	ev   Event
+	done chan error // Strict only
+}
+
+// Writer is an asynchronous, batching Sink in front of another Sink. Record
+// queues the event; one goroutine groups queued events into batches and
+// hands them to the sink (whole batches to a BatchSink), retrying failed
+// batches with exponential backoff. Close flushes everything and stops the
+// goroutine. A Writer is safe for concurrent use.
+//
+// The Writer fills an empty Event.ID (NewEventID) and a zero Event.Time.
+type Writer struct {
+	sink   Sink
+	opts   WriterOptions
+	queue  chan item
+	flushq chan chan struct{}
+
+	mu        sync.RWMutex // write-locked only by Close
+	closed    bool
+	closing   chan struct{} // closed first by Close: wakes waiting Records
+	closeOnce sync.Once
+	stop      chan struct{}
+	done   chan struct{}
+
+	written, dropped, failed, rejected, retries, batches atomic.Uint64
+	pending                                              atomic.Int64 // taken from the queue, not yet finished
+
+	donePool sync.Pool
+}
+
+var _ Sink = (*Writer)(nil)
+
+// NewWriter starts a Writer in front of sink. It panics if sink is nil and
+// returns an error for invalid options (negative sizes or durations, unknown
+// mode).
+func NewWriter(sink Sink, opts *WriterOptions) (*Writer, error) {
+	if sink == nil {
+		panic("mcpauth/audit: NewWriter with nil sink")
+	}
+	var o WriterOptions
+	if opts != nil {
+		o = *opts
+	}
+	switch {
+	case o.Mode < BestEffort || o.Mode > Strict:
+		return nil, fmt.Errorf("%w: unknown mode %d", ErrInvalidOptions, int(o.Mode))
+	case o.QueueSize < 0, o.BatchSize < 0:
+		return nil, fmt.Errorf("%w: negative queue or batch size", ErrInvalidOptions)
+	case o.FlushInterval < 0, o.WriteTimeout < 0, o.RetryBackoff < 0, o.MaxRetryBackoff < 0:
+		return nil, fmt.Errorf("%w: negative duration", ErrInvalidOptions)
+	}
+	if o.QueueSize == 0 {
+		o.QueueSize = 10000
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 500
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = 200 * time.Millisecond
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 3
+	} else if o.MaxRetries < 0 {
+		o.MaxRetries = 0
+	}
+	if o.RetryBackoff == 0 {
+		o.RetryBackoff = 100 * time.Millisecond
+	}
+	if o.MaxRetryBackoff == 0 {
+		o.MaxRetryBackoff = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	w := &Writer{
+		sink:   sink,
+		opts:   o,
+		queue:  make(chan item, o.QueueSize),
+		flushq:  make(chan chan struct{}),
+		closing: make(chan struct{}),
+		stop:    make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	w.donePool.New = func() any { return make(chan error, 1) }
+	go w.run()
+	return w, nil
+}
+
+// Mode returns the delivery mode the Writer was created with.
+func (w *Writer) Mode() Mode { return w.opts.Mode }
+
+// Record queues e according to the Writer's Mode; see Mode for what it
+// waits for and returns. In BestEffort mode it never blocks and costs one
+// channel send.
+func (w *Writer) Record(ctx context.Context, e Event) error {
+	if e.Time.IsZero() {
+		e.Time = w.opts.Now()
+	}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		w.rejected.Add(1)
+		return ErrClosed
+	}
+	switch w.opts.Mode {
+	case BestEffort:
+		select {
+		case w.queue <- item{ev: e}:
+		default:
+			w.dropped.Add(1)
+		}
+		w.mu.RUnlock()
+		return nil
+	case Blocking:
+		select {
+		case w.queue <- item{ev: e}:
+			w.mu.RUnlock()
+			return nil
+		default:
+		}
+		select {
+		case w.queue <- item{ev: e}:
+			w.mu.RUnlock()
+			return nil
+		case <-ctx.Done():
+			w.mu.RUnlock()
+			w.rejected.Add(1)
+			return ctx.Err()
+		case <-w.closing:
+			w.mu.RUnlock()
+			w.rejected.Add(1)
+			return ErrClosed
+		}
+	default: // Strict
+		done := w.donePool.Get().(chan error)
+		select {
+		case w.queue <- item{ev: e, done: done}:
+			w.mu.RUnlock()
+		case <-ctx.Done():
+			w.mu.RUnlock()
+			w.donePool.Put(done)
+			w.rejected.Add(1)
+			return ctx.Err()
+		case <-w.closing:
+			w.mu.RUnlock()
+			w.donePool.Put(done)
+			w.rejected.Add(1)
+			return ErrClosed
+		}
+		// Once queued the event will be written or given up, and the
+		// result sent on done; waiting for it is how Strict keeps its
+		// promise, so the request's context does not cut it short.
+		err := <-done
+		w.donePool.Put(done)
+		return err
+	}
+}
+
+// Flush waits until every event queued before the call has been written or
+// given up, or ctx ends.
+func (w *Writer) Flush(ctx context.Context) error {
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	ack := make(chan struct{})
+	select {
+	case w.flushq <- ack:
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	case <-w.closing:
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	w.mu.RUnlock()
+	select {
+	case <-ack:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting events, writes everything still queued (with the
+// usual retries) and stops the writer's goroutine. If ctx ends first, Close
+// returns the context's error; the goroutine still finishes the queue in the
+// background. Close is idempotent: later calls wait the same way.
+func (w *Writer) Close(ctx context.Context) error {
+	w.closeOnce.Do(func() { close(w.closing) })
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.stop)
+	}
+	w.mu.Unlock()
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("mcpauth/audit: close: %d events not yet written: %w", w.Stats().Queued, ctx.Err())
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (w *Writer) Stats() Stats {
+	return Stats{
+		Written:  w.written.Load(),
+		Dropped:  w.dropped.Load(),
+		Failed:   w.failed.Load(),
+		Rejected: w.rejected.Load(),
+		Retries:  w.retries.Load(),
+		Batches:  w.batches.Load(),
+		Queued:   len(w.queue) + int(w.pending.Load()),
+	}
+}
+
+// run is the writer goroutine.
+func (w *Writer) run() {
+	defer close(w.done)
+	batch := make([]item, 0, w.opts.BatchSize)
+	events := make([]Event, 0, w.opts.BatchSize)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	timerOn := false
+
+	flush := func() {
+		if timerOn {
+			timer.Stop()
+			timerOn = false
+		}
+		if len(batch) == 0 {
+			return
+		}
+		events = events[:0]
+		for _, it := range batch {
+			events = append(events, it.ev)
+		}
+		w.write(batch, events)
+		clear(batch)
+		batch = batch[:0]
+	}
+	// add appends it and, without waiting, whatever else is queued, up to
+	// a full batch; it reports whether the batch should be written now.
+	add := func(it item) bool {
+		w.pending.Add(1)
+		batch = append(batch, it)
+		strict := it.done != nil
+		for len(batch) < w.opts.BatchSize {
+			select {
+			case it := <-w.queue:
+				w.pending.Add(1)
+				batch = append(batch, it)
+				strict = strict || it.done != nil
+				continue
+			default:
+			}
+			break
+		}
+		return len(batch) >= w.opts.BatchSize || strict
+	}
+	drain := func() {
+		for {
+			select {
+			case it := <-w.queue:
+				if add(it) || len(batch) >= w.opts.BatchSize {
+					flush()
+				}
+			default:
+				flush()
+				return
+			}
+		}
+	}
+
+	for {
+		select {
+		case it := <-w.queue:
+			if add(it) {
+				flush()
+			} else if !timerOn {
+				timer.Reset(w.opts.FlushInterval)
+				timerOn = true
+			}
+		case <-timer.C:
+			timerOn = false
+			flush()
+		case ack := <-w.flushq:
+			drain()
+			close(ack)
+		case <-w.stop:
+			// Close holds the write lock while closing stop, so no
+			// Record is between its closed check and its send: the
+			// queue holds everything there will ever be.
+			drain()
+			return
+		}
+	}
+}
+
+// write hands one batch to the sink with retries, then settles every item.
+func (w *Writer) write(batch []item, events []Event) {
+	for i := range events {
+		if events[i].ID == "" {
+			events[i].ID = NewEventID()
+		}
+	}
+	// Non-batch sinks are written one by one; after a failure only the
+	// rest is retried.
+	start := 0
+	bs, isBatch := w.sink.(BatchSink)
+	backoff := w.opts.RetryBackoff
+	var err error
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), w.opts.WriteTimeout)
+		if isBatch {
+			err = bs.RecordBatch(ctx, events)
+		} else {
+			err = nil
+			for start < len(events) {
+				if err = w.sink.Record(ctx, events[start]); err != nil {
+					break
+				}
+				w.written.Add(1)
+				w.pending.Add(-1)
+				settle(batch[start], nil)
+				start++
+			}
+		}
+		cancel()
+		if err == nil || attempt >= w.opts.MaxRetries {
+			break
+		}
+		w.retries.Add(1)
+		time.Sleep(backoff)
+		backoff = min(2*backoff, w.opts.MaxRetryBackoff)
+	}
+	rest := batch[start:]
+	if err == nil {
+		w.batches.Add(1)
+		w.written.Add(uint64(len(rest)))
+	} else {
+		w.failed.Add(uint64(len(rest)))
+		if w.opts.OnError != nil {
+			w.opts.OnError(err, len(rest))
+		}
+		err = fmt.Errorf("mcpauth/audit: event not recorded: %w", err)
+	}
+	w.pending.Add(-int64(len(rest)))
+	for _, it := range rest {
+		settle(it, err)
+	}
+}
+
+func settle(it item, err error) {
+	if it.done != nil {
+		it.done <- err
+	}
+}
