@@ -123,6 +123,6 @@ func skipValue(dec *json.Decoder) error {
 func writeJSON(out *bytes.Buffer, v any) {
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // strings, bools and nil always encode
+	_ = enc.Encode(v)           // strings, bools and nil always encode
 	out.Truncate(out.Len() - 1) // Encode's newline
 }

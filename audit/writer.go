@@ -131,7 +131,7 @@ type Writer struct {
 	closing   chan struct{} // closed first by Close: wakes waiting Records
 	closeOnce sync.Once
 	stop      chan struct{}
-	done   chan struct{}
+	done      chan struct{}
 
 	written, dropped, failed, rejected, retries, batches atomic.Uint64
 	pending                                              atomic.Int64 // taken from the queue, not yet finished
@@ -187,13 +187,13 @@ func NewWriter(sink Sink, opts *WriterOptions) (*Writer, error) {
 		o.Now = time.Now
 	}
 	w := &Writer{
-		sink:   sink,
-		opts:   o,
-		queue:  make(chan item, o.QueueSize),
+		sink:    sink,
+		opts:    o,
+		queue:   make(chan item, o.QueueSize),
 		flushq:  make(chan chan struct{}),
 		closing: make(chan struct{}),
 		stop:    make(chan struct{}),
-		done:   make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	w.donePool.New = func() any { return make(chan error, 1) }
 	go w.run()

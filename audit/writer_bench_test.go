@@ -11,8 +11,8 @@ import (
 // discard is a BatchSink that throws events away.
 type discard struct{}
 
-func (discard) Record(context.Context, audit.Event) error            { return nil }
-func (discard) RecordBatch(context.Context, []audit.Event) error     { return nil }
+func (discard) Record(context.Context, audit.Event) error        { return nil }
+func (discard) RecordBatch(context.Context, []audit.Event) error { return nil }
 
 func benchEvent() audit.Event {
 	return audit.Event{
