@@ -1,0 +1,142 @@
+// Package sqlstore keeps mcpauth API key records in a SQL database through
+// database/sql: SQLite (the embedded default) or PostgreSQL. It imports no
+// driver; the program opens the *sql.DB with the driver of its choice, for
+// example modernc.org/sqlite (driver "sqlite", no cgo) or
+// github.com/jackc/pgx/v5/stdlib (driver "pgx").
+//
+//	db, err := sql.Open("sqlite", "file:mcpauth.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+//	...
+//	keys, err := sqlstore.New(db, nil) // dialect detected, tables prefixed "mcpauth_"
+//	...
+//	if err := keys.Migrate(ctx); err != nil { ... }
+//
+// A [Store] implements store.KeyStore, store.KeyLister, store.KeyUpdater and
+// store.Toucher, and passes the store/storetest conformance suite on both
+// databases. It is safe for concurrent use, holds no state but the *sql.DB,
+// and starts no goroutine.
+//
+// # Dialects
+//
+// [Options].Dialect names the database; left at [DialectAuto], New calls
+// [DetectDialect], which asks the server (sqlite_version(), then version()).
+// Statements are written once with $n placeholders, sent as-is to PostgreSQL
+// and as ?n to SQLite. Supported: SQLite 3.35 or later, PostgreSQL 12 or later.
+//
+// # Migrations
+//
+// The store never changes a schema behind your back: [Store.Migrate] is an
+// explicit call, typically made at start-up or from a deploy step. The SQL is
+// embedded in the binary, one numbered file per change and per dialect, with
+// the table prefix substituted. Migrate is idempotent and versioned: it
+// records each applied migration in <prefix>schema_migrations under the
+// component "keys" (other mcpauth packages sharing the prefix use their own
+// component names in the same table), and applies every missing one, in
+// order, in one transaction. It is safe to run from several processes at
+// once: on PostgreSQL the transaction first takes
+// pg_advisory_xact_lock(hashtext('<prefix>schema_migrations')); on SQLite it
+// is a BEGIN IMMEDIATE transaction, so give the DSN a busy timeout (as
+// above) for the waiting processes to wait rather than fail.
+//
+// [Options].TablePrefix (default "mcpauth_") must match [a-z_][a-z0-9_]*, as
+// it is written into SQL unquoted.
+//
+// # Schema
+//
+// For people who run their own migration tool, here is what Migrate creates
+// with the default prefix ([Store.Schema] returns it for any prefix). Record
+// the migration too, so that a later Migrate does not try to repeat it.
+//
+// PostgreSQL:
+//
+//	CREATE TABLE IF NOT EXISTS mcpauth_schema_migrations (
+//	    component  TEXT    NOT NULL,
+//	    version    INTEGER NOT NULL,
+//	    name       TEXT    NOT NULL,
+//	    applied_at TIMESTAMPTZ NOT NULL,
+//	    PRIMARY KEY (component, version)
+//	);
+//	CREATE TABLE mcpauth_keys (
+//	    id             TEXT        NOT NULL PRIMARY KEY,
+//	    user_id        TEXT        NOT NULL,
+//	    name           TEXT        NOT NULL DEFAULT '',
+//	    hash           BYTEA       NOT NULL,
+//	    pepper_version INTEGER     NOT NULL DEFAULT 0,
+//	    scopes         TEXT        NOT NULL DEFAULT '[]',
+//	    created_at     TIMESTAMPTZ NOT NULL,
+//	    expires_at     TIMESTAMPTZ,
+//	    revoked_at     TIMESTAMPTZ,
+//	    last_used_at   TIMESTAMPTZ,
+//	    rate_limit     BIGINT      NOT NULL DEFAULT 0,
+//	    allowed_cidrs  TEXT        NOT NULL DEFAULT '[]',
+//	    metadata       TEXT        NOT NULL DEFAULT '{}'
+//	);
+//	CREATE INDEX mcpauth_keys_user_id_idx ON mcpauth_keys (user_id, created_at);
+//	INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at)
+//	    VALUES ('keys', 1, 'keys', now());
+//
+// SQLite (timestamps are INTEGER Unix microseconds, UTC):
+//
+//	CREATE TABLE IF NOT EXISTS mcpauth_schema_migrations (
+//	    component  TEXT    NOT NULL,
+//	    version    INTEGER NOT NULL,
+//	    name       TEXT    NOT NULL,
+//	    applied_at INTEGER NOT NULL,
+//	    PRIMARY KEY (component, version)
+//	);
+//	CREATE TABLE mcpauth_keys (
+//	    id             TEXT    NOT NULL PRIMARY KEY,
+//	    user_id        TEXT    NOT NULL,
+//	    name           TEXT    NOT NULL DEFAULT '',
+//	    hash           BLOB    NOT NULL,
+//	    pepper_version INTEGER NOT NULL DEFAULT 0,
+//	    scopes         TEXT    NOT NULL DEFAULT '[]',
+//	    created_at     INTEGER NOT NULL,
+//	    expires_at     INTEGER,
+//	    revoked_at     INTEGER,
+//	    last_used_at   INTEGER,
+//	    rate_limit     INTEGER NOT NULL DEFAULT 0,
+//	    allowed_cidrs  TEXT    NOT NULL DEFAULT '[]',
+//	    metadata       TEXT    NOT NULL DEFAULT '{}'
+//	);
+//	CREATE INDEX mcpauth_keys_user_id_idx ON mcpauth_keys (user_id, created_at);
+//	INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at)
+//	    VALUES ('keys', 1, 'keys', CAST(unixepoch('subsec') * 1000000 AS INTEGER));
+//
+// Columns: hash is the key hash (never the raw key); scopes and
+// allowed_cidrs are JSON arrays of strings, metadata a JSON object of
+// strings, so both databases store them the same way and any tool can read
+// them. A NULL timestamp means unset (never expires, not revoked, never
+// used). Timestamps keep microseconds and are returned in UTC; finer
+// precision is truncated. The primary key serves lookups by ID and the
+// user_id index serves listing a user's keys oldest first; no query filters
+// on expiry or revocation, so they have no index.
+//
+// # Operations
+//
+// Every operation is one statement or one transaction:
+//
+//   - LookupKey: SELECT by primary key.
+//   - CreateKey: INSERT ... ON CONFLICT (id) DO NOTHING; no inserted row
+//     means the ID was taken and the result is store.ErrDuplicate, so no
+//     driver-specific error needs decoding and racing creators get exactly
+//     one success.
+//   - RevokeKey: UPDATE ... SET revoked_at = COALESCE(revoked_at, $2), which
+//     keeps the first revocation time.
+//   - SetExpiry: UPDATE of expires_at.
+//   - ListKeys: SELECT on the user_id index.
+//   - TouchKeys: on PostgreSQL one UPDATE ... FROM (VALUES ...) per 16,384
+//     keys; on SQLite one transaction running one prepared UPDATE per key.
+//     Either way last_used_at only moves forward, and each key appears once,
+//     in ID order, so concurrent flushes from several instances lock rows in
+//     the same order.
+//
+// # Errors
+//
+// A key that does not exist gives store.ErrNotFound, unwrapped. Anything
+// else (a closed *sql.DB, an unreachable server, a cancelled context, a
+// column that does not decode) is wrapped with the operation that failed and
+// is never ErrNotFound, so the middleware answers 503 and fails closed. When
+// the context is done the error satisfies errors.Is(err, ctx.Err()). Error
+// messages hold the driver's message and at most a public key ID, never a
+// hash or a secret.
+package sqlstore
