@@ -2,6 +2,7 @@ package mcpauth
 
 import (
 	"hash/maphash"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,9 @@ type cacheEntry struct {
 	pepperVersion int
 	revokedAt     time.Time
 	principal     *Principal
-	allowedCIDRs  []string
+	// allowed is the key's client address allowlist; empty means any. An
+	// invalid (zero) prefix in it matches nothing.
+	allowed []netip.Prefix
 	// validUntil is when the entry must be fetched again. It never passes the
 	// key's own expiry.
 	validUntil time.Time

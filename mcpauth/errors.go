@@ -35,6 +35,9 @@ var (
 	ErrKeyRevoked = &kindError{msg: "mcpauth: key revoked", parent: ErrInvalidKey}
 	// ErrKeyExpired: the key is past its expiry.
 	ErrKeyExpired = &kindError{msg: "mcpauth: key expired", parent: ErrInvalidKey}
+	// ErrAddressNotAllowed: the key is fine but restricted to client
+	// addresses this request does not come from.
+	ErrAddressNotAllowed = errors.New("mcpauth: key not allowed from this address")
 	// ErrUserInactive: the key is fine but the host says its user is not active.
 	ErrUserInactive = errors.New("mcpauth: account inactive")
 	// ErrUnavailable: the key store or user lookup failed; the request is
@@ -72,6 +75,9 @@ func ResponseFor(err error, realm string) Response {
 	case errors.Is(err, ErrInvalidKey):
 		return Response{http.StatusUnauthorized, bearer + `, error="invalid_token"`, "invalid_token",
 			"The API key is invalid, expired or revoked."}
+	case errors.Is(err, ErrAddressNotAllowed):
+		return Response{http.StatusForbidden, "", "address_not_allowed",
+			"This API key may not be used from this network address."}
 	case errors.Is(err, ErrUserInactive):
 		return Response{http.StatusForbidden, "", "account_inactive",
 			"The account this API key belongs to is not active."}

@@ -3,11 +3,13 @@ package mcpauth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/mcpauth/mcpauth/store"
@@ -95,6 +97,20 @@ type Options struct {
 	Now func() time.Time
 	// Rand is the source of key randomness for the Manager. Default crypto/rand.
 	Rand io.Reader
+	// TrustedProxies lists the addresses (CIDR prefixes or single IPs) of
+	// reverse proxies whose X-Forwarded-For / Forwarded headers are believed
+	// when finding the client address (for key IP allowlists and new-IP
+	// notifications). Default none: the TCP peer is the client and
+	// forwarding headers are ignored, since any client can send them.
+	TrustedProxies []string
+	// AcceptLegacyKeys also accepts keys imported with Manager.ImportLegacy
+	// (SHA-256 of the whole raw key, the seed's scheme), so agents keep
+	// working while users move to new keys. Default false.
+	AcceptLegacyKeys bool
+	// Notifier hears key.new_ip: a key used from an address this process
+	// has not seen it use before. Calls run on a background goroutine, never
+	// on the request path. Default none.
+	Notifier Notifier
 }
 
 // Guard authenticates requests with API keys. Create it with New; it is
@@ -105,6 +121,8 @@ type Guard struct {
 	hasher  *hasher
 	cache   *keyCache
 	touches *toucher
+	trusted []netip.Prefix
+	newIPs  *ipWatcher
 }
 
 // New returns a Guard over keys. opts may be nil. It fails if an option is
@@ -159,19 +177,34 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 		return nil, err
 	}
 	g := &Guard{keys: keys, opts: o, hasher: h, cache: newKeyCache(o.CacheSize)}
+	for i, c := range o.TrustedProxies {
+		p, err := parseCIDR(c)
+		if err != nil {
+			return nil, fmt.Errorf("mcpauth: TrustedProxies[%d]: %q is not an IP address or CIDR prefix", i, c)
+		}
+		g.trusted = append(g.trusted, p)
+	}
+	if o.Notifier != nil {
+		g.newIPs = newIPWatcher(o.Notifier, o.Logger)
+	}
 	if t, ok := keys.(store.Toucher); ok {
 		g.touches = newToucher(t, o.TouchInterval, o.StoreTimeout, o.Logger)
 	}
 	return g, nil
 }
 
-// Close flushes pending last-used times and stops background work. Requests
-// after Close still authenticate, but their uses are no longer recorded.
+// Close flushes pending last-used times and notifications and stops
+// background work. Requests after Close still authenticate, but their uses
+// are no longer recorded.
 func (g *Guard) Close(ctx context.Context) error {
-	if g.touches == nil {
-		return nil
+	var errs []error
+	if g.touches != nil {
+		errs = append(errs, g.touches.close(ctx))
 	}
-	return g.touches.close(ctx)
+	if g.newIPs != nil {
+		errs = append(errs, g.newIPs.close(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // Authenticate checks the request's API key and returns its principal. It
@@ -191,29 +224,40 @@ func (g *Guard) authenticate(r *http.Request) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return g.verify(r.Context(), raw)
+	return g.verify(r, raw)
 }
 
 // verify runs the key checks in order: format and checksum, cache or store,
-// hash, revocation, expiry, user.
-func (g *Guard) verify(ctx context.Context, raw string) (*Principal, error) {
+// hash, revocation, expiry, client address, user.
+func (g *Guard) verify(r *http.Request, raw string) (*Principal, error) {
+	ctx := r.Context()
+	id, material := "", ""
 	pk, err := ParseKey(raw, g.opts.Prefix)
-	if err != nil {
+	switch {
+	case err == nil:
+		id, material = pk.ID, pk.material
+	case g.opts.AcceptLegacyKeys && len(raw) >= minLegacyKeyLen:
+		sum := sha256.Sum256([]byte(raw))
+		id, material = legacyKeyID(sum[:]), raw
+	default:
 		return nil, err
 	}
 	now := g.opts.Now()
-	e := g.cache.get(pk.ID, now)
+	e := g.cache.get(id, now)
 	if e == nil {
-		if e, err = g.load(ctx, pk.ID, now); err != nil {
+		if e, err = g.load(ctx, id, now); err != nil {
 			return nil, err
 		}
 	}
 	if e.notFound {
 		return nil, ErrUnknownKey
 	}
-	ok, err := g.hasher.verify(e.pepperVersion, pk.material, e.hash)
+	if (e.pepperVersion == LegacyPepperVersion) != (material == raw) {
+		return nil, ErrUnknownKey // a legacy record only matches a legacy key, and back
+	}
+	ok, err := g.hasher.verify(e.pepperVersion, material, e.hash)
 	if err != nil {
-		g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: cannot verify key", slog.String("key_id", pk.ID), slog.String("error", err.Error()))
+		g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: cannot verify key", slog.String("key_id", id), slog.String("error", err.Error()))
 		return nil, ErrUnknownKey
 	}
 	if !ok {
@@ -224,6 +268,15 @@ func (g *Guard) verify(ctx context.Context, raw string) (*Principal, error) {
 	}
 	if exp := e.principal.ExpiresAt; !exp.IsZero() && !now.Before(exp) {
 		return nil, ErrKeyExpired
+	}
+	if len(e.allowed) > 0 || g.newIPs != nil {
+		ip := clientIP(r, g.trusted)
+		if len(e.allowed) > 0 && (!ip.IsValid() || !inPrefixes(ip, e.allowed)) {
+			return nil, ErrAddressNotAllowed
+		}
+		if g.newIPs != nil && ip.IsValid() {
+			g.newIPs.seen(e.principal, ip, now)
+		}
 	}
 	if g.opts.Users != nil {
 		active, err := g.opts.Users.UserActive(ctx, e.principal.UserID)
@@ -236,7 +289,7 @@ func (g *Guard) verify(ctx context.Context, raw string) (*Principal, error) {
 		}
 	}
 	if g.touches != nil {
-		g.touches.use(e, pk.ID, now)
+		g.touches.use(e, id, now)
 	}
 	return e.principal, nil
 }
@@ -258,6 +311,16 @@ func (g *Guard) load(ctx context.Context, id string, now time.Time) (*cacheEntry
 		return nil, fmt.Errorf("%w: key lookup failed", ErrUnavailable)
 	}
 	e := entryFor(k, now, g.opts.CacheTTL)
+	for _, c := range k.AllowedCIDRs {
+		p, err := parseCIDR(c)
+		if err != nil {
+			// A record that restricts addresses but cannot be read must not
+			// become unrestricted: deny everything.
+			g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: key has an unreadable allowed CIDR; denying", slog.String("key_id", id))
+			p = netip.Prefix{}
+		}
+		e.allowed = append(e.allowed, p)
+	}
 	if g.opts.CacheTTL > 0 {
 		g.cache.put(id, e, now)
 	}
@@ -276,7 +339,6 @@ func entryFor(k store.Key, now time.Time, ttl time.Duration) *cacheEntry {
 		hash:          k.Hash,
 		pepperVersion: k.PepperVersion,
 		revokedAt:     k.RevokedAt,
-		allowedCIDRs:  k.AllowedCIDRs,
 		validUntil:    until,
 		principal: &Principal{
 			KeyID:     k.ID,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -79,7 +80,7 @@ func TestAuthenticateValidKey(t *testing.T) {
 	k := f.create(t, "user-1", mcpauth.CreateOptions{Name: "laptop", Scopes: []string{"documents:read"}, Metadata: map[string]string{"tier": "paid"}})
 	p, err := f.auth(k.Raw)
 	require.NoError(t, err)
-	assert.Equal(t, mcpauth.Principal{KeyID: k.Key.ID, UserID: "user-1", KeyName: "laptop", Scopes: []string{"documents:read"}, Metadata: map[string]string{"tier": "paid"}}, p)
+	assert.Equal(t, mcpauth.Principal{KeyID: k.Key.ID, UserID: "user-1", KeyName: "laptop", Scopes: []string{"documents:read"}, Metadata: map[string]string{"tier": "paid"}, ExpiresAt: f.clock.Now().Add(mcpauth.DefaultKeyLifetime)}, p)
 
 	stored, err := f.store.Memory.LookupKey(context.Background(), k.Key.ID)
 	require.NoError(t, err)
@@ -214,7 +215,7 @@ func TestCacheIsBounded(t *testing.T) {
 	f := newFixture(t, &mcpauth.Options{CacheSize: 64})
 	var keys []mcpauth.CreatedKey
 	for i := range 500 {
-		keys = append(keys, f.create(t, "user", mcpauth.CreateOptions{}))
+		keys = append(keys, f.create(t, fmt.Sprintf("user-%d", i), mcpauth.CreateOptions{}))
 		_, err := f.auth(keys[i].Raw)
 		require.NoError(t, err)
 	}

@@ -88,7 +88,7 @@ func (h *hasher) hash(material string) ([sha256.Size]byte, int) {
 // hashWith hashes material with the given pepper version (0 = SHA-256).
 // It allocates nothing for material up to 64 bytes.
 func (h *hasher) hashWith(version int, material string) ([sha256.Size]byte, error) {
-	if version == 0 {
+	if version == 0 || version == LegacyPepperVersion {
 		var buf [64]byte
 		if len(material) <= len(buf) {
 			n := copy(buf[:], material)

@@ -2,18 +2,84 @@ package mcpauth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpauth/mcpauth/store"
 )
 
-// Manager issues and revokes keys. It shares the key format and peppers of
-// the Guard it came from (Guard.Manager), so keys it creates verify there,
-// and revocations through it reach that Guard's cache at once. It is safe
-// for concurrent use.
+// Defaults for ManagerOptions.
+const (
+	DefaultMaxActiveKeys = 25
+	DefaultKeyLifetime   = 90 * 24 * time.Hour
+	maxNameLen           = 200
+	maxScopesPerKey      = 64
+	maxMetadataEntries   = 32
+	maxCIDRsPerKey       = 32
+)
+
+// Errors from Manager. Validation failures are *ValidationError values,
+// which also match ErrInvalidInput.
+var (
+	ErrInvalidInput    = errors.New("mcpauth: invalid input")
+	ErrTooManyKeys     = errors.New("mcpauth: too many active keys")
+	ErrScopeNotAllowed = errors.New("mcpauth: scope not allowed for this user")
+	ErrKeyNotFound     = fmt.Errorf("mcpauth: key not found: %w", store.ErrNotFound)
+	ErrNotSupported    = errors.New("mcpauth: the key store does not support this operation")
+)
+
+// ValidationError names the field of a request that is wrong.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return "mcpauth: invalid " + e.Field + ": " + e.Message }
+
+// Is makes a ValidationError match ErrInvalidInput.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidInput }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ManagerOptions configures a Manager. A nil *ManagerOptions means defaults.
+type ManagerOptions struct {
+	// MaxActiveKeys bounds the active (not revoked, not expired) keys one
+	// user may hold. Default 25; negative means no bound. The bound is exact
+	// within one process; two processes racing may exceed it by one each.
+	MaxActiveKeys int
+	// DefaultLifetime applies when CreateOptions.ExpiresIn is 0. Default 90
+	// days (the seed's); negative means keys never expire by default.
+	DefaultLifetime time.Duration
+	// MaxLifetime bounds every key's lifetime. Default none.
+	MaxLifetime time.Duration
+	// AllowedScopes, if set, is the list of scopes keys may carry at all;
+	// others are rejected as unknown. Default any well-formed scope.
+	AllowedScopes []string
+	// ScopeCeiling, if set, returns the scopes a user may grant: a key may
+	// not carry a scope beyond it (a member cannot mint an admin key). The
+	// check follows the scope package's hierarchy (admin covers all,
+	// documents:* covers documents:read).
+	ScopeCeiling func(ctx context.Context, userID string) ([]string, error)
+	// Notifier hears about created, rotated and revoked keys. Default none.
+	Notifier Notifier
+}
+
+// Manager issues, lists, rotates and revokes keys. Get one from
+// Guard.Manager: it shares the Guard's key format and peppers, and its
+// revocations and rotations reach the Guard's cache at once. It is safe for
+// concurrent use.
 type Manager struct {
 	keys   store.KeyStore
 	prefix string
@@ -21,10 +87,44 @@ type Manager struct {
 	rand   io.Reader
 	now    func() time.Time
 	forget func(keyID string)
+	log    *slog.Logger
+	opts   ManagerOptions
+
+	seed      maphash.Seed
+	userLocks [64]sync.Mutex
 }
 
-// Manager returns the key manager bound to g.
+// Manager returns the key manager bound to g, with default ManagerOptions.
+// Use NewManager for limits and notifications.
 func (g *Guard) Manager() *Manager {
+	m, _ := g.NewManager(nil) // defaults always validate
+	return m
+}
+
+// NewManager returns a key manager bound to g.
+func (g *Guard) NewManager(opts *ManagerOptions) (*Manager, error) {
+	var o ManagerOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxActiveKeys == 0 {
+		o.MaxActiveKeys = DefaultMaxActiveKeys
+	}
+	if o.DefaultLifetime == 0 {
+		o.DefaultLifetime = DefaultKeyLifetime
+	}
+	if o.MaxLifetime < 0 {
+		return nil, errors.New("mcpauth: negative MaxLifetime")
+	}
+	if o.MaxLifetime > 0 && o.DefaultLifetime > o.MaxLifetime {
+		o.DefaultLifetime = o.MaxLifetime
+	}
+	for _, s := range o.AllowedScopes {
+		if err := validScope(s); err != nil {
+			return nil, fmt.Errorf("mcpauth: AllowedScopes: %q: %w", s, err)
+		}
+	}
+	o.AllowedScopes = slices.Clone(o.AllowedScopes)
 	return &Manager{
 		keys:   g.keys,
 		prefix: g.opts.Prefix,
@@ -32,23 +132,29 @@ func (g *Guard) Manager() *Manager {
 		rand:   g.opts.Rand,
 		now:    g.opts.Now,
 		forget: g.Forget,
-	}
+		log:    g.opts.Logger,
+		opts:   o,
+		seed:   maphash.MakeSeed(),
+	}, nil
 }
 
 // CreateOptions describes a new key.
 type CreateOptions struct {
-	// Name is the user's label for the key.
+	// Name is the user's label for the key, at most 200 characters.
 	Name string
 	// Scopes the key grants. Default none: the key authenticates but passes
 	// no scope check.
 	Scopes []string
-	// ExpiresIn is the key's lifetime from now; 0 means it never expires.
+	// ExpiresIn is the key's lifetime from now. 0 means
+	// ManagerOptions.DefaultLifetime; it may not exceed MaxLifetime.
 	ExpiresIn time.Duration
-	// RateLimit overrides the rate policy for this key (requests per minute); 0 = policy.
+	// RateLimit overrides the rate policy for this key (requests per
+	// minute); 0 = policy.
 	RateLimit int
 	// Metadata is free-form host data stored with the key.
 	Metadata map[string]string
-	// AllowedCIDRs restricts the client addresses the key works from.
+	// AllowedCIDRs restricts the client addresses the key works from
+	// ("203.0.113.0/24", "2001:db8::/32", or single addresses).
 	AllowedCIDRs []string
 }
 
@@ -66,15 +172,152 @@ func (c CreatedKey) String() string { return "mcpauth.CreatedKey{ID:" + c.Key.ID
 // GoString hides the raw key from %#v.
 func (c CreatedKey) GoString() string { return c.String() }
 
+// KeyInfo is what a user may see of a key: never its hash or secret.
+type KeyInfo struct {
+	ID           string            `json:"id"`
+	UserID       string            `json:"user_id"`
+	Name         string            `json:"name"`
+	Scopes       []string          `json:"scopes"`
+	Status       store.Status      `json:"status"`
+	CreatedAt    time.Time         `json:"created_at"`
+	ExpiresAt    time.Time         `json:"expires_at,omitzero"`
+	RevokedAt    time.Time         `json:"revoked_at,omitzero"`
+	LastUsedAt   time.Time         `json:"last_used_at,omitzero"`
+	RateLimit    int               `json:"rate_limit,omitempty"`
+	AllowedCIDRs []string          `json:"allowed_cidrs,omitempty"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+}
+
+func infoOf(k store.Key, now time.Time) KeyInfo {
+	scopes := k.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	return KeyInfo{
+		ID: k.ID, UserID: k.UserID, Name: k.Name, Scopes: scopes, Status: k.StatusAt(now),
+		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt,
+		RateLimit: k.RateLimit, AllowedCIDRs: k.AllowedCIDRs, Metadata: k.Metadata,
+	}
+}
+
+func (m *Manager) lockUser(userID string) func() {
+	mu := &m.userLocks[maphash.String(m.seed, userID)%uint64(len(m.userLocks))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// validate checks a create request and returns the normalised key lifetime.
+func (m *Manager) validate(ctx context.Context, userID string, o *CreateOptions) (time.Duration, error) {
+	switch {
+	case strings.TrimSpace(userID) == "":
+		return 0, invalid("user_id", "must not be empty")
+	case len(o.Name) > maxNameLen:
+		return 0, invalid("name", "longer than %d characters", maxNameLen)
+	case len(o.Scopes) > maxScopesPerKey:
+		return 0, invalid("scopes", "more than %d scopes", maxScopesPerKey)
+	case len(o.Metadata) > maxMetadataEntries:
+		return 0, invalid("metadata", "more than %d entries", maxMetadataEntries)
+	case len(o.AllowedCIDRs) > maxCIDRsPerKey:
+		return 0, invalid("allowed_cidrs", "more than %d entries", maxCIDRsPerKey)
+	case o.RateLimit < 0:
+		return 0, invalid("rate_limit", "must not be negative")
+	case o.ExpiresIn < 0:
+		return 0, invalid("expires_in", "must not be negative")
+	}
+	for i, s := range o.Scopes {
+		if err := validScope(s); err != nil {
+			return 0, invalid(fmt.Sprintf("scopes[%d]", i), "%v", err)
+		}
+		if len(m.opts.AllowedScopes) > 0 && !slices.Contains(m.opts.AllowedScopes, s) {
+			return 0, invalid(fmt.Sprintf("scopes[%d]", i), "unknown scope %q", s)
+		}
+	}
+	for i, c := range o.AllowedCIDRs {
+		if _, err := parseCIDR(c); err != nil {
+			return 0, invalid(fmt.Sprintf("allowed_cidrs[%d]", i), "%q is not an IP address or CIDR prefix", c)
+		}
+	}
+	life := o.ExpiresIn
+	if life == 0 && m.opts.DefaultLifetime > 0 {
+		life = m.opts.DefaultLifetime
+	}
+	if m.opts.MaxLifetime > 0 && (life == 0 || life > m.opts.MaxLifetime) {
+		return 0, invalid("expires_in", "exceeds the maximum key lifetime of %s", m.opts.MaxLifetime)
+	}
+	if m.opts.ScopeCeiling != nil && len(o.Scopes) > 0 {
+		ceiling, err := m.opts.ScopeCeiling(ctx, userID)
+		if err != nil {
+			return 0, fmt.Errorf("mcpauth: scope ceiling for user: %w", err)
+		}
+		for _, s := range o.Scopes {
+			if !scopeCovers(ceiling, s) {
+				return 0, fmt.Errorf("%w: %s", ErrScopeNotAllowed, s)
+			}
+		}
+	}
+	return life, nil
+}
+
+// parseCIDR accepts a CIDR prefix or a single address.
+func parseCIDR(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
 // Create issues a key for userID. The raw key is in the result and nowhere
-// else: the store keeps its hash.
+// else: the store keeps its hash. It fails with a *ValidationError for bad
+// input, ErrTooManyKeys at the active-key bound, ErrScopeNotAllowed beyond
+// the user's ceiling.
 func (m *Manager) Create(ctx context.Context, userID string, o CreateOptions) (CreatedKey, error) {
-	if userID == "" {
-		return CreatedKey{}, errors.New("mcpauth: create key: empty user ID")
+	life, err := m.validate(ctx, userID, &o)
+	if err != nil {
+		return CreatedKey{}, err
 	}
-	if o.ExpiresIn < 0 {
-		return CreatedKey{}, errors.New("mcpauth: create key: negative ExpiresIn")
+	unlock := m.lockUser(userID)
+	defer unlock()
+	if err := m.checkActiveLimit(ctx, userID); err != nil {
+		return CreatedKey{}, err
 	}
+	k, err := m.insert(ctx, userID, o, life)
+	if err != nil {
+		return CreatedKey{}, err
+	}
+	m.notify(ctx, Notification{Type: KeyCreated, At: k.Key.CreatedAt, UserID: userID, KeyID: k.Key.ID, KeyName: o.Name, ExpiresAt: k.Key.ExpiresAt})
+	return k, nil
+}
+
+func (m *Manager) checkActiveLimit(ctx context.Context, userID string) error {
+	if m.opts.MaxActiveKeys < 0 {
+		return nil
+	}
+	lister, ok := m.keys.(store.KeyLister)
+	if !ok {
+		return nil // cannot count; documented on MaxActiveKeys
+	}
+	keys, err := lister.ListKeys(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("mcpauth: count keys: %w", err)
+	}
+	now := m.now()
+	active := 0
+	for i := range keys {
+		if keys[i].StatusAt(now) == store.StatusActive {
+			active++
+		}
+	}
+	if active >= m.opts.MaxActiveKeys {
+		return fmt.Errorf("%w: user has %d of %d", ErrTooManyKeys, active, m.opts.MaxActiveKeys)
+	}
+	return nil
+}
+
+func (m *Manager) insert(ctx context.Context, userID string, o CreateOptions, life time.Duration) (CreatedKey, error) {
 	now := m.now()
 	for attempt := 0; ; attempt++ {
 		raw, pk, err := generateKey(m.rand, m.prefix)
@@ -91,11 +334,11 @@ func (m *Manager) Create(ctx context.Context, userID string, o CreateOptions) (C
 			Scopes:        append([]string{}, o.Scopes...),
 			CreatedAt:     now,
 			RateLimit:     o.RateLimit,
-			AllowedCIDRs:  o.AllowedCIDRs,
+			AllowedCIDRs:  slices.Clone(o.AllowedCIDRs),
 			Metadata:      o.Metadata,
 		}
-		if o.ExpiresIn > 0 {
-			k.ExpiresAt = now.Add(o.ExpiresIn)
+		if life > 0 {
+			k.ExpiresAt = now.Add(life)
 		}
 		err = m.keys.CreateKey(ctx, k)
 		if errors.Is(err, store.ErrDuplicate) && attempt < 3 {
@@ -104,21 +347,177 @@ func (m *Manager) Create(ctx context.Context, userID string, o CreateOptions) (C
 		if err != nil {
 			return CreatedKey{}, fmt.Errorf("mcpauth: create key: %w", err)
 		}
-		if m.forget != nil {
-			m.forget(k.ID) // drop a negative cache entry for this ID, if any
-		}
+		m.forget(k.ID) // drop a negative cache entry for this ID, if any
 		return CreatedKey{Raw: raw, Key: k}, nil
 	}
 }
 
-// Revoke revokes a key now. The bound Guard stops accepting it at once;
-// other processes stop within their cache TTL.
-func (m *Manager) Revoke(ctx context.Context, keyID string) error {
-	if err := m.keys.RevokeKey(ctx, keyID, m.now()); err != nil {
-		return fmt.Errorf("mcpauth: revoke key %s: %w", keyID, err)
+// Get returns a key's information. It returns ErrKeyNotFound for an unknown ID.
+func (m *Manager) Get(ctx context.Context, keyID string) (KeyInfo, error) {
+	k, err := m.keys.LookupKey(ctx, keyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return KeyInfo{}, ErrKeyNotFound
 	}
-	if m.forget != nil {
-		m.forget(keyID)
+	if err != nil {
+		return KeyInfo{}, fmt.Errorf("mcpauth: get key: %w", err)
+	}
+	return infoOf(k, m.now()), nil
+}
+
+// List returns a user's keys, oldest first, revoked and expired ones
+// included (Status says which). It needs a store.KeyLister.
+func (m *Manager) List(ctx context.Context, userID string) ([]KeyInfo, error) {
+	lister, ok := m.keys.(store.KeyLister)
+	if !ok {
+		return nil, ErrNotSupported
+	}
+	keys, err := lister.ListKeys(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("mcpauth: list keys: %w", err)
+	}
+	now := m.now()
+	out := make([]KeyInfo, len(keys))
+	for i := range keys {
+		out[i] = infoOf(keys[i], now)
+	}
+	return out, nil
+}
+
+// Revoke revokes a key now. The bound Guard stops accepting it at once;
+// other processes stop within their cache TTL. Revoking a revoked key is
+// not an error.
+func (m *Manager) Revoke(ctx context.Context, keyID string) error {
+	k, err := m.keys.LookupKey(ctx, keyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrKeyNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("mcpauth: revoke key: %w", err)
+	}
+	now := m.now()
+	if err := m.keys.RevokeKey(ctx, keyID, now); err != nil {
+		return fmt.Errorf("mcpauth: revoke key: %w", err)
+	}
+	m.forget(keyID)
+	if k.RevokedAt.IsZero() {
+		m.notify(ctx, Notification{Type: KeyRevoked, At: now, UserID: k.UserID, KeyID: k.ID, KeyName: k.Name})
 	}
 	return nil
+}
+
+// RevokeAllForUser revokes every active key of a user (account compromise)
+// and returns how many it revoked.
+func (m *Manager) RevokeAllForUser(ctx context.Context, userID string) (int, error) {
+	keys, err := m.List(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys {
+		if k.Status != store.StatusActive {
+			continue
+		}
+		if err := m.Revoke(ctx, k.ID); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Rotate issues a new key with the old key's settings (user, name, scopes,
+// metadata, limits, and the same lifetime from now) and keeps the old key
+// working until grace has passed (0 means revoke it now), never past its own
+// expiry. The new key exists before the old one is shortened, so there is
+// no moment when neither works. It needs a store.KeyUpdater when grace > 0.
+func (m *Manager) Rotate(ctx context.Context, keyID string, grace time.Duration) (CreatedKey, error) {
+	if grace < 0 {
+		return CreatedKey{}, invalid("grace", "must not be negative")
+	}
+	old, err := m.keys.LookupKey(ctx, keyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return CreatedKey{}, ErrKeyNotFound
+	}
+	if err != nil {
+		return CreatedKey{}, fmt.Errorf("mcpauth: rotate key: %w", err)
+	}
+	now := m.now()
+	if st := old.StatusAt(now); st != store.StatusActive {
+		return CreatedKey{}, invalid("id", "key is %s and cannot be rotated", st)
+	}
+	updater, ok := m.keys.(store.KeyUpdater)
+	if grace > 0 && !ok {
+		return CreatedKey{}, ErrNotSupported
+	}
+	life := m.opts.DefaultLifetime
+	if !old.ExpiresAt.IsZero() {
+		life = old.ExpiresAt.Sub(old.CreatedAt)
+	} else if life < 0 {
+		life = 0
+	}
+	if m.opts.MaxLifetime > 0 && (life <= 0 || life > m.opts.MaxLifetime) {
+		life = m.opts.MaxLifetime
+	}
+	unlock := m.lockUser(old.UserID)
+	defer unlock()
+	fresh, err := m.insert(ctx, old.UserID, CreateOptions{
+		Name: old.Name, Scopes: old.Scopes, RateLimit: old.RateLimit,
+		Metadata: old.Metadata, AllowedCIDRs: old.AllowedCIDRs,
+	}, life)
+	if err != nil {
+		return CreatedKey{}, err
+	}
+	end := now.Add(grace)
+	if grace == 0 {
+		err = m.keys.RevokeKey(ctx, old.ID, now)
+	} else if old.ExpiresAt.IsZero() || end.Before(old.ExpiresAt) {
+		err = updater.SetExpiry(ctx, old.ID, end)
+	} else {
+		end = old.ExpiresAt
+	}
+	if err != nil {
+		return fresh, fmt.Errorf("mcpauth: rotate key: new key %s issued, but ending the old one failed: %w", fresh.Key.ID, err)
+	}
+	m.forget(old.ID)
+	m.notify(ctx, Notification{Type: KeyRotated, At: now, UserID: old.UserID, KeyID: old.ID, KeyName: old.Name, NewKeyID: fresh.Key.ID, ExpiresAt: end})
+	return fresh, nil
+}
+
+// ImportLegacy stores a key that a hand-rolled setup kept as the hex SHA-256
+// of the whole raw key (the seed's scheme), so that agents configured with
+// it keep working after the switch. The Guard accepts such keys only with
+// Options.AcceptLegacyKeys. The legacy raw key itself is never needed.
+func (m *Manager) ImportLegacy(ctx context.Context, userID, sha256Hex string, o CreateOptions) (KeyInfo, error) {
+	sum, err := hex.DecodeString(strings.TrimSpace(sha256Hex))
+	if err != nil || len(sum) != sha256.Size {
+		return KeyInfo{}, invalid("hash", "want 64 hex digits of SHA-256")
+	}
+	life, err := m.validate(ctx, userID, &o)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	now := m.now()
+	k := store.Key{
+		ID: legacyKeyID(sum), UserID: userID, Name: o.Name, Hash: sum, PepperVersion: LegacyPepperVersion,
+		Scopes: append([]string{}, o.Scopes...), CreatedAt: now, RateLimit: o.RateLimit,
+		AllowedCIDRs: o.AllowedCIDRs, Metadata: o.Metadata,
+	}
+	if life > 0 {
+		k.ExpiresAt = now.Add(life)
+	}
+	if err := m.keys.CreateKey(ctx, k); err != nil {
+		return KeyInfo{}, fmt.Errorf("mcpauth: import legacy key: %w", err)
+	}
+	m.forget(k.ID)
+	return infoOf(k, now), nil
+}
+
+func (m *Manager) notify(ctx context.Context, n Notification) {
+	if m.opts.Notifier == nil {
+		return
+	}
+	if err := m.opts.Notifier.Notify(context.WithoutCancel(ctx), n); err != nil {
+		m.log.LogAttrs(ctx, slog.LevelWarn, "mcpauth: notification failed",
+			slog.String("type", string(n.Type)), slog.String("key_id", n.KeyID), slog.String("error", err.Error()))
+	}
 }
