@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -187,4 +188,44 @@ func TestCreateKeyValidatesAndDefaults(t *testing.T) {
 	assert.Nil(t, got.Scopes)
 	assert.Nil(t, got.AllowedCIDRs)
 	assert.Nil(t, got.Metadata)
+}
+
+// TestClosedDatabase checks that every operation on a closed *sql.DB fails
+// with an error that is not store.ErrNotFound (the middleware answers 503).
+func TestClosedDatabase(t *testing.T) {
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		db, _ := openSQLite(t)
+		s, err := sqlstore.New(db, nil)
+		require.NoError(t, err)
+		require.NoError(t, s.Migrate(context.Background()))
+		require.NoError(t, db.Close())
+		assertClosedErrors(t, s)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		db := openPostgres(t)
+		s, err := sqlstore.New(db, &sqlstore.Options{TablePrefix: uniquePrefix()})
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+		assertClosedErrors(t, s)
+	})
+}
+
+// TestUnreachablePostgres checks that a server that does not answer gives a
+// plain error, not ErrNotFound, within the context's deadline.
+func TestUnreachablePostgres(t *testing.T) {
+	t.Parallel()
+	db, err := sql.Open("pgx", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	require.NoError(t, err)
+	defer db.Close()
+	s, err := sqlstore.New(db, &sqlstore.Options{Dialect: sqlstore.Postgres})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = s.LookupKey(ctx, "k1")
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, store.ErrNotFound)
+	assert.NotErrorIs(t, s.RevokeKey(ctx, "k1", time.Now()), store.ErrNotFound)
 }
