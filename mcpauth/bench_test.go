@@ -96,7 +96,7 @@ func BenchmarkMiddleware(b *testing.B) {
 func BenchmarkRejections(b *testing.B) {
 	g, raw := benchGuard(b, store.NewMemory(), nil)
 	h := g.Require(noop)
-	b.Run("bad-checksum", func(b *testing.B) { serveLoop(b, h, raw[:len(raw)-1]+"x") })
+	b.Run("bad-checksum", func(b *testing.B) { serveLoop(b, h, badChecksum(raw)) })
 	b.Run("huge-header-1MiB", func(b *testing.B) { serveLoop(b, h, strings.Repeat("a", 1<<20)) })
 	other, _ := benchGuard(b, store.NewMemory(), nil)
 	unknown, err := other.Manager().Create(context.Background(), "u", mcpauth.CreateOptions{})

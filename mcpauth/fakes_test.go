@@ -69,3 +69,12 @@ func (s *countingStore) Batches() [][]store.Touch {
 	defer s.mu.Unlock()
 	return append([][]store.Touch(nil), s.batches...)
 }
+
+// badChecksum changes a key's last character, so that its checksum fails.
+func badChecksum(raw string) string {
+	last := raw[len(raw)-1]
+	if last == 'x' {
+		return raw[:len(raw)-1] + "y"
+	}
+	return raw[:len(raw)-1] + "x"
+}

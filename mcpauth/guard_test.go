@@ -108,7 +108,7 @@ func TestAuthenticateFailures(t *testing.T) {
 	}{
 		{"no key", "", mcpauth.ErrNoCredential},
 		{"malformed", "mcp_nope", mcpauth.ErrMalformedKey},
-		{"bad checksum", k.Raw[:len(k.Raw)-1] + "x", mcpauth.ErrMalformedKey},
+		{"bad checksum", badChecksum(k.Raw), mcpauth.ErrMalformedKey},
 		{"unknown id", fk.Raw, mcpauth.ErrUnknownKey},
 	}
 	for _, tt := range tests {
