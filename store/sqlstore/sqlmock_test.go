@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,7 +156,7 @@ func TestMockTouchPostgresChunks(t *testing.T) {
 		touches[i] = store.Touch{ID: fmt.Sprintf("k%05d", i), At: fixedAt}
 	}
 	require.NoError(t, s.TouchKeys(context.Background(), touches))
-	assert.Equal(t, []int{16384, 4096}, rowsPerStatement, "at most 16,384 rows (32,768 parameters) a statement")
+	assert.Equal(t, []int{16384, 4096}, rowsPerStatement, "at most 16,384 rows (32,768 parameters) a statement, padded to a multiple of 1,024")
 }
 
 const sqliteTouch = "UPDATE mcpauth_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)"
@@ -552,5 +553,27 @@ func assertClosedErrors(t *testing.T, s *sqlstore.Store) {
 		require.Error(t, err, name)
 		assert.ErrorContains(t, err, "sql: database is closed", name)
 		assert.NotErrorIs(t, err, store.ErrNotFound, name)
+	}
+}
+
+func TestMockTouchPostgresPadding(t *testing.T) {
+	for _, c := range []struct{ touches, rows int }{
+		{1, 1}, {3, 4}, {5, 8}, {1000, 1024}, {1024, 1024}, {1025, 2048}, {10000, 10240}, {16384, 16384},
+	} {
+		t.Run(strconv.Itoa(c.touches), func(t *testing.T) {
+			var rows int
+			counting := sqlmock.QueryMatcherFunc(func(_, actual string) error {
+				rows = strings.Count(actual, "($")
+				return nil
+			})
+			s, mock := newMock(t, sqlstore.Postgres, counting)
+			mock.ExpectExec("touch").WillReturnResult(sqlmock.NewResult(0, int64(c.touches)))
+			touches := make([]store.Touch, c.touches)
+			for i := range touches {
+				touches[i] = store.Touch{ID: fmt.Sprintf("k%05d", i), At: fixedAt}
+			}
+			require.NoError(t, s.TouchKeys(context.Background(), touches))
+			assert.Equal(t, c.rows, rows)
+		})
 	}
 }

@@ -60,14 +60,7 @@ func (s *Store) touchPostgres(ctx context.Context, touches []store.Touch) error 
 	for len(touches) > 0 {
 		chunk := touches[:min(len(touches), maxTouchRows)]
 		touches = touches[len(chunk):]
-		// Round the row count up to a power of two, repeating the last row,
-		// so that drivers which cache prepared statements by text (pgx does)
-		// see at most 15 different statements. A repeated identical row
-		// changes nothing.
-		rows := 1
-		for rows < len(chunk) {
-			rows *= 2
-		}
+		rows := paddedRows(len(chunk))
 		args := make([]any, 0, 2*rows)
 		for i := range rows {
 			t := chunk[min(i, len(chunk)-1)]
@@ -78,6 +71,22 @@ func (s *Store) touchPostgres(ctx context.Context, touches []store.Touch) error 
 		}
 	}
 	return nil
+}
+
+// paddedRows rounds a row count up, to a power of two up to 1,024 and to a
+// multiple of 1,024 above, so that drivers which cache prepared statements by
+// their text (pgx does) see at most 26 different TouchKeys statements, while
+// a large batch carries less than 1,024 extra rows. The extra rows repeat the
+// last one, which changes nothing.
+func paddedRows(n int) int {
+	if n > 1024 {
+		return (n + 1023) / 1024 * 1024
+	}
+	rows := 1
+	for rows < n {
+		rows *= 2
+	}
+	return rows
 }
 
 // touchPostgresSQL returns the UPDATE ... FROM (VALUES ...) statement for n
