@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Pepper is a server-side secret mixed into every key hash with
@@ -124,4 +126,22 @@ func (h *hasher) verify(version int, material string, want []byte) (bool, error)
 		return false, err
 	}
 	return subtle.ConstantTimeCompare(got[:], want) == 1, nil
+}
+
+// ParsePepper reads a pepper written as "<version>:<secret>" (for example
+// from an environment variable: MCPAUTH_PEPPER=1:4f1c...), the form the
+// mcpauth CLI and examples use. The error never contains the secret.
+func ParsePepper(s string) (Pepper, error) {
+	v, secret, ok := strings.Cut(strings.TrimSpace(s), ":")
+	if !ok {
+		return Pepper{}, errors.New(`mcpauth: pepper must be written "<version>:<secret>"`)
+	}
+	version, err := strconv.Atoi(v)
+	if err != nil || version <= 0 {
+		return Pepper{}, errors.New("mcpauth: pepper version must be a positive integer")
+	}
+	if len(secret) < minPepperLen {
+		return Pepper{}, fmt.Errorf("mcpauth: pepper version %d: secret must be at least %d bytes", version, minPepperLen)
+	}
+	return Pepper{Version: version, Secret: []byte(secret)}, nil
 }

@@ -96,3 +96,17 @@ func TestPepperValidation(t *testing.T) {
 	assert.NotContains(t, p.String(), string(good))
 	assert.NotContains(t, p.GoString(), string(good))
 }
+
+func TestParsePepper(t *testing.T) {
+	t.Parallel()
+	p, err := ParsePepper(" 3:0123456789abcdef:with-colon ")
+	require.NoError(t, err)
+	assert.Equal(t, Pepper{Version: 3, Secret: []byte("0123456789abcdef:with-colon")}, p)
+	for _, bad := range []string{"", "nocolon0123456789abcdef", "0:0123456789abcdef", "x:0123456789abcdef", "1:short"} {
+		_, err := ParsePepper(bad)
+		require.Error(t, err, bad)
+		if len(bad) > 2 {
+			assert.NotContains(t, err.Error(), bad[2:], "the secret is not echoed")
+		}
+	}
+}
