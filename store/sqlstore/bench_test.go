@@ -144,4 +144,3 @@ func reportPercentiles(b *testing.B, d []time.Duration) {
 	b.ReportMetric(pct(0.99), "p99-µs")
 	b.ReportMetric(float64(d[len(d)-1].Nanoseconds())/1e3, "max-µs")
 }
-
