@@ -4,8 +4,10 @@
 //	go run ./examples/quickstart
 //
 // On start it creates a demo user and key and prints the key, a ready curl
-// line and MCP client configuration. Keys live in memory and are lost on
-// exit.
+// line and MCP client configuration. Keys are kept in a SQLite file
+// (mcpauth.db) and survive restarts; -db takes another file, a PostgreSQL
+// URL (postgres://...) or "memory". Set MCPAUTH_PEPPER=1:<secret of 16+
+// bytes> to hash keys with a server-side pepper.
 package main
 
 import (
@@ -33,25 +35,36 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	dbFlag := flag.String("db", "mcpauth.db", `key store: a SQLite file, a postgres:// URL, or "memory"`)
+	newKey := flag.Bool("new-key", false, "issue a new demo key even if one from an earlier run is still active")
 	flag.Parse()
-	if err := run(*addr, os.Stdout); err != nil {
+	if err := run(*addr, *dbFlag, *newKey, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr string, out io.Writer) error {
+func run(addr, dbSpec string, newKey bool, out io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := newApp(store.NewMemory())
+	keys, closeDB, err := openStore(ctx, dbSpec)
 	if err != nil {
 		return err
 	}
-	demo, err := a.keys.Create(ctx, "demo-user", mcpauth.CreateOptions{
-		Name:      "quickstart demo",
-		Scopes:    []string{"notes:read", "notes:write"},
-		ExpiresIn: 90 * 24 * time.Hour,
-	})
+	defer closeDB()
+	var peppers []mcpauth.Pepper
+	if v := os.Getenv("MCPAUTH_PEPPER"); v != "" {
+		p, err := mcpauth.ParsePepper(v)
+		if err != nil {
+			return fmt.Errorf("MCPAUTH_PEPPER: %w", err)
+		}
+		peppers = append(peppers, p)
+	}
+	a, err := newApp(keys, peppers)
+	if err != nil {
+		return err
+	}
+	demoKey, err := demoKey(ctx, a.keys, newKey)
 	if err != nil {
 		return err
 	}
@@ -59,7 +72,7 @@ func run(addr string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	printWelcome(out, "http://"+ln.Addr().String(), demo.Raw)
+	printWelcome(out, "http://"+ln.Addr().String(), demoKey)
 
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -75,7 +88,43 @@ func run(addr string, out io.Writer) error {
 	return errors.Join(err, a.guard.Close(shutdown))
 }
 
+// demoKey returns a new raw key for the demo user, or "" when a key from an
+// earlier run is still active (raw keys are never stored, so it cannot be
+// shown again) and no new one was asked for.
+func demoKey(ctx context.Context, m *mcpauth.Manager, force bool) (string, error) {
+	if !force {
+		existing, err := m.List(ctx, demoUser)
+		if err != nil {
+			return "", err
+		}
+		for _, k := range existing {
+			if k.Status == store.StatusActive {
+				return "", nil
+			}
+		}
+	}
+	k, err := m.Create(ctx, demoUser, mcpauth.CreateOptions{
+		Name:      "quickstart demo",
+		Scopes:    []string{"notes:read", "notes:write"},
+		ExpiresIn: 90 * 24 * time.Hour,
+	})
+	return k.Raw, err
+}
+
+const demoUser = "demo-user"
+
 func printWelcome(out io.Writer, base, key string) {
+	if key == "" {
+		fmt.Fprintf(out, `mcpauth quickstart: MCP server on %[1]s/mcp (health: %[1]s/health)
+
+The demo key issued on an earlier run is still valid (keys survive restarts;
+only their hashes are stored, so it cannot be shown again). Run with -new-key
+for another one, or -db memory for a throwaway store.
+
+Press Ctrl-C to stop.
+`, base)
+		return
+	}
 	fmt.Fprintf(out, `mcpauth quickstart: MCP server on %[1]s/mcp (health: %[1]s/health)
 
 Demo API key for user "demo-user" (shown once; it is not stored, only its hash is):
@@ -108,8 +157,8 @@ type app struct {
 	handler http.Handler
 }
 
-func newApp(keys store.KeyStore) (*app, error) {
-	guard, err := mcpauth.New(keys, nil)
+func newApp(keys store.KeyStore, peppers []mcpauth.Pepper) (*app, error) {
+	guard, err := mcpauth.New(keys, &mcpauth.Options{Peppers: peppers})
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func (h withHeader) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func startApp(t *testing.T) (*app, *httptest.Server) {
 	t.Helper()
-	a, err := newApp(store.NewMemory())
+	a, err := newApp(store.NewMemory(), nil)
 	require.NoError(t, err)
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(func() {
@@ -175,4 +175,43 @@ func TestWelcomeMessage(t *testing.T) {
 	assert.Contains(t, out, `claude mcp add --transport http notes http://127.0.0.1:8080/mcp --header "Authorization: Bearer mcp_KEY"`)
 	assert.Contains(t, out, `"headers": {"Authorization": "Bearer mcp_KEY"}`)
 	assert.Contains(t, out, "curl -s http://127.0.0.1:8080/mcp -H 'Authorization: Bearer mcp_KEY'")
+}
+
+func TestKeysSurviveRestartOnSQLite(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/mcpauth.db"
+	peppers := []mcpauth.Pepper{{Version: 1, Secret: []byte("quickstart-test-pepper")}}
+
+	keys, closeDB, err := openStore(ctx, path)
+	require.NoError(t, err)
+	a, err := newApp(keys, peppers)
+	require.NoError(t, err)
+	raw, err := demoKey(ctx, a.keys, false)
+	require.NoError(t, err)
+	require.NotEmpty(t, raw)
+	again, err := demoKey(ctx, a.keys, false)
+	require.NoError(t, err)
+	assert.Empty(t, again, "an active demo key is not reissued")
+	require.NoError(t, a.guard.Close(ctx))
+	closeDB()
+
+	keys, closeDB, err = openStore(ctx, path)
+	require.NoError(t, err)
+	t.Cleanup(closeDB)
+	a, err = newApp(keys, peppers)
+	require.NoError(t, err)
+	srv := httptest.NewServer(a.handler)
+	t.Cleanup(srv.Close)
+	cs, err := connect(t, srv, "Authorization", "Bearer "+raw)
+	require.NoError(t, err, "the key from before the restart works")
+	var who whoamiOut
+	callJSON(t, cs, "whoami", map[string]any{}, &who)
+	assert.Equal(t, demoUser, who.UserID)
+}
+
+func TestWelcomeWithoutNewKey(t *testing.T) {
+	var buf bytes.Buffer
+	printWelcome(&buf, "http://127.0.0.1:8080", "")
+	assert.Contains(t, buf.String(), "still valid")
+	assert.NotContains(t, buf.String(), "Bearer")
 }
