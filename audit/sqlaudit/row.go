@@ -1,0 +1,192 @@
+package sqlaudit
+
+import (
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mcpauth/mcpauth/audit"
+)
+
+// row is an event as stored: strings made safe for every database, the
+// time in microseconds, arguments and attributes as JSON text. The chain
+// hashes this form, so Verify can recompute it from what it reads back.
+type row struct {
+	seq        int64
+	id         string
+	timeUS     int64
+	strs       [nStr]string // request_id ... user_agent, in column order
+	status     int64
+	durationNS int64
+	arguments  string // "" for none
+	attributes string // "" for none
+	prevHash   []byte
+	hash       []byte
+}
+
+// nStr is the number of text columns between event_time and status.
+const nStr = 15
+
+// columns lists every column of the events table in row order.
+const columns = "seq, id, event_time, request_id, user_id, key_id, outcome, reason, action, method, tool, " +
+	"resource_uri, prompt, rpc_id, session_id, protocol_version, client_ip, user_agent, " +
+	"status, duration_ns, arguments, attributes, prev_hash, hash"
+
+const nColumns = 24
+
+// clean makes s storable as TEXT everywhere: valid UTF-8 without NUL
+// (PostgreSQL refuses both).
+func clean(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+func toRow(e audit.Event, now func() time.Time) row {
+	if e.ID == "" {
+		e.ID = audit.NewEventID()
+	}
+	if e.Time.IsZero() {
+		e.Time = now()
+	}
+	r := row{
+		id:         clean(e.ID),
+		timeUS:     e.Time.UnixMicro(),
+		status:     int64(e.Status),
+		durationNS: int64(e.Duration),
+	}
+	for i, v := range [nStr]string{
+		e.RequestID, e.UserID, e.KeyID, string(e.Outcome), e.Reason, string(e.Action), e.Method, e.Tool,
+		e.ResourceURI, e.Prompt, e.RPCID, e.SessionID, e.ProtocolVersion, e.ClientIP, e.UserAgent,
+	} {
+		r.strs[i] = clean(v)
+	}
+	if len(e.Arguments) > 0 {
+		if json.Valid(e.Arguments) {
+			r.arguments = clean(string(e.Arguments))
+		} else {
+			b, _ := json.Marshal(string(e.Arguments))
+			r.arguments = string(b)
+		}
+	}
+	if len(e.Attributes) > 0 {
+		b, _ := json.Marshal(e.Attributes) // sorted keys: deterministic
+		r.attributes = clean(string(b))
+	}
+	return r
+}
+
+func (r *row) event() audit.Event {
+	e := audit.Event{
+		ID:              r.id,
+		Time:            time.UnixMicro(r.timeUS).UTC(),
+		RequestID:       r.strs[0],
+		UserID:          r.strs[1],
+		KeyID:           r.strs[2],
+		Outcome:         audit.Outcome(r.strs[3]),
+		Reason:          r.strs[4],
+		Action:          audit.Action(r.strs[5]),
+		Method:          r.strs[6],
+		Tool:            r.strs[7],
+		ResourceURI:     r.strs[8],
+		Prompt:          r.strs[9],
+		RPCID:           r.strs[10],
+		SessionID:       r.strs[11],
+		ProtocolVersion: r.strs[12],
+		ClientIP:        r.strs[13],
+		UserAgent:       r.strs[14],
+		Status:          int(r.status),
+		Duration:        time.Duration(r.durationNS),
+	}
+	if r.arguments != "" {
+		e.Arguments = json.RawMessage(r.arguments)
+	}
+	if r.attributes != "" {
+		_ = json.Unmarshal([]byte(r.attributes), &e.Attributes)
+	}
+	return e
+}
+
+// canonicalVersion starts every canonical form, so that a future format can
+// be told apart.
+const canonicalVersion = "mcpauth-audit-v1"
+
+// computeHash returns SHA-256(prev || canonical form of r), where the
+// canonical form is the version tag, then seq, time, status and duration as
+// 8-byte big-endian integers, then each text field (id, the 15 strs,
+// arguments, attributes) as a uvarint length and its bytes. A missing prev
+// (the first event) is 32 zero bytes.
+func computeHash(prev []byte, r *row) []byte {
+	h := sha256.New()
+	var zero [sha256.Size]byte
+	if len(prev) == 0 {
+		prev = zero[:]
+	}
+	buf := make([]byte, 0, 512)
+	buf = append(buf, prev...)
+	buf = append(buf, canonicalVersion...)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(r.seq))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(r.timeUS))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(r.status))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(r.durationNS))
+	str := func(s string) {
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
+	}
+	str(r.id)
+	for _, s := range r.strs {
+		str(s)
+	}
+	str(r.arguments)
+	str(r.attributes)
+	h.Write(buf)
+	return h.Sum(nil)
+}
+
+// args appends r's values in column order.
+func (s *Store) appendArgs(args []any, r *row) []any {
+	args = append(args, r.seq, r.id, s.timeArg(time.UnixMicro(r.timeUS)))
+	for _, v := range r.strs {
+		args = append(args, v)
+	}
+	args = append(args, r.status, r.durationNS, nullString(r.arguments), nullString(r.attributes), nullBytes(r.prevHash), nullBytes(r.hash))
+	return args
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+// scanRow reads the columns of `columns` into r.
+func scanRow(sc interface{ Scan(...any) error }, r *row) error {
+	var t timeCol
+	var args, attrs sql.NullString
+	dest := make([]any, 0, nColumns)
+	dest = append(dest, &r.seq, &r.id, &t)
+	for i := range nStr {
+		dest = append(dest, &r.strs[i])
+	}
+	dest = append(dest, &r.status, &r.durationNS, &args, &attrs, &r.prevHash, &r.hash)
+	if err := sc.Scan(dest...); err != nil {
+		return err
+	}
+	r.timeUS = t.us
+	r.arguments = args.String
+	r.attributes = attrs.String
+	return nil
+}

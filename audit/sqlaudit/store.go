@@ -1,0 +1,196 @@
+package sqlaudit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/store/sqlstore"
+)
+
+// DefaultTablePrefix is the table prefix used when Options.TablePrefix is
+// empty; it is the key store's too, so both share one migrations table.
+const DefaultTablePrefix = "mcpauth_"
+
+const maxPrefixLen = 40
+
+// Errors returned by this package.
+var (
+	// ErrInvalidOption: New was given options it cannot use.
+	ErrInvalidOption = errors.New("mcpauth/sqlaudit: invalid option")
+	// ErrInvalidCursor: a Filter.Cursor was not made by this store.
+	ErrInvalidCursor = errors.New("mcpauth/sqlaudit: invalid cursor")
+	// ErrInvalidFilter: a filter or usage request is malformed.
+	ErrInvalidFilter = errors.New("mcpauth/sqlaudit: invalid filter")
+	// ErrChainBroken: Verify found a link of the hash chain that does not
+	// hold. The error is a *ChainError saying where.
+	ErrChainBroken = errors.New("mcpauth/sqlaudit: audit chain broken")
+	// ErrNotChained: Verify was called on a store without Options.Chain.
+	ErrNotChained = errors.New("mcpauth/sqlaudit: store does not chain events")
+)
+
+var prefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// Options configure a Store. A nil *Options means all defaults.
+type Options struct {
+	// Dialect is the SQL flavour of db. Default sqlstore.DialectAuto: New
+	// asks the database, which must then be reachable.
+	Dialect sqlstore.Dialect
+	// TablePrefix is put in front of every table and index name. It must
+	// match [a-z_][a-z0-9_]* and be at most 40 bytes. Default "mcpauth_"
+	// (tables mcpauth_audit_events, mcpauth_audit_head,
+	// mcpauth_audit_anchors; migrations recorded in
+	// mcpauth_schema_migrations under the component "audit").
+	TablePrefix string
+	// Chain makes the store tamper-evident: every event stores the SHA-256
+	// of the previous event's hash and its own canonical form, so that
+	// Verify finds edited, deleted or reordered rows. Turn it on before the
+	// first event is written and keep it on: rows written without it fail
+	// Verify. Default false.
+	Chain bool
+	// MaxRowsPerInsert bounds the rows of one multi-row INSERT (SQLite
+	// allows 32,766 parameters per statement and each row takes 24).
+	// Default 500, at most 1,300.
+	MaxRowsPerInsert int
+	// Now stamps events without a Time and Purge anchors. Default time.Now.
+	Now func() time.Time
+}
+
+// Store is an audit sink on a SQL database (SQLite or PostgreSQL). It
+// implements audit.Sink, audit.BatchSink and audit.Querier, and offers
+// export, usage summaries, retention (Purge) and, with Options.Chain, a hash
+// chain checked by Verify. It is safe for concurrent use, also from several
+// processes sharing the database: a batch is one transaction that locks the
+// single audit_head row, so sequence numbers (and the chain) follow commit
+// order. It starts no goroutine; put an audit.Writer in front of it to take
+// it off the request path.
+type Store struct {
+	db      *sql.DB
+	dialect sqlstore.Dialect
+	prefix  string
+	chain   bool
+	maxRows int
+	now     func() time.Time
+
+	insertMu  sync.Mutex
+	insertSQL map[int]string
+}
+
+var (
+	_ audit.Sink      = (*Store)(nil)
+	_ audit.BatchSink = (*Store)(nil)
+	_ audit.Querier   = (*Store)(nil)
+)
+
+const detectTimeout = 30 * time.Second
+
+// New returns a store on db. It changes nothing in the database: call
+// Migrate first (at start-up or from a deploy step).
+func New(db *sql.DB, opts *Options) (*Store, error) {
+	if db == nil {
+		return nil, fmt.Errorf("%w: nil *sql.DB", ErrInvalidOption)
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.TablePrefix == "" {
+		o.TablePrefix = DefaultTablePrefix
+	}
+	if len(o.TablePrefix) > maxPrefixLen || !prefixRE.MatchString(o.TablePrefix) {
+		return nil, fmt.Errorf("%w: TablePrefix %q must match [a-z_][a-z0-9_]* and be at most %d bytes", ErrInvalidOption, o.TablePrefix, maxPrefixLen)
+	}
+	switch {
+	case o.MaxRowsPerInsert == 0:
+		o.MaxRowsPerInsert = 500
+	case o.MaxRowsPerInsert < 0 || o.MaxRowsPerInsert > 1300:
+		return nil, fmt.Errorf("%w: MaxRowsPerInsert %d not in 1..1300", ErrInvalidOption, o.MaxRowsPerInsert)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	switch o.Dialect {
+	case sqlstore.SQLite, sqlstore.Postgres:
+	case sqlstore.DialectAuto:
+		ctx, cancel := context.WithTimeout(context.Background(), detectTimeout)
+		d, err := sqlstore.DetectDialect(ctx, db)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("mcpauth/sqlaudit: %w", err)
+		}
+		o.Dialect = d
+	default:
+		return nil, fmt.Errorf("%w: unknown Dialect %d", ErrInvalidOption, int(o.Dialect))
+	}
+	return &Store{
+		db: db, dialect: o.Dialect, prefix: o.TablePrefix, chain: o.Chain,
+		maxRows: o.MaxRowsPerInsert, now: o.Now, insertSQL: make(map[int]string),
+	}, nil
+}
+
+// Dialect returns the dialect the store speaks (never DialectAuto).
+func (s *Store) Dialect() sqlstore.Dialect { return s.dialect }
+
+// EventsTable returns the name of the events table, such as "mcpauth_audit_events".
+func (s *Store) EventsTable() string { return s.prefix + "audit_events" }
+
+func (s *Store) headTable() string    { return s.prefix + "audit_head" }
+func (s *Store) anchorsTable() string { return s.prefix + "audit_anchors" }
+
+// Tables returns the names of every table the store's migrations create, the
+// shared migrations table excluded.
+func (s *Store) Tables() []string {
+	return []string{s.EventsTable(), s.headTable(), s.anchorsTable()}
+}
+
+// rebind turns $1-style placeholders into SQLite's ?1 style.
+func (s *Store) rebind(q string) string {
+	if s.dialect == sqlstore.SQLite {
+		return strings.ReplaceAll(q, "$", "?")
+	}
+	return q
+}
+
+// timeArg converts t for the event_time column: Unix microseconds on
+// SQLite, a UTC time.Time (microsecond precision) on PostgreSQL.
+func (s *Store) timeArg(t time.Time) any {
+	t = t.UTC().Truncate(time.Microsecond)
+	if s.dialect == sqlstore.SQLite {
+		return t.UnixMicro()
+	}
+	return t
+}
+
+// fail wraps err with the operation that failed, making sure the result
+// satisfies errors.Is(err, ctx.Err()) when the context is done.
+func fail(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("mcpauth/sqlaudit: %s: %w: %w", op, cerr, err)
+	}
+	return fmt.Errorf("mcpauth/sqlaudit: %s: %w", op, err)
+}
+
+// timeCol scans an event_time column from either dialect.
+type timeCol struct{ us int64 }
+
+func (c *timeCol) Scan(src any) error {
+	switch v := src.(type) {
+	case int64:
+		c.us = v
+	case time.Time:
+		c.us = v.UnixMicro()
+	default:
+		return fmt.Errorf("unsupported timestamp column type %T", src)
+	}
+	return nil
+}
+
+const postgres = sqlstore.Postgres
+
+func unixMicroUTC(us int64) time.Time { return time.UnixMicro(us).UTC() }
