@@ -1,0 +1,361 @@
+package sqlaudit_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/audit/audittest"
+	"github.com/mcpauth/mcpauth/audit/sqlaudit"
+	"github.com/mcpauth/mcpauth/store/sqlstore"
+)
+
+func TestConformance(t *testing.T) {
+	for _, b := range backends {
+		for _, chain := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/chain=%v", b.name, chain), func(t *testing.T) {
+				db := b.open(t)
+				audittest.Run(t, func(t *testing.T) audittest.Harness {
+					s := newStore(t, db, chain)
+					return audittest.Harness{Sink: s, Events: func(t *testing.T) []audit.Event { return queryAll(t, s, audit.Filter{}) }}
+				})
+			})
+		}
+	}
+}
+
+func TestNewOptions(t *testing.T) {
+	db := openSQLite(t)
+	_, err := sqlaudit.New(nil, nil)
+	assert.ErrorIs(t, err, sqlaudit.ErrInvalidOption)
+	for _, o := range []sqlaudit.Options{
+		{TablePrefix: "Bad-Prefix"},
+		{TablePrefix: "x; DROP TABLE y; --"},
+		{TablePrefix: strings.Repeat("a", 41)},
+		{MaxRowsPerInsert: -1},
+		{MaxRowsPerInsert: 1301},
+		{Dialect: sqlstore.Dialect(9)},
+	} {
+		_, err := sqlaudit.New(db, &o)
+		assert.ErrorIs(t, err, sqlaudit.ErrInvalidOption, "%+v", o)
+	}
+	s, err := sqlaudit.New(db, nil)
+	require.NoError(t, err)
+	assert.Equal(t, sqlstore.SQLite, s.Dialect(), "detected")
+	assert.Equal(t, "mcpauth_audit_events", s.EventsTable())
+	assert.Equal(t, "mcpauth_schema_migrations", s.MigrationsTable())
+}
+
+func TestMigrate(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			db := b.open(t)
+			prefix := uniquePrefix()
+			s, err := sqlaudit.New(db, &sqlaudit.Options{TablePrefix: prefix, Dialect: b.dialect})
+			require.NoError(t, err)
+			dropTables(t, db, s)
+			// Concurrent first runs, then again: one application, no errors.
+			var wg sync.WaitGroup
+			errs := make(chan error, 4)
+			for range 4 {
+				wg.Add(1)
+				go func() { defer wg.Done(); errs <- s.Migrate(context.Background()) }()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				require.NoError(t, err)
+			}
+			require.NoError(t, s.Migrate(context.Background()))
+			var n int
+			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+s.MigrationsTable()+" WHERE component = 'audit'").Scan(&n))
+			assert.Equal(t, 1, n)
+
+			// The key store shares the migrations table under its own component.
+			ks, err := sqlstore.New(db, &sqlstore.Options{TablePrefix: prefix, Dialect: b.dialect})
+			require.NoError(t, err)
+			t.Cleanup(func() { _, _ = db.Exec("DROP TABLE IF EXISTS " + ks.KeysTable()) })
+			require.NoError(t, ks.Migrate(context.Background()))
+			require.NoError(t, s.Migrate(context.Background()))
+			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+s.MigrationsTable()).Scan(&n))
+			assert.Equal(t, 2, n)
+
+			schema, err := s.Schema()
+			require.NoError(t, err)
+			assert.Contains(t, schema, "CREATE TABLE "+prefix+"audit_events")
+			assert.NotContains(t, schema, "{{prefix}}")
+		})
+	}
+}
+
+func TestRecordBeforeMigrateFails(t *testing.T) {
+	db := openSQLite(t)
+	s, err := sqlaudit.New(db, &sqlaudit.Options{Dialect: sqlstore.SQLite})
+	require.NoError(t, err)
+	err = s.Record(context.Background(), audit.Event{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "mcpauth/sqlaudit: record")
+}
+
+func TestRecordFillsAndCleans(t *testing.T) {
+	eachBackend(t, true, func(t *testing.T, db *sql.DB, s *sqlaudit.Store) {
+		require.NoError(t, s.Record(context.Background(), audit.Event{
+			UserID: "bad\xffutf8\x00nul", Arguments: json.RawMessage(`{broken`),
+		}))
+		got := queryAll(t, s, audit.Filter{})
+		require.Len(t, got, 1)
+		assert.Len(t, got[0].ID, 20, "an ID is assigned")
+		assert.WithinDuration(t, time.Now(), got[0].Time, time.Minute, "a time is assigned")
+		assert.Equal(t, "bad\uFFFDutf8\uFFFDnul", got[0].UserID)
+		assert.JSONEq(t, `"{broken"`, string(got[0].Arguments), "invalid JSON is kept as a string")
+		_, err := s.Verify(context.Background(), time.Time{}, time.Time{})
+		require.NoError(t, err)
+	})
+}
+
+// seed writes n events a second apart from audittest.Base, cycling through
+// users, keys, outcomes and tools.
+func seed(t testing.TB, s *sqlaudit.Store, n int) []audit.Event {
+	t.Helper()
+	outcomes := []audit.Outcome{audit.OutcomeAllowed, audit.OutcomeAllowed, audit.OutcomeDenied, audit.OutcomeRateLimited, audit.OutcomeUnauthenticated}
+	var events []audit.Event
+	for i := range n {
+		events = append(events, audit.Event{
+			Time:    audittest.Base.Add(time.Duration(i) * time.Second),
+			ID:      fmt.Sprintf("ev%05d", i),
+			UserID:  fmt.Sprintf("u%d", i%3),
+			KeyID:   fmt.Sprintf("k%d", i%4),
+			Outcome: outcomes[i%len(outcomes)],
+			Method:  "tools/call",
+			Tool:    fmt.Sprintf("tool%d", i%2),
+			Status:  200,
+		})
+	}
+	for start := 0; start < n; start += 37 {
+		require.NoError(t, s.RecordBatch(context.Background(), events[start:min(start+37, n)]))
+	}
+	return events
+}
+
+func ids(events []audit.Event) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.ID
+	}
+	return out
+}
+
+func TestQuery(t *testing.T) {
+	eachBackend(t, false, func(t *testing.T, db *sql.DB, s *sqlaudit.Store) {
+		events := seed(t, s, 60)
+		// Plus a lifecycle event.
+		require.NoError(t, s.Record(context.Background(), audit.Event{Time: audittest.Base, ID: "life", KeyID: "k1", UserID: "u1", Action: audit.ActionRotated}))
+		want := func(keep func(i int, e audit.Event) bool) []string {
+			var out []string
+			for i := len(events) - 1; i >= 0; i-- {
+				if keep(i, events[i]) {
+					out = append(out, events[i].ID)
+				}
+			}
+			return out
+		}
+		cases := []struct {
+			name string
+			f    audit.Filter
+			want []string
+		}{
+			{"user", audit.Filter{UserID: "u1"}, append(want(func(i int, _ audit.Event) bool { return i%3 == 1 }), "life")},
+			{"key", audit.Filter{KeyID: "k2"}, want(func(i int, _ audit.Event) bool { return i%4 == 2 })},
+			{"outcome", audit.Filter{Outcome: audit.OutcomeDenied}, want(func(i int, _ audit.Event) bool { return i%5 == 2 })},
+			{"tool and key", audit.Filter{Tool: "tool1", KeyID: "k1"}, want(func(i int, _ audit.Event) bool { return i%2 == 1 && i%4 == 1 })},
+			{"method", audit.Filter{Method: "tools/call", UserID: "u0"}, want(func(i int, _ audit.Event) bool { return i%3 == 0 })},
+			{"action", audit.Filter{Action: audit.ActionRotated}, []string{"life"}},
+			{"time range", audit.Filter{From: audittest.Base.Add(10 * time.Second), To: audittest.Base.Add(20 * time.Second)},
+				want(func(i int, _ audit.Event) bool { return i >= 10 && i < 20 })},
+			{"no match", audit.Filter{UserID: "nobody"}, nil},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				for _, limit := range []int{0, 1, 7, 1000} {
+					f := c.f
+					f.Limit = limit
+					got := queryAll(t, s, f)
+					assert.Equal(t, c.want, nilIfEmpty(ids(got)), "limit %d", limit)
+				}
+			})
+		}
+		// Newest first, full page, cursor.
+		p, err := s.Query(context.Background(), audit.Filter{Limit: 5})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"ev00059", "ev00058", "ev00057", "ev00056", "ev00055"}, ids(p.Events))
+		assert.NotEmpty(t, p.Next)
+
+		_, err = s.Query(context.Background(), audit.Filter{Cursor: "garbage!"})
+		assert.ErrorIs(t, err, sqlaudit.ErrInvalidCursor)
+		_, err = s.Query(context.Background(), audit.Filter{Cursor: "djEuMS4w"}) // "v1.1.0"
+		assert.ErrorIs(t, err, sqlaudit.ErrInvalidCursor)
+		_, err = s.Query(context.Background(), audit.Filter{Limit: -1})
+		assert.ErrorIs(t, err, sqlaudit.ErrInvalidFilter)
+	})
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func TestQueryPaginationUnderConcurrentInserts(t *testing.T) {
+	eachBackend(t, true, func(t *testing.T, db *sql.DB, s *sqlaudit.Store) {
+		events := seed(t, s, 50)
+		ctx := context.Background()
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// New events, newer than everything listed so far.
+				e := audit.Event{Time: time.Now(), ID: fmt.Sprintf("new%04d", i), Outcome: audit.OutcomeAllowed}
+				if err := s.Record(ctx, e); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		f := audit.Filter{To: audittest.Base.Add(time.Hour), Limit: 6}
+		var got []audit.Event
+		for {
+			p, err := s.Query(ctx, f)
+			require.NoError(t, err)
+			got = append(got, p.Events...)
+			// Also page without the To bound: new events are never between pages.
+			if p.Next == "" {
+				break
+			}
+			f.Cursor = p.Next
+			time.Sleep(time.Millisecond)
+		}
+		close(stop)
+		wg.Wait()
+		var want []string
+		for i := len(events) - 1; i >= 0; i-- {
+			want = append(want, events[i].ID)
+		}
+		assert.Equal(t, want, ids(got), "every old event once, in order")
+		_, err := s.Verify(ctx, time.Time{}, time.Time{})
+		require.NoError(t, err)
+	})
+}
+
+func TestExport(t *testing.T) {
+	eachBackend(t, false, func(t *testing.T, db *sql.DB, s *sqlaudit.Store) {
+		ctx := context.Background()
+		full := audittest.FullEvent("full")
+		full.UserAgent = "=HYPERLINK(\"http://evil\")"
+		require.NoError(t, s.Record(ctx, full))
+		seed(t, s, 1500) // more than one export page
+
+		var jl bytes.Buffer
+		n, err := s.Export(ctx, &jl, audit.Filter{}, sqlaudit.JSONLines)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1501), n)
+		lines := strings.Split(strings.TrimSpace(jl.String()), "\n")
+		require.Len(t, lines, 1501)
+		var first, last audit.Event
+		require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
+		require.NoError(t, json.Unmarshal([]byte(lines[1500]), &last))
+		assert.Equal(t, "ev01499", first.ID, "newest first")
+		audittest.AssertEqual(t, full, last)
+
+		var cb bytes.Buffer
+		n, err = s.Export(ctx, &cb, audit.Filter{KeyID: "k8Hq2pXzT4"}, sqlaudit.CSV)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), n)
+		recs, err := csv.NewReader(&cb).ReadAll()
+		require.NoError(t, err)
+		require.Len(t, recs, 2)
+		assert.Equal(t, sqlaudit.CSVHeader, recs[0])
+		row := map[string]string{}
+		for i, h := range recs[0] {
+			row[h] = recs[1][i]
+		}
+		assert.Equal(t, "2026-03-14T09:39:26.535897Z", row["time"])
+		assert.Equal(t, "full", row["id"])
+		assert.Equal(t, "403", row["status"])
+		assert.Equal(t, "1234567", row["duration_ns"])
+		assert.Equal(t, "'=HYPERLINK(\"http://evil\")", row["user_agent"], "formula neutralised")
+		assert.JSONEq(t, `{"region":"eu","tenant":"acme"}`, row["attributes"])
+		assert.JSONEq(t, string(full.Arguments), row["arguments"])
+
+		_, err = s.Export(ctx, &cb, audit.Filter{}, sqlaudit.Format(9))
+		assert.ErrorIs(t, err, sqlaudit.ErrInvalidFilter)
+	})
+}
+
+func TestUsage(t *testing.T) {
+	eachBackend(t, false, func(t *testing.T, db *sql.DB, s *sqlaudit.Store) {
+		ctx := context.Background()
+		h := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+		add := func(at time.Time, key, tool string, o audit.Outcome) {
+			require.NoError(t, s.Record(ctx, audit.Event{Time: at, KeyID: key, Tool: tool, Method: "tools/call", Outcome: o}))
+		}
+		add(h.Add(1*time.Minute), "k1", "search", audit.OutcomeAllowed)
+		add(h.Add(2*time.Minute), "k1", "search", audit.OutcomeAllowed)
+		add(h.Add(3*time.Minute), "k1", "delete", audit.OutcomeDenied)
+		add(h.Add(4*time.Minute), "k2", "search", audit.OutcomeRateLimited)
+		add(h.Add(61*time.Minute), "k1", "search", audit.OutcomeError)
+		add(h.Add(25*time.Hour), "k2", "search", audit.OutcomeUnauthenticated)
+		require.NoError(t, s.Record(ctx, audit.Event{Time: h, KeyID: "k1", Action: audit.ActionCreated}))
+		require.NoError(t, s.Record(ctx, audit.Event{Time: h, KeyID: "k1", Method: "tools/list", Outcome: audit.OutcomeAllowed}))
+
+		got, err := s.Usage(ctx, sqlaudit.UsageQuery{})
+		require.NoError(t, err)
+		assert.Equal(t, []sqlaudit.UsageRow{
+			{Start: h, KeyID: "k1", Calls: 4, Allowed: 3, Denied: 1},
+			{Start: h, KeyID: "k2", Calls: 1, RateLimited: 1},
+			{Start: h.Add(time.Hour), KeyID: "k1", Calls: 1, Errors: 1},
+			{Start: h.Add(25 * time.Hour), KeyID: "k2", Calls: 1, Unauthenticated: 1},
+		}, got)
+
+		day := h.Truncate(24 * time.Hour)
+		got, err = s.Usage(ctx, sqlaudit.UsageQuery{Bucket: sqlaudit.Day, By: sqlaudit.ByTool, To: day.Add(24 * time.Hour)})
+		require.NoError(t, err)
+		assert.Equal(t, []sqlaudit.UsageRow{
+			{Start: day, Tool: "delete", Calls: 1, Denied: 1},
+			{Start: day, Tool: "search", Calls: 4, Allowed: 2, RateLimited: 1, Errors: 1},
+		}, got)
+
+		got, err = s.Usage(ctx, sqlaudit.UsageQuery{Bucket: sqlaudit.Day, By: sqlaudit.ByKeyAndTool, KeyID: "k1", From: h})
+		require.NoError(t, err)
+		assert.Equal(t, []sqlaudit.UsageRow{
+			{Start: day, KeyID: "k1", Tool: "delete", Calls: 1, Denied: 1},
+			{Start: day, KeyID: "k1", Tool: "search", Calls: 3, Allowed: 2, Errors: 1},
+		}, got)
+
+		got, err = s.Usage(ctx, sqlaudit.UsageQuery{UserID: "nobody"})
+		require.NoError(t, err)
+		assert.Empty(t, got)
+		_, err = s.Usage(ctx, sqlaudit.UsageQuery{Bucket: 5})
+		assert.ErrorIs(t, err, sqlaudit.ErrInvalidFilter)
+		_, err = s.Usage(ctx, sqlaudit.UsageQuery{By: 5})
+		assert.ErrorIs(t, err, sqlaudit.ErrInvalidFilter)
+	})
+}
