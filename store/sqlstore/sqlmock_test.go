@@ -126,15 +126,20 @@ func TestMockStatements(t *testing.T) {
 	}
 }
 
+const pgTouchPlan = "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
+
 func TestMockTouchPostgres(t *testing.T) {
 	ctx := context.Background()
 	s, mock := newMock(t, sqlstore.Postgres)
+	mock.ExpectBegin()
+	mock.ExpectExec(pgTouchPlan).WillReturnResult(sqlmock.NewResult(0, 0))
 	// Three distinct keys (b twice: the later time wins), sorted by ID,
 	// padded to four rows by repeating the last.
 	mock.ExpectExec("UPDATE mcpauth_keys AS k SET last_used_at = v.at FROM (VALUES ($1::text, $2::timestamptz), ($3, $4), ($5, $6), ($7, $8)) AS v (id, at) "+
 		"WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.at)").
 		WithArgs("a", fixedAt, "b", fixedAt.Add(time.Second), "c", fixedAt, "c", fixedAt).
 		WillReturnResult(sqlmock.NewResult(0, 3))
+	mock.ExpectCommit()
 	require.NoError(t, s.TouchKeys(ctx, []store.Touch{
 		{ID: "c", At: fixedAt}, {ID: "b", At: fixedAt.Add(time.Second)}, {ID: "a", At: fixedAt},
 		{ID: "b", At: fixedAt}, {ID: "z", At: time.Time{}},
@@ -144,13 +149,19 @@ func TestMockTouchPostgres(t *testing.T) {
 
 func TestMockTouchPostgresChunks(t *testing.T) {
 	var rowsPerStatement []int
-	counting := sqlmock.QueryMatcherFunc(func(_, actual string) error {
+	counting := sqlmock.QueryMatcherFunc(func(expected, actual string) error {
+		if expected == pgTouchPlan {
+			return sqlmock.QueryMatcherEqual.Match(expected, actual)
+		}
 		rowsPerStatement = append(rowsPerStatement, strings.Count(actual, "($"))
 		return nil
 	})
 	s, mock := newMock(t, sqlstore.Postgres, counting)
+	mock.ExpectBegin()
+	mock.ExpectExec(pgTouchPlan).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectExec("chunk 1").WillReturnResult(sqlmock.NewResult(0, 16384))
 	mock.ExpectExec("chunk 2").WillReturnResult(sqlmock.NewResult(0, 3616))
+	mock.ExpectCommit()
 	touches := make([]store.Touch, 20000)
 	for i := range touches {
 		touches[i] = store.Touch{ID: fmt.Sprintf("k%05d", i), At: fixedAt}
@@ -207,11 +218,37 @@ func TestMockTouchSQLite(t *testing.T) {
 			assert.True(t, strings.HasPrefix(err.Error(), "mcpauth/sqlstore: touch keys"), err.Error())
 		})
 	}
-	t.Run("postgres statement fails", func(t *testing.T) {
-		s, mock := newMock(t, sqlstore.Postgres, sqlmock.QueryMatcherRegexp)
-		mock.ExpectExec("UPDATE mcpauth_keys AS k").WillReturnError(errDriver)
-		require.ErrorIs(t, s.TouchKeys(ctx, touches), errDriver)
-	})
+	for _, c := range []struct {
+		name   string
+		expect func(mock sqlmock.Sqlmock)
+	}{
+		{"begin fails", func(mock sqlmock.Sqlmock) { mock.ExpectBegin().WillReturnError(errDriver) }},
+		{"set plan fails", func(mock sqlmock.Sqlmock) {
+			mock.ExpectBegin()
+			mock.ExpectExec("SELECT set_config").WillReturnError(errDriver)
+			mock.ExpectRollback()
+		}},
+		{"update fails mid-transaction", func(mock sqlmock.Sqlmock) {
+			mock.ExpectBegin()
+			mock.ExpectExec("SELECT set_config").WillReturnResult(sqlmock.NewResult(0, 0))
+			mock.ExpectExec("UPDATE mcpauth_keys AS k").WillReturnError(errDriver)
+			mock.ExpectRollback()
+		}},
+		{"commit fails", func(mock sqlmock.Sqlmock) {
+			mock.ExpectBegin()
+			mock.ExpectExec("SELECT set_config").WillReturnResult(sqlmock.NewResult(0, 0))
+			mock.ExpectExec("UPDATE mcpauth_keys AS k").WillReturnResult(sqlmock.NewResult(0, 2))
+			mock.ExpectCommit().WillReturnError(errDriver)
+		}},
+	} {
+		t.Run("postgres/"+c.name, func(t *testing.T) {
+			s, mock := newMock(t, sqlstore.Postgres, sqlmock.QueryMatcherRegexp)
+			c.expect(mock)
+			err := s.TouchKeys(ctx, touches)
+			require.ErrorIs(t, err, errDriver)
+			assert.True(t, strings.HasPrefix(err.Error(), "mcpauth/sqlstore: touch keys"), err.Error())
+		})
+	}
 }
 
 func TestMockLookupFailures(t *testing.T) {
@@ -562,12 +599,17 @@ func TestMockTouchPostgresPadding(t *testing.T) {
 	} {
 		t.Run(strconv.Itoa(c.touches), func(t *testing.T) {
 			var rows int
-			counting := sqlmock.QueryMatcherFunc(func(_, actual string) error {
-				rows = strings.Count(actual, "($")
+			counting := sqlmock.QueryMatcherFunc(func(expected, actual string) error {
+				if expected == "touch" {
+					rows = strings.Count(actual, "($")
+				}
 				return nil
 			})
 			s, mock := newMock(t, sqlstore.Postgres, counting)
+			mock.ExpectBegin()
+			mock.ExpectExec("plan").WillReturnResult(sqlmock.NewResult(0, 0))
 			mock.ExpectExec("touch").WillReturnResult(sqlmock.NewResult(0, int64(c.touches)))
+			mock.ExpectCommit()
 			touches := make([]store.Touch, c.touches)
 			for i := range touches {
 				touches[i] = store.Touch{ID: fmt.Sprintf("k%05d", i), At: fixedAt}

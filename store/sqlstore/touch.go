@@ -18,9 +18,11 @@ const maxTouchRows = 16384
 // TouchKeys implements store.Toucher. The batch is first reduced to one
 // touch per key (the latest) and sorted by ID, so that concurrent flushes
 // from several processes lock rows in the same order. On PostgreSQL it is one
-// UPDATE ... FROM (VALUES ...) statement per 16,384 keys; on SQLite one
-// transaction of one prepared UPDATE run once per key. Either way a stored
-// last_used_at only ever moves forward, and unknown IDs are skipped.
+// transaction: a set_config telling the planner to probe the primary key (see
+// touchPlanSQL), then one UPDATE ... FROM (VALUES ...) per 16,384 keys. On
+// SQLite it is one transaction of one prepared UPDATE run once per key.
+// Either way a stored last_used_at only ever moves forward, and unknown IDs
+// are skipped.
 func (s *Store) TouchKeys(ctx context.Context, touches []store.Touch) error {
 	if err := ctx.Err(); err != nil {
 		return fail(ctx, "touch keys", err)
@@ -56,7 +58,23 @@ func latestTouches(touches []store.Touch) []store.Touch {
 	return out
 }
 
-func (s *Store) touchPostgres(ctx context.Context, touches []store.Touch) error {
+func (s *Store) touchPostgres(ctx context.Context, touches []store.Touch) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(ctx, "touch keys: begin", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	// Probe the primary key for each row of the batch. Left to itself, the
+	// planner may prefer hashing a sequential scan of the whole table once
+	// the batch has a few thousand rows, which on a large table is several
+	// times slower. The settings last until the end of this transaction.
+	if _, err := tx.ExecContext(ctx, touchPlanSQL); err != nil {
+		return fail(ctx, "touch keys: set plan", err)
+	}
 	for len(touches) > 0 {
 		chunk := touches[:min(len(touches), maxTouchRows)]
 		touches = touches[len(chunk):]
@@ -66,12 +84,18 @@ func (s *Store) touchPostgres(ctx context.Context, touches []store.Touch) error 
 			t := chunk[min(i, len(chunk)-1)]
 			args = append(args, t.ID, s.timeArg(t.At))
 		}
-		if _, err := s.db.ExecContext(ctx, s.touchPostgresSQL(rows), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, s.touchPostgresSQL(rows), args...); err != nil {
 			return fail(ctx, "touch keys", err)
 		}
 	}
+	if err := tx.Commit(); err != nil {
+		return fail(ctx, "touch keys: commit", err)
+	}
 	return nil
 }
+
+// touchPlanSQL turns hash and merge joins off for the current transaction.
+const touchPlanSQL = "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
 
 // paddedRows rounds a row count up, to a power of two up to 1,024 and to a
 // multiple of 1,024 above, so that drivers which cache prepared statements by
