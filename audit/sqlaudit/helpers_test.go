@@ -26,9 +26,17 @@ func sqliteDSN(path string) string {
 
 func openSQLite(t testing.TB) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(t.TempDir(), "audit.db")))
+	return openDSN(t, "sqlite", sqliteDSN(filepath.Join(t.TempDir(), "audit.db")))
+}
+
+// openDSN opens a database handle (its own connection pool) closed at the
+// end of the test.
+func openDSN(t testing.TB, driver, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
+	require.NoError(t, db.PingContext(context.Background()))
 	return db
 }
 
@@ -46,11 +54,7 @@ func postgresDSN(t testing.TB) string {
 
 func openPostgres(t testing.TB) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("pgx", postgresDSN(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	require.NoError(t, db.PingContext(context.Background()))
-	return db
+	return openDSN(t, "pgx", postgresDSN(t))
 }
 
 // uniquePrefix returns a table prefix no other test (or package) uses.
@@ -76,11 +80,18 @@ type backend struct {
 	name    string
 	dialect sqlstore.Dialect
 	open    func(t testing.TB) *sql.DB
+	// dsn returns the driver and DSN of a fresh database, for tests that
+	// open it several times.
+	dsn func(t testing.TB) (driver, dsn string)
 }
 
 var backends = []backend{
-	{"sqlite", sqlstore.SQLite, openSQLite},
-	{"postgres", sqlstore.Postgres, openPostgres},
+	{"sqlite", sqlstore.SQLite, openSQLite, func(t testing.TB) (string, string) {
+		return "sqlite", sqliteDSN(filepath.Join(t.TempDir(), "audit.db"))
+	}},
+	{"postgres", sqlstore.Postgres, openPostgres, func(t testing.TB) (string, string) {
+		return "pgx", postgresDSN(t)
+	}},
 }
 
 // newStore returns a migrated store with a fresh prefix on db.
