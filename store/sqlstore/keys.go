@@ -72,7 +72,8 @@ func isUniqueViolation(err error) bool {
 }
 
 // RevokeKey implements store.KeyStore with one UPDATE that keeps an earlier
-// revocation time (COALESCE). No matched row means store.ErrNotFound.
+// revocation time (COALESCE). No matched row means store.ErrNotFound. A zero
+// time is rejected with ErrInvalidKey, since it would mean "not revoked".
 func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	if at.IsZero() {
 		return fmt.Errorf("%w: zero revocation time", ErrInvalidKey)

@@ -217,3 +217,37 @@ func TestNewOnClosedDBWithAutoDialect(t *testing.T) {
 	_, err := sqlstore.New(db, nil)
 	require.ErrorContains(t, err, "database is closed")
 }
+
+// TestMigrateSharesTableWithOtherComponents checks that rows other mcpauth
+// packages (audit/sqlaudit, component "audit") keep in the same migrations
+// table do not count as this package's versions.
+func TestMigrateSharesTableWithOtherComponents(t *testing.T) {
+	t.Parallel()
+	check := func(t *testing.T, db *sql.DB, d sqlstore.Dialect, prefix string, at any) {
+		ctx := context.Background()
+		s, err := sqlstore.New(db, &sqlstore.Options{Dialect: d, TablePrefix: prefix})
+		require.NoError(t, err)
+		schema, err := s.Schema()
+		require.NoError(t, err)
+		createMigrations, _, _ := strings.Cut(schema, ";")
+		_, err = db.ExecContext(ctx, createMigrations)
+		require.NoError(t, err)
+		_, err = db.ExecContext(ctx, ph(d, "INSERT INTO "+s.MigrationsTable()+" (component, version, name, applied_at) VALUES ('audit', 1, 'events', $1)"), at)
+		require.NoError(t, err)
+		require.NoError(t, s.Migrate(ctx))
+		assert.Equal(t, 2, countRows(t, db, s.MigrationsTable()))
+		require.NoError(t, s.CreateKey(ctx, storetest.NewKey("u")), "the key table must exist")
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		db, _ := openSQLite(t)
+		check(t, db, sqlstore.SQLite, "mcpauth_", time.Now().UnixMicro())
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		db := openPostgres(t)
+		prefix := uniquePrefix()
+		dropTables(t, db, prefix)
+		check(t, db, sqlstore.Postgres, prefix, time.Now())
+	})
+}
