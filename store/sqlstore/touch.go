@@ -122,7 +122,7 @@ func (s *Store) touchPostgresSQL(n int) string {
 		return q
 	}
 	var b strings.Builder
-	b.Grow(64*1 + n*16 + 200)
+	b.Grow(200 + n*16)
 	b.WriteString("UPDATE ")
 	b.WriteString(s.KeysTable())
 	b.WriteString(" AS k SET last_used_at = v.at FROM (VALUES ")
