@@ -19,15 +19,18 @@ func openStore(ctx context.Context, spec string) (store.KeyStore, func(), error)
 	if spec == "memory" {
 		return store.NewMemory(), func() {}, nil
 	}
-	driver, dsn := "sqlite", "file:"+spec+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+	driver, dialect := "sqlite", sqlstore.SQLite
+	dsn := "file:" + spec + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
 	if strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://") {
-		driver, dsn = "pgx", spec
+		driver, dialect, dsn = "pgx", sqlstore.Postgres, spec
+	} else if strings.ContainsAny(spec, "?#") {
+		return nil, nil, fmt.Errorf("SQLite path %q: '?' and '#' are not allowed in the file name", spec)
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open %s database: %w", driver, err)
 	}
-	s, err := sqlstore.New(db, nil)
+	s, err := sqlstore.New(db, &sqlstore.Options{Dialect: dialect})
 	if err == nil {
 		err = s.Migrate(ctx)
 	}
