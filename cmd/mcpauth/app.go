@@ -26,7 +26,7 @@ type globals struct {
 var globalFlagNames = map[string]bool{"db": true, "pepper-env": true, "prefix": true, "table-prefix": true, "json": true}
 
 func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.db, "db", g.db, "database: a SQLite file `path`, or a postgres:// or postgresql:// URL (default $MCPAUTH_DB, else mcpauth.db)")
+	fs.StringVar(&g.db, "db", g.db, "database: a SQLite file `path`, or a postgres:// or postgresql:// URL; default $MCPAUTH_DB, else mcpauth.db")
 	fs.StringVar(&g.pepperEnv, "pepper-env", g.pepperEnv, "environment variable `NAME` holding the current pepper as version:secret")
 	fs.StringVar(&g.prefix, "prefix", g.prefix, "key `prefix` the server uses")
 	fs.StringVar(&g.tablePrefix, "table-prefix", g.tablePrefix, "database table name `prefix`")
@@ -214,19 +214,19 @@ func (a *app) dispatch(args []string) error {
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			a.printTopUsage(fs)
+			a.printTopUsage(a.stdout, fs)
 			return errHelp
 		}
 		return usagef("%s (see mcpauth --help)", flagError(err))
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
-		a.printTopUsage(fs)
+		a.printTopUsage(a.stderr, fs)
 		return usagef("no command given")
 	}
 	group := rest[0]
 	if group == "help" {
-		a.printTopUsage(fs)
+		a.printTopUsage(a.stdout, fs)
 		return errHelp
 	}
 	var sub []command
@@ -242,10 +242,11 @@ func (a *app) dispatch(args []string) error {
 		return usagef("unknown command %q (see mcpauth --help)", group)
 	}
 	if len(rest) < 2 || rest[1] == "-h" || rest[1] == "--help" || rest[1] == "-help" || rest[1] == "help" {
-		a.printGroupUsage(group, sub)
 		if len(rest) < 2 {
+			a.printGroupUsage(a.stderr, group, sub)
 			return usagef("%s: no subcommand given", group)
 		}
+		a.printGroupUsage(a.stdout, group, sub)
 		return errHelp
 	}
 	for _, c := range sub {
@@ -256,20 +257,18 @@ func (a *app) dispatch(args []string) error {
 	return usagef("unknown command %q (see mcpauth %s --help)", group+" "+rest[1], group)
 }
 
-func (a *app) printTopUsage(fs *flag.FlagSet) {
-	fmt.Fprint(a.stdout, topUsage)
-	fs.SetOutput(a.stdout)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
-	fmt.Fprint(a.stdout, topFooter)
+func (a *app) printTopUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, topUsage)
+	fs.VisitAll(func(f *flag.Flag) { printFlag(w, f) })
+	fmt.Fprint(w, topFooter)
 }
 
-func (a *app) printGroupUsage(group string, sub []command) {
-	fmt.Fprintf(a.stdout, "Usage: mcpauth %s <command> [flags] [arguments]\n\nCommands:\n", group)
+func (a *app) printGroupUsage(w io.Writer, group string, sub []command) {
+	fmt.Fprintf(w, "Usage: mcpauth %s <command> [flags] [arguments]\n\nCommands:\n", group)
 	for _, c := range sub {
-		fmt.Fprintf(a.stdout, "  %-20s %s\n", strings.TrimPrefix(c.name, group+" "), c.summary)
+		fmt.Fprintf(w, "  %-20s %s\n", strings.TrimPrefix(c.name, group+" "), c.summary)
 	}
-	fmt.Fprintf(a.stdout, "\nRun \"mcpauth %s <command> --help\" for a command's flags.\n", group)
+	fmt.Fprintf(w, "\nRun \"mcpauth %s <command> --help\" for a command's flags.\n", group)
 }
 
 // flagSet returns a flag set for a command, with the global flags too.
@@ -279,7 +278,7 @@ func (a *app) flagSet(name, synopsis, about string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	a.g.register(fs)
 	fs.Usage = func() {
-		w := a.stdout
+		w := fs.Output() // io.Discard while parsing: usage is printed for --help only
 		fmt.Fprintf(w, "Usage: mcpauth %s %s\n\n%s\n", name, synopsis, strings.TrimSpace(about))
 		var local []*flag.Flag
 		fs.VisitAll(func(f *flag.Flag) {
@@ -307,7 +306,8 @@ func printFlag(w io.Writer, f *flag.Flag) {
 		line += " " + name
 	}
 	fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
-	if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "[]" {
+	// --db's default is never shown: it may be a URL with a password.
+	if f.Name != "db" && f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "[]" {
 		fmt.Fprintf(w, " (default %s)", f.DefValue)
 	}
 	fmt.Fprintln(w)
@@ -321,7 +321,9 @@ func (a *app) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) ([]st
 		in := args
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, errHelp // the flag package printed the usage
+				fs.SetOutput(a.stdout)
+				fs.Usage()
+				return nil, errHelp
 			}
 			return nil, usagef("%s: %s (see %s --help)", strings.TrimPrefix(fs.Name(), "mcpauth "), flagError(err), fs.Name())
 		}
@@ -349,7 +351,7 @@ func (a *app) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) ([]st
 // flagError rewrites the flag package's messages to name flags with "--".
 func flagError(err error) string {
 	s := err.Error()
-	s = strings.ReplaceAll(s, "flag: -", "flag: --")
+	s = strings.ReplaceAll(s, "not defined: -", "not defined: --")
 	s = strings.ReplaceAll(s, "for flag -", "for flag --")
 	s = strings.ReplaceAll(s, "needs an argument: -", "needs an argument: --")
 	return s
