@@ -163,14 +163,18 @@ following page with --cursor and the same filters.`)
 
 func (a *app) auditTail(name string, args []string) error {
 	fs := a.flagSet(name, "[-n 20] [--follow] [flags]", `Prints the latest audit events matching the filters, oldest first; with
---follow, keeps printing new ones until interrupted. With --json, one JSON
-object per line.`)
+--follow, keeps polling for new ones until interrupted: each poll reads the
+events stamped from --lookback before the newest one printed, so an event
+written later than that (a long stream) is not printed; use "audit query"
+for a complete listing. With --json, one JSON object per line.`)
 	var ff filterFlags
 	ff.register(fs, false)
 	n := fs.Int("n", 20, "how many of the latest events to print, at most 1000")
 	follow := fs.Bool("follow", false, "keep printing new events until interrupted")
 	interval := durationFlag{d: 2 * time.Second}
 	fs.Var(&interval, "interval", "how often --follow polls the database")
+	lookback := durationFlag{d: 30 * time.Second}
+	fs.Var(&lookback, "lookback", "with --follow, also print events that reach the database up to this long after newer ones (slow requests)")
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -205,29 +209,29 @@ object per line.`)
 	if !*follow {
 		return nil
 	}
-	// Follow: ask for everything at or after the newest time seen, and skip
-	// the events already printed at exactly that time.
-	var last time.Time
-	seen := map[string]bool{}
+	// Follow: every poll reads the events stamped from lookback before the
+	// newest one seen (an event is stamped when its request arrived and
+	// written after its response, so it can land in the database after
+	// newer ones) and prints those not printed yet.
+	seen := map[string]time.Time{}
+	var newest time.Time
 	mark := func(evs []audit.Event) {
 		for _, e := range evs {
-			if e.Time.After(last) {
-				last, seen = e.Time, map[string]bool{}
-			}
-			if e.Time.Equal(last) {
-				seen[e.ID] = true
+			seen[e.ID] = e.Time
+			if e.Time.After(newest) {
+				newest = e.Time
 			}
 		}
 	}
 	mark(events)
-	if last.IsZero() {
-		last = a.deps.now().Add(-time.Minute) // events stamped a little before we started
+	if newest.IsZero() {
+		newest = a.deps.now()
 	}
 	for {
 		if err := a.deps.sleep(a.ctx, interval.d); err != nil {
-			return nil // interrupted: a normal end for --follow
+			return nil // interrupted: the normal end of --follow
 		}
-		f.From, f.Limit, f.Cursor = last, 1000, ""
+		f.From, f.Limit, f.Cursor = newest.Add(-lookback.d), 1000, ""
 		var fresh []audit.Event
 		for {
 			page, err := s.Query(a.ctx, f)
@@ -238,7 +242,7 @@ object per line.`)
 				return err
 			}
 			for _, e := range page.Events {
-				if !seen[e.ID] {
+				if _, ok := seen[e.ID]; !ok {
 					fresh = append(fresh, e)
 				}
 			}
@@ -252,6 +256,11 @@ object per line.`)
 			return err
 		}
 		mark(fresh)
+		for id, t := range seen {
+			if t.Before(newest.Add(-lookback.d)) {
+				delete(seen, id)
+			}
+		}
 	}
 }
 
@@ -365,7 +374,7 @@ rewrite of the whole tail. Exits 4 when the chain is broken.`)
 		}
 		fmt.Fprintf(a.stdout, ": %s\n", ce.Reason)
 		if v.Events > 0 {
-			fmt.Fprintf(a.stdout, "%d events before it checked out (seq %d..%d)\n", v.Events, v.First, v.Last)
+			fmt.Fprintf(a.stdout, "the %d events before it hold (seq %d..%d)\n", v.Events, v.First, v.Last)
 		}
 		if ce.Reason == "not chained" {
 			fmt.Fprintln(a.stdout, "the event was written without a hash: the server must use sqlaudit Options.Chain from the first event on")

@@ -34,6 +34,9 @@ type harness struct {
 	env   map[string]string
 	ctx   context.Context
 	sleep func(ctx context.Context, d time.Duration) error
+	// maskHashes replaces 64-digit hex strings (audit chain hashes, whose
+	// value is sqlaudit's business) in the transcript.
+	maskHashes bool
 
 	mu         sync.Mutex
 	now        time.Time
@@ -117,8 +120,12 @@ func (h *harness) record(args []string, r result) {
 		}
 	}
 	b.WriteString("--- exit " + strconv.Itoa(r.code) + "\n\n")
+	text := b.String()
+	if h.maskHashes {
+		text = hashRE.ReplaceAllString(text, "<sha256>")
+	}
 	h.mu.Lock()
-	h.transcript.WriteString(b.String())
+	h.transcript.WriteString(text)
 	h.mu.Unlock()
 }
 
@@ -154,6 +161,8 @@ func (h *harness) openDB() *sql.DB {
 	h.t.Cleanup(func() { db.Close() })
 	return db
 }
+
+var hashRE = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
 
 var rawKeyRE = regexp.MustCompile(`\bmcp_[0-9A-Za-z]{42}\b`)
 
