@@ -1,34 +1,25 @@
 package mcpauth
 
-import (
-	"errors"
-	"fmt"
-	"slices"
-	"strings"
-)
+import "github.com/mcpauth/mcpauth/scope"
 
-// validScope checks a scope string's characters.
+// validScope checks a scope against the scope package's grammar.
 func validScope(s string) error {
-	if s == "" || len(s) > 128 {
-		return errors.New("must be 1-128 characters")
-	}
-	for i := range len(s) {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(":*._-/", c) >= 0) {
-			return fmt.Errorf("invalid character %q", c)
-		}
-	}
-	return nil
+	_, err := scope.Parse(s)
+	return err
 }
 
-// scopeCovers reports whether granted covers required: admin and * cover
-// everything, res:* covers res:<anything>, otherwise the exact scope.
+// scopeCovers reports whether the granted scopes cover required, by the
+// scope package's hierarchy (admin and * cover all; documents:* covers
+// documents:read; a plain action covers it on every resource). Unparsable
+// scopes cover nothing.
 func scopeCovers(granted []string, required string) bool {
-	if slices.Contains(granted, "admin") || slices.Contains(granted, "*") || slices.Contains(granted, required) {
-		return true
+	req, err := scope.Parse(required)
+	if err != nil {
+		return false
 	}
-	if res, _, ok := strings.Cut(required, ":"); ok {
-		return slices.Contains(granted, res+":*")
+	set, err := scope.ParseSet(granted)
+	if err != nil {
+		return false
 	}
-	return false
+	return set.Allows(req)
 }
