@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -25,6 +27,7 @@ func (h *harness) authenticate(raw string, opts mcpauth.Options) error {
 	if opts.Now == nil {
 		opts.Now = h.clock
 	}
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	g, err := mcpauth.New(keys, &opts)
 	require.NoError(h.t, err)
 	defer g.Close(context.Background())

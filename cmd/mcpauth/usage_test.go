@@ -104,7 +104,6 @@ func TestUsageErrors(t *testing.T) {
 	// Nothing was created by any of them.
 	r := h.must(exitOK, "keys", "list", "--user", "u", "--json")
 	assert.Equal(t, "[]\n", r.stdout)
-	h.golden("usage_errors")
 }
 
 func TestRuntimeFailures(t *testing.T) {
