@@ -54,9 +54,12 @@ type Options struct {
 	// first event is written and keep it on: rows written without it fail
 	// Verify. Default false.
 	Chain bool
-	// MaxRowsPerInsert bounds the rows of one multi-row INSERT (SQLite
+	// MaxRowsPerInsert is the number of rows per INSERT statement; a batch
+	// runs one prepared statement repeatedly. Default 1 on SQLite (it is in
+	// process, so there is no round trip to save, and modernc.org/sqlite
+	// binds arguments in time quadratic in their number) and 200 on
+	// PostgreSQL (one round trip per 200 rows). At most 1,300 (SQLite
 	// allows 32,766 parameters per statement and each row takes 24).
-	// Default 500, at most 1,300.
 	MaxRowsPerInsert int
 	// Now stamps events without a Time and Purge anchors. Default time.Now.
 	Now func() time.Time
@@ -106,10 +109,7 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 	if len(o.TablePrefix) > maxPrefixLen || !prefixRE.MatchString(o.TablePrefix) {
 		return nil, fmt.Errorf("%w: TablePrefix %q must match [a-z_][a-z0-9_]* and be at most %d bytes", ErrInvalidOption, o.TablePrefix, maxPrefixLen)
 	}
-	switch {
-	case o.MaxRowsPerInsert == 0:
-		o.MaxRowsPerInsert = 500
-	case o.MaxRowsPerInsert < 0 || o.MaxRowsPerInsert > 1300:
+	if o.MaxRowsPerInsert < 0 || o.MaxRowsPerInsert > 1300 {
 		return nil, fmt.Errorf("%w: MaxRowsPerInsert %d not in 1..1300", ErrInvalidOption, o.MaxRowsPerInsert)
 	}
 	if o.Now == nil {
@@ -127,6 +127,12 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 		o.Dialect = d
 	default:
 		return nil, fmt.Errorf("%w: unknown Dialect %d", ErrInvalidOption, int(o.Dialect))
+	}
+	if o.MaxRowsPerInsert == 0 {
+		o.MaxRowsPerInsert = 200
+		if o.Dialect == sqlstore.SQLite {
+			o.MaxRowsPerInsert = 1
+		}
 	}
 	return &Store{
 		db: db, dialect: o.Dialect, prefix: o.TablePrefix, chain: o.Chain,

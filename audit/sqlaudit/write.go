@@ -2,6 +2,7 @@ package sqlaudit
 
 import (
 	"context"
+	"database/sql"
 
 	"strconv"
 	"strings"
@@ -56,6 +57,15 @@ func (s *Store) RecordBatch(ctx context.Context, events []audit.Event) (err erro
 			prev = rows[i].hash
 		}
 	}
+	// Full chunks share one prepared statement; the rest is a statement of
+	// its own.
+	var full *sql.Stmt
+	if len(rows) >= 2*s.maxRows || (s.maxRows == 1 && len(rows) > 1) {
+		if full, err = tx.PrepareContext(ctx, s.insertStatement(s.maxRows)); err != nil {
+			return fail(ctx, "record: prepare insert", err)
+		}
+		defer full.Close()
+	}
 	args := make([]any, 0, min(len(rows), s.maxRows)*nColumns)
 	for start := 0; start < len(rows); start += s.maxRows {
 		chunk := rows[start:min(start+s.maxRows, len(rows))]
@@ -63,7 +73,12 @@ func (s *Store) RecordBatch(ctx context.Context, events []audit.Event) (err erro
 		for i := range chunk {
 			args = s.appendArgs(args, &chunk[i])
 		}
-		if _, err = tx.ExecContext(ctx, s.insertStatement(len(chunk)), args...); err != nil {
+		if full != nil && len(chunk) == s.maxRows {
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, s.insertStatement(len(chunk)), args...)
+		}
+		if err != nil {
 			return fail(ctx, "record: insert", err)
 		}
 	}
@@ -87,10 +102,9 @@ func (s *Store) insertStatement(n int) string {
 	}
 	var b strings.Builder
 	b.WriteString("INSERT INTO " + s.EventsTable() + " (" + columns + ") VALUES ")
-	mark := "$"
-	if s.dialect != postgres {
-		mark = "?"
-	}
+	// SQLite gets anonymous "?" placeholders: modernc.org/sqlite matches
+	// numbered ones to arguments by name, in time quadratic in their number.
+	sqlite := s.dialect != postgres
 	p := 1
 	for i := range n {
 		if i > 0 {
@@ -101,8 +115,12 @@ func (s *Store) insertStatement(n int) string {
 			if j > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(mark)
-			b.WriteString(strconv.Itoa(p))
+			if sqlite {
+				b.WriteByte('?')
+			} else {
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(p))
+			}
 			p++
 		}
 		b.WriteByte(')')
