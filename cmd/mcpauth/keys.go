@@ -154,12 +154,27 @@ Never shows a secret.`)
 	return nil
 }
 
-// keyArg checks a key ID argument.
-func keyArg(name, id string) error {
-	if strings.TrimSpace(id) == "" {
-		return usagef("%s: the key ID must not be empty", name)
+// maxKeyIDLen bounds what is echoed back of a key ID argument.
+const maxKeyIDLen = 64
+
+// keyID checks a key ID argument. Given a whole raw key by mistake, it
+// uses the key's ID and never prints the key.
+func (a *app) keyID(name, arg string) (string, error) {
+	arg = strings.TrimSpace(arg)
+	if arg == "" {
+		return "", usagef("%s: the key ID must not be empty", name)
 	}
-	return nil
+	if pk, err := mcpauth.ParseKey(arg, a.g.prefix); err == nil {
+		fmt.Fprintf(a.stderr, "warning: that is a whole key, not a key ID: using its ID %s. The key is now in your shell history; consider rotating it.\n", pk.ID)
+		return pk.ID, nil
+	}
+	if strings.HasPrefix(arg, a.g.prefix+"_") {
+		return "", usagef("%s: the argument looks like a whole key but does not parse (mistyped?); give the key ID (12 characters, shown by keys list)", name)
+	}
+	if len(arg) > maxKeyIDLen {
+		return "", usagef("%s: the argument is %d characters long, not a key ID (12 characters, shown by keys list)", name, len(arg))
+	}
+	return arg, nil
 }
 
 func (a *app) keysShow(name string, args []string) error {
@@ -168,16 +183,17 @@ func (a *app) keysShow(name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := keyArg(name, pos[0]); err != nil {
+	id, err := a.keyID(name, pos[0])
+	if err != nil {
 		return err
 	}
 	m, err := a.manager(0)
 	if err != nil {
 		return err
 	}
-	k, err := m.Get(a.ctx, pos[0])
+	k, err := m.Get(a.ctx, id)
 	if err != nil {
-		return withID(err, pos[0])
+		return withID(err, id)
 	}
 	if a.g.json {
 		return writeJSON(a.stdout, normal(k))
@@ -205,16 +221,17 @@ key is printed once, to stdout; details go to stderr.`)
 	if err != nil {
 		return err
 	}
-	if err := keyArg(name, pos[0]); err != nil {
+	id, err := a.keyID(name, pos[0])
+	if err != nil {
 		return err
 	}
 	m, err := a.manager(0)
 	if err != nil {
 		return err
 	}
-	fresh, err := m.Rotate(a.ctx, pos[0], grace.d)
+	fresh, err := m.Rotate(a.ctx, id, grace.d)
 	if err != nil && fresh.Raw == "" {
-		return withID(err, pos[0])
+		return withID(err, id)
 	}
 	a.warnNoPepper()
 	if err != nil {
@@ -222,7 +239,7 @@ key is printed once, to stdout; details go to stderr.`)
 		fmt.Fprintf(a.stderr, "mcpauth: %v\n", err)
 	}
 	info, gerr := m.Get(a.ctx, fresh.Key.ID)
-	old, oerr := m.Get(a.ctx, pos[0])
+	old, oerr := m.Get(a.ctx, id)
 	if gerr != nil || oerr != nil {
 		info = mcpauth.KeyInfo{ID: fresh.Key.ID, UserID: fresh.Key.UserID}
 	}
@@ -236,7 +253,7 @@ key is printed once, to stdout; details go to stderr.`)
 		return perr
 	}
 	if err != nil {
-		return fmt.Errorf("rotation incomplete: revoke %s yourself", pos[0])
+		return fmt.Errorf("rotation incomplete: revoke %s yourself", id)
 	}
 	return nil
 }
@@ -248,17 +265,18 @@ func (a *app) keysRevoke(name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := keyArg(name, pos[0]); err != nil {
+	id, err := a.keyID(name, pos[0])
+	if err != nil {
 		return err
 	}
 	m, err := a.manager(0)
 	if err != nil {
 		return err
 	}
-	if err := m.Revoke(a.ctx, pos[0]); err != nil {
-		return withID(err, pos[0])
+	if err := m.Revoke(a.ctx, id); err != nil {
+		return withID(err, id)
 	}
-	k, err := m.Get(a.ctx, pos[0])
+	k, err := m.Get(a.ctx, id)
 	if err != nil {
 		return err
 	}

@@ -251,3 +251,30 @@ func TestRealDeps(t *testing.T) {
 	assert.Contains(t, out.String(), raw[4:16])
 	assert.Contains(t, out.String(), "active")
 }
+
+// A whole key pasted where a key ID belongs is used by its ID and never
+// echoed back.
+func TestWholeKeyAsID(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.must(exitOK, "migrate")
+	raw := rawKeyOnce(t, h.must(exitOK, "keys", "create", "--user", "u"))
+	for _, args := range [][]string{{"keys", "show", raw}, {"keys", "revoke", raw}, {"keys", "show", "--json", raw}} {
+		r := h.must(exitOK, args...)
+		assert.NotContains(t, r.stdout+r.stderr, raw[16:], "the secret part is never printed")
+		assert.Contains(t, r.stderr, "not a key ID: using its ID "+raw[4:16])
+		assert.Contains(t, r.stdout, raw[4:16])
+	}
+	long := strings.Repeat("x", 100)
+	r := h.must(exitUsage, "keys", "show", long)
+	assert.NotContains(t, r.stderr, long)
+	assert.Contains(t, r.stderr, "not a key ID")
+	// A mistyped key (bad checksum) is not a key: it is looked up as an ID
+	// only if short, and never echoed when long.
+	typo := raw[:len(raw)-1] + "0"
+	if typo == raw {
+		typo = raw[:len(raw)-1] + "1"
+	}
+	r = h.must(exitUsage, "keys", "revoke", typo)
+	assert.NotContains(t, r.stderr, typo)
+}
