@@ -83,6 +83,11 @@
 // endpoint by scheme and host only, since webhook URLs often carry tokens in
 // their path or query.
 //
+// To rotate the secret without rejected requests, list the new one in
+// Options.AdditionalSecrets: every request then carries one signature per
+// secret ("v1=<old>,v1=<new>") and Verify accepts any of them. Move
+// receivers to the new secret, then make it the main one and drop the old.
+//
 // # Concurrency
 //
 // A Notifier is safe for concurrent use and starts no goroutine.

@@ -104,14 +104,20 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand is the source of delivery IDs. Default crypto/rand.
 	Rand io.Reader
+	// AdditionalSecrets are also signed with, each giving one more "v1="
+	// value in Mcpauth-Signature, so that the secret can be rotated without
+	// a window where receivers reject requests: add the new secret here,
+	// move receivers to it, then make it the main secret and drop the old
+	// one. Each must be at least 16 bytes. Default none.
+	AdditionalSecrets [][]byte
 }
 
 // Notifier posts notifications to one URL. It implements mcpauth.Notifier,
 // is safe for concurrent use and starts no goroutine.
 type Notifier struct {
 	url      string
-	endpoint string // scheme://host, for errors
-	secret   []byte
+	endpoint string   // scheme://host, for errors
+	secrets  [][]byte // the main secret first
 	client   *http.Client
 	opts     Options
 }
@@ -142,6 +148,14 @@ func New(rawURL string, secret []byte, opts *Options) (*Notifier, error) {
 	if opts != nil {
 		o = *opts
 	}
+	secrets := [][]byte{append([]byte(nil), secret...)}
+	for i, s := range o.AdditionalSecrets {
+		if len(s) < MinSecretLen {
+			return nil, fmt.Errorf("%w: AdditionalSecrets[%d] must be at least %d bytes, got %d", ErrInvalidOption, i, MinSecretLen, len(s))
+		}
+		secrets = append(secrets, append([]byte(nil), s...))
+	}
+	o.AdditionalSecrets = nil
 	switch {
 	case o.Timeout < 0, o.MaxAttempts < 0, o.InitialBackoff < 0, o.MaxBackoff < 0, o.MaxRetryAfter < 0:
 		return nil, fmt.Errorf("%w: negative duration or attempt count", ErrInvalidOption)
@@ -183,7 +197,7 @@ func New(rawURL string, secret []byte, opts *Options) (*Notifier, error) {
 	return &Notifier{
 		url:      u.String(),
 		endpoint: u.Scheme + "://" + u.Host,
-		secret:   append([]byte(nil), secret...),
+		secrets:  secrets,
 		client:   client,
 		opts:     o,
 	}, nil
@@ -255,7 +269,11 @@ func (n *Notifier) post(ctx context.Context, id string, body []byte) (int, time.
 	req.Header.Set("User-Agent", n.opts.UserAgent)
 	req.Header.Set(HeaderDelivery, id)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, Sign(n.secret, ts, body))
+	sig := Sign(n.secrets[0], ts, body)
+	for _, s := range n.secrets[1:] {
+		sig += "," + Sign(s, ts, body)
+	}
+	req.Header.Set(HeaderSignature, sig)
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return 0, 0, redact(err)

@@ -118,6 +118,7 @@ func TestNewValidates(t *testing.T) {
 		{"nil secret", "https://example.com/hook", nil, nil, "at least 16 bytes, got 0"},
 		{"negative timeout", "https://example.com/hook", secret, &webhook.Options{Timeout: -1}, "negative"},
 		{"negative attempts", "https://example.com/hook", secret, &webhook.Options{MaxAttempts: -1}, "negative"},
+		{"short additional secret", "https://example.com/hook", secret, &webhook.Options{AdditionalSecrets: [][]byte{[]byte("0123456789abcdef"), []byte("tiny")}}, "AdditionalSecrets[1] must be at least 16 bytes, got 4"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -450,4 +451,19 @@ func TestWithManager(t *testing.T) {
 		types = append(types, p.Type)
 	}
 	assert.Equal(t, []mcpauth.NotificationType{mcpauth.KeyCreated, mcpauth.KeyRotated, mcpauth.KeyRevoked}, types)
+}
+
+func TestSecretRotation(t *testing.T) {
+	t.Parallel()
+	var rec recorder
+	srv := rec.serve(t, status(http.StatusOK))
+	next := []byte("the-next-secret-0123456789")
+	n, err := webhook.New(srv.URL, secret, &webhook.Options{AdditionalSecrets: [][]byte{next}, Now: func() time.Time { return t0 }})
+	require.NoError(t, err)
+	require.NoError(t, n.Notify(context.Background(), note))
+	r := rec.all()[0]
+	assert.Equal(t, webhook.Sign(secret, t0.Unix(), r.body)+","+webhook.Sign(next, t0.Unix(), r.body), r.header.Get(webhook.HeaderSignature))
+	assert.NoError(t, webhook.Verify(secret, r.header, r.body, t0, 0), "receivers on the old secret")
+	assert.NoError(t, webhook.Verify(next, r.header, r.body, t0, 0), "receivers on the new secret")
+	assert.ErrorIs(t, webhook.Verify([]byte("some-other-secret-0000"), r.header, r.body, t0, 0), webhook.ErrBadSignature)
 }
