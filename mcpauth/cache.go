@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcpauth/mcpauth/scope"
 )
 
 // cacheEntry is what the key cache holds for one key ID: either a verified
@@ -17,6 +19,7 @@ type cacheEntry struct {
 	pepperVersion int
 	revokedAt     time.Time
 	principal     *Principal
+	scopes        scope.Set
 	// allowed is the key's client address allowlist; empty means any. An
 	// invalid (zero) prefix in it matches nothing.
 	allowed []netip.Prefix

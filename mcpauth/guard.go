@@ -10,8 +10,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 
+	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -23,6 +26,7 @@ const (
 	DefaultNegativeCacheTTL = 5 * time.Second
 	DefaultTouchInterval    = 10 * time.Second
 	DefaultStoreTimeout     = 2 * time.Second
+	DefaultMaxBodyBytes     = 4 << 20
 )
 
 // Credential sources, combined with | in Options.Credentials.
@@ -111,6 +115,41 @@ type Options struct {
 	// has not seen it use before. Calls run on a background goroutine, never
 	// on the request path. Default none.
 	Notifier Notifier
+
+	// Policy maps MCP operations (tools/call by tool, resources/read by URI,
+	// prompts/get, completion/complete) to the scopes they need, and blocks
+	// what no key may reach. With a Policy, every POST body is inspected
+	// (see MaxBodyBytes) and each JSON-RPC message, batches included, is
+	// checked; a refusal is 403 with WWW-Authenticate: Bearer
+	// error="insufficient_scope" and a JSON-RPC error carrying the request
+	// id. Default nil: a valid key may send anything.
+	Policy *scope.Policy
+	// DenyWithStatus200 answers policy refusals with HTTP 200 and the
+	// JSON-RPC error body, for clients that surface JSON-RPC errors to the
+	// model but not HTTP 403s. Default false (403).
+	DenyWithStatus200 bool
+	// MaxBodyBytes bounds the POST body the middleware reads to inspect;
+	// larger bodies get 413 before any decoding. Default 4 MiB.
+	MaxBodyBytes int64
+
+	// Audit receives one event per MCP message and per failed
+	// authentication, after the response is written (status and duration
+	// known). Use an *audit.Writer in front of a slow sink so that requests
+	// never wait for it. If Audit is an *audit.Writer in audit.Strict mode,
+	// each allowed message's event is recorded before the handler runs and
+	// the request fails with 503 if it cannot be (no unrecorded action); its
+	// Status and Duration are then 0. Default nil: no audit.
+	Audit audit.Sink
+	// AuditArguments records tools/call and prompts/get arguments in audit
+	// events, with the values of AuditRedact field names (at any depth)
+	// replaced by "[REDACTED]". Default false: arguments are not recorded.
+	AuditArguments bool
+	// AuditRedact names argument fields whose values are never recorded.
+	AuditRedact []string
+	// RequestIDHeader is the header carrying the request ID, read from the
+	// request when it is a sane token (else generated) and set on the
+	// response; audit events carry it. Default "X-Request-Id".
+	RequestIDHeader string
 }
 
 // Guard authenticates requests with API keys. Create it with New; it is
@@ -123,6 +162,7 @@ type Guard struct {
 	touches *toucher
 	trusted []netip.Prefix
 	newIPs  *ipWatcher
+	strict  bool // audit is a Strict writer
 }
 
 // New returns a Guard over keys. opts may be nil. It fails if an option is
@@ -172,6 +212,13 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 	if o.Rand == nil {
 		o.Rand = rand.Reader
 	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.RequestIDHeader == "" {
+		o.RequestIDHeader = "X-Request-Id"
+	}
+	o.AuditRedact = slices.Clone(o.AuditRedact)
 	h, err := newHasher(o.Peppers)
 	if err != nil {
 		return nil, err
@@ -186,6 +233,9 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 	}
 	if o.Notifier != nil {
 		g.newIPs = newIPWatcher(o.Notifier, o.Logger)
+	}
+	if m, ok := o.Audit.(interface{ Mode() audit.Mode }); ok && m.Mode() == audit.Strict {
+		g.strict = true
 	}
 	if t, ok := keys.(store.Toucher); ok {
 		g.touches = newToucher(t, o.TouchInterval, o.StoreTimeout, o.Logger)
@@ -212,14 +262,18 @@ func (g *Guard) Close(ctx context.Context) error {
 // people writing their own transport. Errors wrap the sentinels of this
 // package; store failures wrap ErrUnavailable.
 func (g *Guard) Authenticate(r *http.Request) (Principal, error) {
-	p, err := g.authenticate(r)
+	e, err := g.authenticate(r)
 	if err != nil {
 		return Principal{}, err
 	}
-	return *p, nil
+	return *e.principal, nil
 }
 
-func (g *Guard) authenticate(r *http.Request) (*Principal, error) {
+// authenticate returns the key's cache entry. For a key whose secret
+// matched but that may not be used (revoked, expired, wrong address,
+// inactive user) it returns the entry with the error, so that audit can
+// name the owner; otherwise a nil entry.
+func (g *Guard) authenticate(r *http.Request) (*cacheEntry, error) {
 	raw, err := credential(r, g.opts.Credentials)
 	if err != nil {
 		return nil, err
@@ -229,7 +283,7 @@ func (g *Guard) authenticate(r *http.Request) (*Principal, error) {
 
 // verify runs the key checks in order: format and checksum, cache or store,
 // hash, revocation, expiry, client address, user.
-func (g *Guard) verify(r *http.Request, raw string) (*Principal, error) {
+func (g *Guard) verify(r *http.Request, raw string) (*cacheEntry, error) {
 	ctx := r.Context()
 	id, material := "", ""
 	pk, err := ParseKey(raw, g.opts.Prefix)
@@ -264,15 +318,15 @@ func (g *Guard) verify(r *http.Request, raw string) (*Principal, error) {
 		return nil, ErrUnknownKey
 	}
 	if !e.revokedAt.IsZero() && !now.Before(e.revokedAt) {
-		return nil, ErrKeyRevoked
+		return e, ErrKeyRevoked
 	}
 	if exp := e.principal.ExpiresAt; !exp.IsZero() && !now.Before(exp) {
-		return nil, ErrKeyExpired
+		return e, ErrKeyExpired
 	}
 	if len(e.allowed) > 0 || g.newIPs != nil {
 		ip := clientIP(r, g.trusted)
 		if len(e.allowed) > 0 && (!ip.IsValid() || !inPrefixes(ip, e.allowed)) {
-			return nil, ErrAddressNotAllowed
+			return e, ErrAddressNotAllowed
 		}
 		if g.newIPs != nil && ip.IsValid() {
 			g.newIPs.seen(e.principal, ip, now)
@@ -282,16 +336,16 @@ func (g *Guard) verify(r *http.Request, raw string) (*Principal, error) {
 		active, err := g.opts.Users.UserActive(ctx, e.principal.UserID)
 		if err != nil {
 			g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: user check failed", slog.String("key_id", pk.ID), slog.String("error", err.Error()))
-			return nil, fmt.Errorf("%w: user check failed", ErrUnavailable)
+			return e, fmt.Errorf("%w: user check failed", ErrUnavailable)
 		}
 		if !active {
-			return nil, ErrUserInactive
+			return e, ErrUserInactive
 		}
 	}
 	if g.touches != nil {
 		g.touches.use(e, id, now)
 	}
-	return e.principal, nil
+	return e, nil
 }
 
 // load fetches a key from the store and caches the result.
@@ -335,7 +389,9 @@ func entryFor(k store.Key, now time.Time, ttl time.Duration) *cacheEntry {
 	if !k.RevokedAt.IsZero() && k.RevokedAt.After(now) && k.RevokedAt.Before(until) {
 		until = k.RevokedAt
 	}
+	scopes, _ := scope.ParseSet(validScopes(k.Scopes))
 	return &cacheEntry{
+		scopes:        scopes,
 		hash:          k.Hash,
 		pepperVersion: k.PepperVersion,
 		revokedAt:     k.RevokedAt,
@@ -352,6 +408,25 @@ func entryFor(k store.Key, now time.Time, ttl time.Duration) *cacheEntry {
 	}
 }
 
+// validScopes returns the scopes that parse. A stored scope that does not
+// (written by hand into the database) grants nothing rather than breaking
+// the key.
+func validScopes(in []string) []string {
+	out := in
+	for i, s := range in {
+		if _, err := scope.Parse(s); err != nil {
+			if len(out) == len(in) {
+				out = slices.Clone(in[:i])
+			}
+			continue
+		}
+		if len(out) != len(in) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Forget drops a key ID from this Guard's cache, so the next request with
 // it asks the store. The Manager calls it on revoke and rotate; call it
 // yourself when a key changes through another path.
@@ -362,5 +437,9 @@ func (g *Guard) fail(w http.ResponseWriter, r *http.Request, err error) {
 		g.opts.ErrorHandler(w, r, err)
 		return
 	}
-	WriteResponse(w, ResponseFor(err, g.opts.Realm))
+	resp := ResponseFor(err, g.opts.Realm)
+	if g.opts.DenyWithStatus200 && errors.Is(err, ErrInsufficientScope) {
+		resp.Status, resp.Challenge = http.StatusOK, ""
+	}
+	WriteResponse(w, resp)
 }

@@ -1,23 +1,224 @@
 package mcpauth
 
-import "net/http"
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mcpauth/mcpauth/mcpauth/internal/rpcpeek"
+	"github.com/mcpauth/mcpauth/scope"
+)
 
 // Require is the middleware: it authenticates every request (POST, GET and
-// DELETE alike) and calls next only for valid keys, with the Principal in
-// the request context (see PrincipalFrom). Failures go to
-// Options.ErrorHandler. The ResponseWriter reaches next unwrapped, so
-// streaming (http.Flusher, http.ResponseController, SSE) works as without
-// the middleware.
+// DELETE alike), applies the rate limit and the MCP policy when configured,
+// and calls next only for requests that pass, with the Principal in the
+// request context (see PrincipalFrom). Failures go to Options.ErrorHandler.
+// Streaming (http.Flusher, http.ResponseController, SSE) works through it
+// as without it. When Options.Audit is set, one event per MCP message is
+// recorded after the response.
 //
 // Require has the func(http.Handler) http.Handler shape, so it composes
 // with chi's r.Use and with plain http.Handle.
 func (g *Guard) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := g.authenticate(r)
-		if err != nil {
-			g.fail(w, r, err)
+		g.serve(w, r, next)
+	})
+}
+
+// exchange is one request's state through the middleware.
+type exchange struct {
+	start     time.Time
+	requestID string
+	entry     *cacheEntry
+	msgs      []rpcpeek.Message
+	buf       [4]rpcpeek.Message
+	body      *bodyBuffer
+}
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	x := exchanges.Get().(*exchange)
+	defer g.release(x)
+	auditing := g.opts.Audit != nil
+	if auditing {
+		x.start = g.opts.Now()
+		x.requestID = requestID(r, g.opts.RequestIDHeader)
+		w.Header().Set(g.opts.RequestIDHeader, x.requestID)
+	}
+
+	e, err := g.authenticate(r)
+	x.entry = e
+	if err != nil {
+		g.refuse(w, r, x, err)
+		return
+	}
+	if r.Method == http.MethodPost && (g.opts.Policy != nil || auditing) {
+		if err := g.inspect(r, x); err != nil {
+			g.refuse(w, r, x, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(withPrincipalPtr(r.Context(), p)))
-	})
+	}
+	if g.opts.Policy != nil {
+		if err := g.authorize(x); err != nil {
+			g.refuse(w, r, x, err)
+			return
+		}
+	}
+	if g.strict {
+		if err := g.record(r, x, http.StatusOK, nil, true); err != nil {
+			g.refuse(w, r, x, err)
+			return
+		}
+	}
+
+	r = r.WithContext(withPrincipalPtr(r.Context(), x.entry.principal))
+	if !auditing || g.strict {
+		next.ServeHTTP(w, r)
+		return
+	}
+	sw := newStatusWriter(w)
+	next.ServeHTTP(sw, r)
+	status := sw.code()
+	sw.release()
+	_ = g.record(r, x, status, nil, false)
+}
+
+func (g *Guard) release(x *exchange) {
+	if x.body != nil {
+		x.body.release()
+	}
+	*x = exchange{}
+	exchanges.Put(x)
+}
+
+// refuse answers an error and audits it.
+func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
+	if g.opts.Audit != nil {
+		status := ResponseFor(err, g.opts.Realm).Status
+		if g.opts.DenyWithStatus200 && errors.Is(err, ErrInsufficientScope) {
+			status = http.StatusOK
+		}
+		_ = g.record(r, x, status, err, false)
+	}
+	g.fail(w, r, err)
+}
+
+// inspect reads the POST body (at most MaxBodyBytes), finds the JSON-RPC
+// messages in it and puts the body back, byte for byte, for the handler.
+func (g *Guard) inspect(r *http.Request, x *exchange) error {
+	if r.ContentLength > g.opts.MaxBodyBytes {
+		return ErrBodyTooLarge
+	}
+	b := newBodyBuffer()
+	x.body = b
+	n, err := b.buf.ReadFrom(io.LimitReader(r.Body, g.opts.MaxBodyBytes+1))
+	_ = r.Body.Close()
+	if err != nil {
+		return ErrParse
+	}
+	if n > g.opts.MaxBodyBytes {
+		return ErrBodyTooLarge
+	}
+	body := b.buf.Bytes()
+	r.Body = b.reader(body)
+	msgs, _, err := rpcpeek.Peek(body, x.buf[:0])
+	x.msgs = msgs
+	switch {
+	case errors.Is(err, rpcpeek.ErrSyntax):
+		return ErrParse
+	case errors.Is(err, rpcpeek.ErrInvalidRequest):
+		return ErrInvalidRequest
+	}
+	return nil
+}
+
+// authorize checks every message of the request against the policy; the
+// first refusal refuses the whole request (a batch is all or nothing).
+func (g *Guard) authorize(x *exchange) error {
+	for i := range x.msgs {
+		m := &x.msgs[i]
+		if m.Kind == rpcpeek.Response {
+			continue
+		}
+		v := g.opts.Policy.Decide(operationOf(m), x.entry.scopes)
+		if v.Allowed {
+			continue
+		}
+		se := &ScopeError{ID: cloneID(m.ID), Method: m.Method, Target: targetOf(m), Blocked: v.Blocked, Reason: v.Reason}
+		for _, s := range v.Required {
+			se.Required = append(se.Required, s.String())
+		}
+		return se
+	}
+	return nil
+}
+
+func operationOf(m *rpcpeek.Message) scope.Operation {
+	op := scope.Operation{Method: m.Method, Name: m.Name, URI: m.URI, RefType: m.RefType}
+	if m.RefType == scope.RefResource || (m.RefURI != "" && m.RefName == "") {
+		op.Ref = m.RefURI
+	} else {
+		op.Ref = m.RefName
+	}
+	return op
+}
+
+func targetOf(m *rpcpeek.Message) string {
+	switch {
+	case m.Name != "":
+		return m.Name
+	case m.URI != "":
+		return m.URI
+	case m.RefName != "":
+		return m.RefName
+	default:
+		return m.RefURI
+	}
+}
+
+// cloneID copies a JSON-RPC id out of the pooled body buffer.
+func cloneID(id []byte) []byte {
+	if id == nil {
+		return nil
+	}
+	return append([]byte(nil), id...)
+}
+
+// bodyBuffer is a pooled buffer for inspected bodies, with a reader that
+// gives the handler the same bytes.
+type bodyBuffer struct {
+	buf bytes.Buffer
+	rd  bodyReader
+}
+
+type bodyReader struct{ bytes.Reader }
+
+func (*bodyReader) Close() error { return nil }
+
+var bodyBuffers = sync.Pool{New: func() any { return new(bodyBuffer) }}
+
+// maxPooledBody keeps huge one-off bodies from pinning memory in the pool.
+const maxPooledBody = 256 << 10
+
+func newBodyBuffer() *bodyBuffer {
+	b := bodyBuffers.Get().(*bodyBuffer)
+	b.buf.Reset()
+	return b
+}
+
+func (b *bodyBuffer) reader(body []byte) io.ReadCloser {
+	b.rd.Reset(body)
+	return &b.rd
+}
+
+func (b *bodyBuffer) release() {
+	if b.buf.Cap() > maxPooledBody {
+		return
+	}
+	b.rd.Reset(nil)
+	bodyBuffers.Put(b)
 }

@@ -1,0 +1,179 @@
+package mcpauth_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/scope"
+)
+
+func docsPolicy(t *testing.T) *scope.Policy {
+	t.Helper()
+	p, err := scope.NewPolicy(scope.PolicyConfig{
+		Tools: []scope.Rule{
+			{Match: "search_documents", Scopes: []string{"documents:read"}},
+			{Match: "delete_document", Scopes: []string{"documents:delete"}},
+		},
+		Resources: []scope.Rule{{Match: "file:///reports/*", Scopes: []string{"documents:read"}}},
+		Blocked:   scope.Blocklist{Resources: []string{"payment:*"}},
+	})
+	require.NoError(t, err)
+	return p
+}
+
+// echo answers with the body it received, proving it was restored.
+type echo struct{ calls atomic.Int64 }
+
+func (e *echo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.calls.Add(1)
+	b, _ := io.ReadAll(r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+func post(t *testing.T, srv *httptest.Server, key, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", srv.URL, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(b)
+}
+
+func toolCall(name, id string) string {
+	return `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"` + name + `","arguments":{"q":"x"}}}`
+}
+
+func TestPolicyThroughMiddleware(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t)})
+	reader := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+	admin := f.create(t, "root", mcpauth.CreateOptions{Scopes: []string{"admin"}})
+	h := &echo{}
+	srv := httptest.NewServer(f.guard.Require(h))
+	t.Cleanup(srv.Close)
+
+	// Allowed: the handler gets the body byte for byte.
+	body := toolCall("search_documents", "1") + "\n  "
+	resp, got := post(t, srv, reader.Raw, body)
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, body, got)
+
+	// Refused: readable JSON-RPC error with the id, and the challenge.
+	resp, got = post(t, srv, reader.Raw, toolCall("delete_document", `"req-7"`))
+	assert.Equal(t, 403, resp.StatusCode)
+	assert.Equal(t, `Bearer realm="mcp", error="insufficient_scope", scope="documents:delete"`, resp.Header.Get("WWW-Authenticate"))
+	var rpc struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+			Data    struct {
+				Error string `json:"error"`
+			} `json:"data"`
+		} `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(got), &rpc))
+	assert.Equal(t, "2.0", rpc.JSONRPC)
+	assert.Equal(t, `"req-7"`, string(rpc.ID))
+	assert.Equal(t, mcpauth.RPCCodeForbidden, rpc.Error.Code)
+	assert.Contains(t, rpc.Error.Message, "delete_document")
+	assert.Contains(t, rpc.Error.Message, "documents:delete")
+	assert.Equal(t, "insufficient_scope", rpc.Error.Data.Error)
+
+	// A batch with one forbidden call is refused whole.
+	calls := h.calls.Load()
+	resp, got = post(t, srv, reader.Raw, "["+toolCall("search_documents", "1")+","+toolCall("delete_document", "2")+"]")
+	assert.Equal(t, 403, resp.StatusCode)
+	assert.Contains(t, got, `"id":2`)
+	assert.Equal(t, calls, h.calls.Load(), "the handler never sees a refused batch")
+
+	// Blocked resources are unreachable even for admin.
+	resp, got = post(t, srv, admin.Raw, `{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"payment:card/4242"}}`)
+	assert.Equal(t, 403, resp.StatusCode)
+	assert.Contains(t, got, `"blocked"`)
+	resp, _ = post(t, srv, admin.Raw, toolCall("delete_document", "4"))
+	assert.Equal(t, 200, resp.StatusCode, "admin may delete")
+
+	// Unlisted tools are denied by default; listing and pings need only a key.
+	resp, _ = post(t, srv, admin.Raw, toolCall("format_disk", "5"))
+	assert.Equal(t, 403, resp.StatusCode)
+	for _, b := range []string{
+		`{"jsonrpc":"2.0","id":6,"method":"tools/list"}`,
+		`{"jsonrpc":"2.0","id":7,"method":"ping"}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":8,"result":{}}`,
+	} {
+		resp, _ = post(t, srv, reader.Raw, b)
+		assert.Equal(t, 200, resp.StatusCode, b)
+	}
+
+	// Bad bodies.
+	resp, got = post(t, srv, reader.Raw, `{"jsonrpc":"2.0","id":9,"method":`)
+	assert.Equal(t, 400, resp.StatusCode)
+	assert.JSONEq(t, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: the request body is not valid JSON.","data":{"error":"parse_error"}}}`, got)
+	resp, _ = post(t, srv, reader.Raw, `[]`)
+	assert.Equal(t, 400, resp.StatusCode)
+
+	// Authentication still comes first.
+	resp, _ = post(t, srv, "", toolCall("search_documents", "1"))
+	assert.Equal(t, 401, resp.StatusCode)
+
+	// GET (the SSE stream) has no body to inspect and passes with a key.
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set("Authorization", "Bearer "+reader.Raw)
+	gr, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	gr.Body.Close()
+	assert.Equal(t, 200, gr.StatusCode)
+}
+
+func TestPolicyDenyWithStatus200(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), DenyWithStatus200: true})
+	reader := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+	srv := httptest.NewServer(f.guard.Require(&echo{}))
+	t.Cleanup(srv.Close)
+	resp, got := post(t, srv, reader.Raw, toolCall("delete_document", "1"))
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Empty(t, resp.Header.Get("WWW-Authenticate"))
+	assert.Contains(t, got, `"code":-32003`)
+}
+
+func TestBodyLimit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), MaxBodyBytes: 1024})
+	reader := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+	srv := httptest.NewServer(f.guard.Require(&echo{}))
+	t.Cleanup(srv.Close)
+	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"` + strings.Repeat("x", 2000) + `"}}}`
+	resp, _ := post(t, srv, reader.Raw, big)
+	assert.Equal(t, 413, resp.StatusCode)
+	// Without Content-Length (chunked), the limit still holds.
+	req, _ := http.NewRequest("POST", srv.URL, io.MultiReader(strings.NewReader(big)))
+	req.ContentLength = -1
+	req.Header.Set("Authorization", "Bearer "+reader.Raw)
+	cr, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	cr.Body.Close()
+	assert.Equal(t, 413, cr.StatusCode)
+	resp, _ = post(t, srv, reader.Raw, toolCall("search_documents", "1"))
+	assert.Equal(t, 200, resp.StatusCode)
+}
