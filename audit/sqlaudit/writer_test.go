@@ -21,9 +21,13 @@ import (
 
 // TestWriterLosesNothingOnClose pushes 100,000 events from concurrent
 // "requests" through a Blocking Writer into a chained SQLite log, closes the
-// writer and counts the rows.
+// writer and counts the rows (20,000 under -race, which makes SQLite ten
+// times slower).
 func TestWriterLosesNothingOnClose(t *testing.T) {
-	const total, workers = 100_000, 8
+	total, workers := 100_000, 8
+	if raceEnabled {
+		total = 20_000
+	}
 	db := openSQLite(t)
 	s, err := sqlaudit.New(db, &sqlaudit.Options{TablePrefix: uniquePrefix(), Chain: true})
 	require.NoError(t, err)
@@ -48,7 +52,7 @@ func TestWriterLosesNothingOnClose(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, w.Close(context.Background()))
 	st := w.Stats()
-	assert.Equal(t, audit.Stats{Written: total, Retries: 0, Batches: st.Batches}, st)
+	assert.Equal(t, audit.Stats{Written: uint64(total), Batches: st.Batches}, st)
 	assert.Equal(t, total, count(t, db, s))
 	v, err := s.Verify(context.Background(), time.Time{}, time.Time{})
 	require.NoError(t, err)

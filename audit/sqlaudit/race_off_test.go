@@ -1,0 +1,5 @@
+//go:build !race
+
+package sqlaudit_test
+
+const raceEnabled = false

@@ -1,0 +1,7 @@
+//go:build race
+
+package sqlaudit_test
+
+// raceEnabled: the race detector slows modernc.org/sqlite (C translated to
+// Go) about tenfold, so the largest volume tests scale down under -race.
+const raceEnabled = true
