@@ -64,7 +64,7 @@
 // error, a timeout, a 5xx or a 429 is retried, up to Options.MaxAttempts
 // attempts in all (default 3), waiting Options.InitialBackoff (default 1s)
 // and doubling up to Options.MaxBackoff (default 30s). A Retry-After header
-// on a 429 or 503 (seconds or an HTTP date) is honoured when it asks for a
+// on a retried response (seconds or an HTTP date) is honoured when it asks for a
 // longer wait, up to Options.MaxRetryAfter (default 60s). Any other status
 // (3xx, 4xx other than 429) fails at once: redirects are not followed, since
 // they would turn the POST into a GET or send the signed body elsewhere.
