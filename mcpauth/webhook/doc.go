@@ -72,7 +72,8 @@
 //
 // Notify returns only when the notification is delivered or given up, and
 // mcpauth.Manager calls its Notifier synchronously: with the defaults, an
-// endpoint that is down can hold a Create or Revoke for up to about 18s. Use
+// endpoint that is down can hold a Create or Revoke for about 18s (and up to
+// 135s if it answers with long Retry-After headers). Use
 // a short Timeout and few attempts, or deliver from your own queue, where
 // that matters.
 //
