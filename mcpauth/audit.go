@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth/internal/rpcpeek"
@@ -149,9 +150,11 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 	return nil
 }
 
-// describe fills an event's MCP fields from a message.
+// describe fills an event's MCP fields from a message. The message's
+// strings alias the pooled request body, so every one is copied: events
+// outlive the request.
 func (g *Guard) describe(e *audit.Event, m *rpcpeek.Message) {
-	e.Method = m.Method
+	e.Method = internMethod(m.Method)
 	if m.Kind == rpcpeek.Response {
 		e.Method = "response"
 	}
@@ -159,17 +162,17 @@ func (g *Guard) describe(e *audit.Event, m *rpcpeek.Message) {
 		e.RPCID = string(m.ID)
 	}
 	if m.ProtocolVersion != "" {
-		e.ProtocolVersion = m.ProtocolVersion
+		e.ProtocolVersion = strings.Clone(m.ProtocolVersion)
 	}
 	switch m.Method {
 	case scope.MethodToolsCall:
-		e.Tool = m.Name
+		e.Tool = strings.Clone(m.Name)
 	case scope.MethodPromptsGet:
-		e.Prompt = m.Name
+		e.Prompt = strings.Clone(m.Name)
 	case scope.MethodResourcesRead, scope.MethodResourcesSubscribe, scope.MethodResourcesUnsubscribe:
-		e.ResourceURI = m.URI
+		e.ResourceURI = strings.Clone(m.URI)
 	case scope.MethodCompletionComplete:
-		e.Prompt, e.ResourceURI = m.RefName, m.RefURI
+		e.Prompt, e.ResourceURI = strings.Clone(m.RefName), strings.Clone(m.RefURI)
 	}
 }
 
@@ -199,6 +202,27 @@ func argumentsOf(body []byte, n int) []json.RawMessage {
 		out = append(out, m.Params.Arguments)
 	}
 	return out
+}
+
+// knownMethods are returned without copying.
+var knownMethods = map[string]string{}
+
+func init() {
+	for _, m := range []string{"initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/templates/list",
+		"resources/read", "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get",
+		"completion/complete", "logging/setLevel", "notifications/initialized", "notifications/cancelled",
+		"notifications/progress", "notifications/roots/list_changed"} {
+		knownMethods[m] = m
+	}
+}
+
+// internMethod returns a copy of m, or the shared constant for the
+// standard MCP methods (no allocation).
+func internMethod(m string) string {
+	if c, ok := knownMethods[m]; ok {
+		return c
+	}
+	return strings.Clone(m)
 }
 
 func sameID(a, b []byte) bool { return string(a) == string(b) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -148,7 +149,7 @@ func (g *Guard) authorize(x *exchange) error {
 		if v.Allowed {
 			continue
 		}
-		se := &ScopeError{ID: cloneID(m.ID), Method: m.Method, Target: targetOf(m), Blocked: v.Blocked, Reason: v.Reason}
+		se := &ScopeError{ID: cloneID(m.ID), Method: strings.Clone(m.Method), Target: strings.Clone(targetOf(m)), Blocked: v.Blocked, Reason: v.Reason}
 		for _, s := range v.Required {
 			se.Required = append(se.Required, s.String())
 		}

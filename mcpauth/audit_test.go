@@ -1,0 +1,213 @@
+package mcpauth_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/mcpauth"
+)
+
+// memSink keeps events in memory.
+type memSink struct {
+	mu     sync.Mutex
+	events []audit.Event
+	fail   bool
+}
+
+func (s *memSink) Record(_ context.Context, e audit.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return errors.New("audit db down")
+	}
+	s.events = append(s.events, e)
+	return nil
+}
+
+func (s *memSink) all() []audit.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]audit.Event(nil), s.events...)
+}
+
+func TestAuditEventsThroughMiddleware(t *testing.T) {
+	t.Parallel()
+	sink := &memSink{}
+	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), Audit: sink, AuditArguments: true, AuditRedact: []string{"password"}})
+	k := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}, ExpiresIn: time.Hour})
+	srv := httptest.NewServer(f.guard.Require(&echo{}))
+	t.Cleanup(srv.Close)
+
+	req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(`[`+
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"tax","password":"hunter2"}}},`+
+		`{"jsonrpc":"2.0","id":"r2","method":"resources/read","params":{"uri":"file:///reports/q1.pdf"}}]`))
+	req.Header.Set("Authorization", "Bearer "+k.Raw)
+	req.Header.Set("Mcp-Session-Id", "sess-1")
+	req.Header.Set("X-Request-Id", "req-abc")
+	req.Header.Set("User-Agent", "claude-code/1.0")
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "req-abc", resp.Header.Get("X-Request-Id"))
+
+	_, _ = post(t, srv, k.Raw, toolCall("delete_document", "3"))
+	_, _ = post(t, srv, "", toolCall("search_documents", "4"))
+	f.clock.Advance(time.Hour)
+	_, _ = post(t, srv, k.Raw, toolCall("search_documents", "5"))
+
+	evs := sink.all()
+	require.Len(t, evs, 5)
+	a, b, denied, unauth, expired := evs[0], evs[1], evs[2], evs[3], evs[4]
+	assert.Equal(t, audit.OutcomeAllowed, a.Outcome)
+	assert.Equal(t, "tools/call", a.Method)
+	assert.Equal(t, "search_documents", a.Tool)
+	assert.Equal(t, "1", a.RPCID)
+	assert.Equal(t, "req-abc", a.RequestID)
+	assert.Equal(t, "sess-1", a.SessionID)
+	assert.Equal(t, "claude-code/1.0", a.UserAgent)
+	assert.Equal(t, "127.0.0.1", a.ClientIP)
+	assert.Equal(t, 200, a.Status)
+	assert.Equal(t, "alice", a.UserID)
+	assert.Equal(t, k.Key.ID, a.KeyID)
+	assert.JSONEq(t, `{"q":"tax","password":"[REDACTED]"}`, string(a.Arguments))
+	assert.Equal(t, "file:///reports/q1.pdf", b.ResourceURI)
+	assert.Equal(t, `"r2"`, b.RPCID)
+
+	assert.Equal(t, audit.OutcomeDenied, denied.Outcome)
+	assert.Equal(t, "insufficient_scope", denied.Reason)
+	assert.Equal(t, 403, denied.Status)
+	assert.Equal(t, "delete_document", denied.Tool)
+
+	assert.Equal(t, audit.OutcomeUnauthenticated, unauth.Outcome)
+	assert.Equal(t, "no_credential", unauth.Reason)
+	assert.Empty(t, unauth.KeyID)
+	assert.NotEmpty(t, unauth.RequestID)
+
+	assert.Equal(t, audit.OutcomeUnauthenticated, expired.Outcome)
+	assert.Equal(t, "key_expired", expired.Reason)
+	assert.Equal(t, audit.ActionExpiredKeyUsed, expired.Action)
+	assert.Equal(t, "alice", expired.UserID, "the owner of an expired key is recorded")
+	assert.Equal(t, 401, expired.Status)
+}
+
+// TestNoKeyMaterialInAnySink generates keys, runs traffic (good, bad,
+// revoked, expired, malformed, denied) and greps every sink's output and the
+// logs for the keys and their secrets.
+func TestNoKeyMaterialInAnySink(t *testing.T) {
+	t.Parallel()
+	var jsonOut, slogOut, logs bytes.Buffer
+	var mu sync.Mutex
+	lw := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) })
+	jw := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return jsonOut.Write(p) })
+	sw := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return slogOut.Write(p) })
+	w, err := audit.NewWriter(audit.Fanout(audit.NewJSONSink(jw), audit.NewSlogSink(slog.New(slog.NewJSONHandler(sw, nil)))), nil)
+	require.NoError(t, err)
+	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), Audit: w, AuditArguments: true, Logger: slog.New(slog.NewTextHandler(lw, nil))})
+	var keys []mcpauth.CreatedKey
+	for i := range 5 {
+		keys = append(keys, f.create(t, "user", mcpauth.CreateOptions{Scopes: []string{"documents:read"}, ExpiresIn: time.Duration(i+1) * time.Minute}))
+	}
+	srv := httptest.NewServer(f.guard.Require(&echo{}))
+	t.Cleanup(srv.Close)
+	require.NoError(t, f.mgr.Revoke(context.Background(), keys[1].Key.ID))
+	for _, k := range keys {
+		post(t, srv, k.Raw, toolCall("search_documents", "1"))
+		post(t, srv, k.Raw, toolCall("delete_document", "2"))
+		post(t, srv, badChecksum(k.Raw), toolCall("search_documents", "3"))
+		post(t, srv, k.Raw[:20], toolCall("search_documents", "4"))
+	}
+	f.clock.Advance(3 * time.Minute)
+	for _, k := range keys {
+		post(t, srv, k.Raw, toolCall("search_documents", "5"))
+	}
+	f.store.broken.Store(true)
+	f.guard.Forget(keys[4].Key.ID)
+	post(t, srv, keys[4].Raw, toolCall("search_documents", "6"))
+	require.NoError(t, w.Close(context.Background()))
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, jsonOut.String())
+	require.NotEmpty(t, slogOut.String())
+	for _, k := range keys {
+		secret := k.Raw[4+12 : 4+36]
+		for name, out := range map[string]string{"json sink": jsonOut.String(), "slog sink": slogOut.String(), "logs": logs.String()} {
+			assert.NotContains(t, out, k.Raw, name)
+			assert.NotContains(t, out, secret, name)
+			assert.NotContains(t, out, k.Raw[:20], name, "not even a prefix longer than the public part")
+		}
+	}
+	assert.Contains(t, jsonOut.String(), keys[0].Key.ID, "key IDs are recorded")
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestStrictAuditFailsClosed(t *testing.T) {
+	t.Parallel()
+	sink := &memSink{}
+	w, err := audit.NewWriter(sink, &audit.WriterOptions{Mode: audit.Strict, MaxRetries: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Close(context.Background()) })
+	f := newFixture(t, &mcpauth.Options{Audit: w})
+	k := f.create(t, "alice", mcpauth.CreateOptions{})
+	h := &echo{}
+	srv := httptest.NewServer(f.guard.Require(h))
+	t.Cleanup(srv.Close)
+
+	resp, _ := post(t, srv, k.Raw, `{"jsonrpc":"2.0","id":1,"method":"ping"}`)
+	assert.Equal(t, 200, resp.StatusCode)
+	require.Len(t, sink.all(), 1, "recorded before the handler ran")
+
+	sink.mu.Lock()
+	sink.fail = true
+	sink.mu.Unlock()
+	calls := h.calls.Load()
+	resp, body := post(t, srv, k.Raw, `{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.NotContains(t, body, "audit db down")
+	assert.Equal(t, calls, h.calls.Load(), "an action that cannot be recorded does not run")
+}
+
+func TestStreamingWithAudit(t *testing.T) {
+	t.Parallel()
+	sink := &memSink{}
+	f := newFixture(t, &mcpauth.Options{Audit: sink})
+	k := f.create(t, "alice", mcpauth.CreateOptions{})
+	sse := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			_, _ = io.WriteString(w, "data: tick\n\n")
+			require.NoError(t, http.NewResponseController(w).Flush())
+			_ = i
+		}
+		require.NoError(t, http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute)))
+	})
+	srv := httptest.NewServer(f.guard.Require(sse))
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set("Authorization", "Bearer "+k.Raw)
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 3, strings.Count(string(b), "tick"))
+	evs := sink.all()
+	require.Len(t, evs, 1)
+	assert.Equal(t, "GET", evs[0].Method)
+	assert.Equal(t, 200, evs[0].Status)
+}
