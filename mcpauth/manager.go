@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -74,6 +75,10 @@ type ManagerOptions struct {
 	ScopeCeiling func(ctx context.Context, userID string) ([]string, error)
 	// Notifier hears about created, rotated and revoked keys. Default none.
 	Notifier Notifier
+	// Audit records key lifecycle events (Action created, rotated,
+	// revoked), with the key ID and owner, never key material. Default: the
+	// Guard's Options.Audit.
+	Audit audit.Sink
 }
 
 // Manager issues, lists, rotates and revokes keys. Get one from
@@ -125,6 +130,9 @@ func (g *Guard) NewManager(opts *ManagerOptions) (*Manager, error) {
 		}
 	}
 	o.AllowedScopes = slices.Clone(o.AllowedScopes)
+	if o.Audit == nil {
+		o.Audit = g.opts.Audit
+	}
 	return &Manager{
 		keys:   g.keys,
 		prefix: g.opts.Prefix,
@@ -512,7 +520,19 @@ func (m *Manager) ImportLegacy(ctx context.Context, userID, sha256Hex string, o 
 	return infoOf(k, now), nil
 }
 
+// notify tells the Notifier and the audit sink about a lifecycle change.
 func (m *Manager) notify(ctx context.Context, n Notification) {
+	if m.opts.Audit != nil {
+		action := map[NotificationType]audit.Action{KeyCreated: audit.ActionCreated, KeyRotated: audit.ActionRotated, KeyRevoked: audit.ActionRevoked}[n.Type]
+		ev := audit.Event{Time: n.At, UserID: n.UserID, KeyID: n.KeyID, Action: action, Outcome: audit.OutcomeAllowed}
+		if n.NewKeyID != "" {
+			ev.Attributes = map[string]string{"mcpauth.key.new_id": n.NewKeyID}
+		}
+		if err := m.opts.Audit.Record(context.WithoutCancel(ctx), ev); err != nil {
+			m.log.LogAttrs(ctx, slog.LevelWarn, "mcpauth: audit of key change failed",
+				slog.String("key_id", n.KeyID), slog.String("error", err.Error()))
+		}
+	}
 	if m.opts.Notifier == nil {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -406,4 +407,25 @@ func TestNewIPNotifications(t *testing.T) {
 	assert.Equal(t, "198.51.100.7", rec.ns[1].IP)
 	_, err := authFrom(f, k.Raw, "192.0.2.1:1", nil)
 	require.NoError(t, err, "uses after Close still authenticate")
+}
+
+func TestLifecycleIsAudited(t *testing.T) {
+	t.Parallel()
+	sink := &memSink{}
+	f := newFixture(t, &mcpauth.Options{Audit: sink})
+	m := f.mgr
+	k, err := m.Create(context.Background(), "alice", mcpauth.CreateOptions{})
+	require.NoError(t, err)
+	fresh, err := m.Rotate(context.Background(), k.Key.ID, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, m.Revoke(context.Background(), fresh.Key.ID))
+	evs := sink.all()
+	require.Len(t, evs, 3)
+	assert.Equal(t, audit.ActionCreated, evs[0].Action)
+	assert.Equal(t, audit.ActionRotated, evs[1].Action)
+	assert.Equal(t, fresh.Key.ID, evs[1].Attributes["mcpauth.key.new_id"])
+	assert.Equal(t, audit.ActionRevoked, evs[2].Action)
+	for _, e := range evs {
+		assert.Equal(t, "alice", e.UserID)
+	}
 }
