@@ -205,7 +205,13 @@ func (w *Writer) Mode() Mode { return w.opts.Mode }
 
 // Record queues e according to the Writer's Mode; see Mode for what it
 // waits for and returns. In BestEffort mode it never blocks and costs one
-// channel send.
+// channel send, without allocating.
+//
+// The Writer holds on to e until it is written, including the memory that
+// e.Arguments and e.Attributes refer to: do not modify them after Record.
+// A batch that is retried after a failure the sink could not report
+// precisely (a lost commit acknowledgement) may be written twice; event IDs
+// tell the copies apart.
 func (w *Writer) Record(ctx context.Context, e Event) error {
 	if e.Time.IsZero() {
 		e.Time = w.opts.Now()

@@ -122,7 +122,7 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 		d, err := sqlstore.DetectDialect(ctx, db)
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("mcpauth/sqlaudit: %w", err)
+			return nil, err
 		}
 		o.Dialect = d
 	default:
