@@ -97,3 +97,32 @@ func BenchmarkWriterBlockingPipeline(b *testing.B) {
 		b.Fatalf("stats %+v, want %d written", s, b.N)
 	}
 }
+
+// BenchmarkWriterEnqueueParallelAccepted is BenchmarkWriterEnqueue with a
+// queue large enough for every event, so that no event is dropped and every
+// op is a real enqueue. The queue is sized to b.N: run it with a fixed
+// count, e.g. -benchtime=1000000x (above 2,000,000 it is skipped, to bound
+// memory).
+func BenchmarkWriterEnqueueParallelAccepted(b *testing.B) {
+	if b.N > 2_000_000 {
+		b.Skip("use -benchtime=Nx with N <= 2,000,000")
+	}
+	w, err := audit.NewWriter(discard{}, &audit.WriterOptions{QueueSize: b.N + 1, BatchSize: 1000, FlushInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := benchEvent()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = w.Record(ctx, ev)
+		}
+	})
+	b.StopTimer()
+	_ = w.Close(ctx)
+	if s := w.Stats(); s.Dropped != 0 || s.Written != uint64(b.N) {
+		b.Fatalf("stats %+v, want %d written", s, b.N)
+	}
+}
