@@ -162,6 +162,7 @@ type Guard struct {
 	touches *toucher
 	trusted []netip.Prefix
 	newIPs  *ipWatcher
+	notes   *notifyQueue
 	strict  bool // audit is a Strict writer
 }
 
@@ -231,8 +232,9 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 		}
 		g.trusted = append(g.trusted, p)
 	}
+	g.notes = newNotifyQueue(o.Logger)
 	if o.Notifier != nil {
-		g.newIPs = newIPWatcher(o.Notifier, o.Logger)
+		g.newIPs = newIPWatcher(o.Notifier, g.notes)
 	}
 	if m, ok := o.Audit.(interface{ Mode() audit.Mode }); ok && m.Mode() == audit.Strict {
 		g.strict = true
@@ -251,9 +253,7 @@ func (g *Guard) Close(ctx context.Context) error {
 	if g.touches != nil {
 		errs = append(errs, g.touches.close(ctx))
 	}
-	if g.newIPs != nil {
-		errs = append(errs, g.newIPs.close(ctx))
-	}
+	errs = append(errs, g.notes.close(ctx))
 	return errors.Join(errs...)
 }
 

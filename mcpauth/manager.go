@@ -73,7 +73,9 @@ type ManagerOptions struct {
 	// check follows the scope package's hierarchy (admin covers all,
 	// documents:* covers documents:read).
 	ScopeCeiling func(ctx context.Context, userID string) ([]string, error)
-	// Notifier hears about created, rotated and revoked keys. Default none.
+	// Notifier hears about created, rotated and revoked keys, on the
+	// Guard's background notification goroutine (a slow Notifier never
+	// holds a Manager call); Guard.Close delivers what is queued. Default none.
 	Notifier Notifier
 	// Audit records key lifecycle events (Action created, rotated,
 	// revoked), with the key ID and owner, never key material. Default: the
@@ -92,6 +94,7 @@ type Manager struct {
 	rand   io.Reader
 	now    func() time.Time
 	forget func(keyID string)
+	notes  *notifyQueue
 	log    *slog.Logger
 	opts   ManagerOptions
 
@@ -140,6 +143,7 @@ func (g *Guard) NewManager(opts *ManagerOptions) (*Manager, error) {
 		rand:   g.opts.Rand,
 		now:    g.opts.Now,
 		forget: g.Forget,
+		notes:  g.notes,
 		log:    g.opts.Logger,
 		opts:   o,
 		seed:   maphash.MakeSeed(),
@@ -533,11 +537,7 @@ func (m *Manager) notify(ctx context.Context, n Notification) {
 				slog.String("key_id", n.KeyID), slog.String("error", err.Error()))
 		}
 	}
-	if m.opts.Notifier == nil {
-		return
-	}
-	if err := m.opts.Notifier.Notify(context.WithoutCancel(ctx), n); err != nil {
-		m.log.LogAttrs(ctx, slog.LevelWarn, "mcpauth: notification failed",
-			slog.String("type", string(n.Type)), slog.String("key_id", n.KeyID), slog.String("error", err.Error()))
+	if m.opts.Notifier != nil {
+		m.notes.send(m.opts.Notifier, n)
 	}
 }

@@ -81,6 +81,7 @@ func TestRotationTimeline(t *testing.T) {
 	assert.ErrorIs(t, err, mcpauth.ErrKeyExpired, "and not a moment after")
 	_, err = f.auth(fresh.Raw)
 	assert.NoError(t, err)
+	require.NoError(t, f.guard.Close(context.Background()), "Close delivers queued notifications")
 	assert.Equal(t, []mcpauth.NotificationType{mcpauth.KeyCreated, mcpauth.KeyRotated}, rec.types())
 }
 
@@ -292,6 +293,7 @@ func TestListGetRevokeAll(t *testing.T) {
 	_, err = m.Get(ctx, "000000000000")
 	assert.ErrorIs(t, err, mcpauth.ErrKeyNotFound)
 	assert.ErrorIs(t, err, store.ErrNotFound)
+	require.NoError(t, f.guard.Close(ctx))
 	assert.Equal(t, 3, countType(rec, mcpauth.KeyRevoked), "one notification per key actually revoked")
 }
 

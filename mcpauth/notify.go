@@ -34,10 +34,12 @@ type Notification struct {
 	IP string `json:"ip,omitempty"`
 }
 
-// Notifier receives key notifications. Manager calls it after a change is
-// stored (a notification error never undoes the change; it is logged); the
-// Guard calls it from a background goroutine for key.new_ip, never on the
-// request path. Implementations must be safe for concurrent use.
+// Notifier receives key notifications: from the Manager after a change is
+// stored, and from the Guard for key.new_ip. Calls are made one at a time on
+// the Guard's background goroutine, never on the request path nor inside a
+// Manager call; an error is logged and never undoes the change. Up to 1024
+// notifications wait in memory; past that, new ones are dropped and logged.
+// Guard.Close delivers the queued ones.
 type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }

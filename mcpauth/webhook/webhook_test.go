@@ -439,6 +439,7 @@ func TestWithManager(t *testing.T) {
 	fresh, err := mgr.Rotate(ctx, k.Key.ID, time.Hour)
 	require.NoError(t, err)
 	require.NoError(t, mgr.Revoke(ctx, fresh.Key.ID))
+	require.NoError(t, guard.Close(ctx), "Close delivers the queued notifications")
 
 	var types []mcpauth.NotificationType
 	for _, r := range rec.all() {
