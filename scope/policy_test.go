@@ -316,3 +316,59 @@ func BenchmarkDecide(b *testing.B) {
 		}
 	})
 }
+
+// TestDocsearchWorkedExample checks the table in docs/scopes.md.
+func TestDocsearchWorkedExample(t *testing.T) {
+	t.Parallel()
+	p, err := scope.LoadPolicy(strings.NewReader(`{
+  "tools": [
+    {"match": "search_documents", "scopes": ["documents:read"]},
+    {"match": "get_document",     "scopes": ["documents:read"]},
+    {"match": "create_document",  "scopes": ["documents:write"]},
+    {"match": "delete_document",  "scopes": ["documents:delete"]},
+    {"match": "server_time"}
+  ],
+  "resources": [
+    {"match": "docs://documents/*", "scopes": ["documents:read"]}
+  ],
+  "prompts": [
+    {"match": "summarize", "scopes": ["documents:read"]}
+  ],
+  "unlisted_tools": {"scopes": ["admin"]},
+  "blocked": {
+    "tools": ["debug_*"],
+    "resources": ["re:^docs://users/[^/]+/api_keys"]
+  }
+}`))
+	require.NoError(t, err)
+	ops := []scope.Operation{
+		{Method: "tools/call", Name: "search_documents"},
+		{Method: "tools/call", Name: "delete_document"},
+		{Method: "resources/read", URI: "docs://documents/7"},
+		{Method: "resources/read", URI: "docs://users/1/api_keys"},
+		{Method: "tools/call", Name: "rename_all"},
+	}
+	rows := []struct {
+		granted []string
+		want    []bool
+	}{
+		{[]string{"documents:read"}, []bool{true, false, true, false, false}},
+		{[]string{"read"}, []bool{true, false, true, false, false}},
+		{[]string{"documents:read", "documents:write"}, []bool{true, false, true, false, false}},
+		{[]string{"documents:*"}, []bool{true, true, true, false, false}},
+		{[]string{"admin"}, []bool{true, true, true, false, true}},
+	}
+	for _, row := range rows {
+		set := scope.MustParseSet(row.granted...)
+		for i, op := range ops {
+			assert.Equal(t, row.want[i], p.Decide(op, set).Allowed, "%v %+v", row.granted, op)
+		}
+		assert.True(t, p.Decide(ops[3], set).Blocked)
+		assert.True(t, p.Decide(scope.Operation{Method: "tools/call", Name: "debug_dump"}, set).Blocked)
+		assert.True(t, p.Decide(scope.Operation{Method: "tools/call", Name: "server_time"}, set).Allowed)
+	}
+	_, err = scope.LoadPolicy(strings.NewReader(`{"tools":[{"match":"server_time"},{"match":"server_time"}]}`))
+	assert.EqualError(t, err, `mcpauth/scope: invalid policy: tools[1].match: "server_time" already listed at tools[0]`)
+	_, err = scope.LoadPolicy(strings.NewReader(`{"tools":[{"match":"a","scope":["read"]}]}`))
+	assert.EqualError(t, err, `mcpauth/scope: invalid policy: json: unknown field "scope"`)
+}
