@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 )
 
@@ -20,6 +21,10 @@ type cacheEntry struct {
 	revokedAt     time.Time
 	principal     *Principal
 	scopes        scope.Set
+	// bucket and limit are the key's rate-limit bucket and limit, resolved
+	// once per cache fill.
+	bucket string
+	limit  ratelimit.Limit
 	// allowed is the key's client address allowlist; empty means any. An
 	// invalid (zero) prefix in it matches nothing.
 	allowed []netip.Prefix

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -132,6 +133,23 @@ type Options struct {
 	// larger bodies get 413 before any decoding. Default 4 MiB.
 	MaxBodyBytes int64
 
+	// RateLimiter, if set, limits requests: each authenticated request
+	// spends its cost (RatePolicy.Cost of each message, 1 for GET and
+	// DELETE) from the key's bucket (or the user's, with ratelimit.ByUser).
+	// Responses carry the IETF RateLimit and RateLimit-Policy fields; a
+	// request over the limit gets 429 with Retry-After and, for MCP POSTs, a
+	// JSON-RPC error with the request id. A limiter error answers 503
+	// (configure the Redis limiter's local fallback to keep serving when
+	// Redis is down). Default nil: no rate limiting.
+	RateLimiter ratelimit.Limiter
+	// RatePolicy chooses each key's limit (default, tiers, per-key
+	// overrides from store.Key.RateLimit) and each operation's cost.
+	// Default: 100 requests per minute per key, every operation costing 1.
+	RatePolicy *ratelimit.Policy
+	// LegacyRateLimitHeaders also writes X-RateLimit-Limit, -Remaining and
+	// -Reset. Default false.
+	LegacyRateLimitHeaders bool
+
 	// Audit receives one event per MCP message and per failed
 	// authentication, after the response is written (status and duration
 	// known). Use an *audit.Writer in front of a slow sink so that requests
@@ -220,6 +238,14 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 		o.RequestIDHeader = "X-Request-Id"
 	}
 	o.AuditRedact = slices.Clone(o.AuditRedact)
+	if o.RateLimiter != nil && o.RatePolicy == nil {
+		o.RatePolicy = &ratelimit.Policy{}
+	}
+	if o.RatePolicy != nil {
+		if err := o.RatePolicy.Validate(); err != nil {
+			return nil, fmt.Errorf("mcpauth: RatePolicy: %w", err)
+		}
+	}
 	h, err := newHasher(o.Peppers)
 	if err != nil {
 		return nil, err
@@ -365,6 +391,11 @@ func (g *Guard) load(ctx context.Context, id string, now time.Time) (*cacheEntry
 		return nil, fmt.Errorf("%w: key lookup failed", ErrUnavailable)
 	}
 	e := entryFor(k, now, g.opts.CacheTTL)
+	if g.opts.RatePolicy != nil {
+		e.bucket, e.limit = g.opts.RatePolicy.Resolve(ratelimit.Subject{
+			KeyID: k.ID, UserID: k.UserID, Scopes: k.Scopes, Metadata: k.Metadata, Override: k.RateLimit,
+		})
+	}
 	for _, c := range k.AllowedCIDRs {
 		p, err := parseCIDR(c)
 		if err != nil {

@@ -3,13 +3,16 @@ package mcpauth
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mcpauth/mcpauth/mcpauth/internal/rpcpeek"
+	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 )
 
@@ -57,8 +60,14 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		g.refuse(w, r, x, err)
 		return
 	}
-	if r.Method == http.MethodPost && (g.opts.Policy != nil || auditing) {
+	if r.Method == http.MethodPost && (g.opts.Policy != nil || auditing || g.costly()) {
 		if err := g.inspect(r, x); err != nil {
+			g.refuse(w, r, x, err)
+			return
+		}
+	}
+	if g.opts.RateLimiter != nil {
+		if err := g.limit(w, r, x); err != nil {
 			g.refuse(w, r, x, err)
 			return
 		}
@@ -135,6 +144,58 @@ func (g *Guard) inspect(r *http.Request, x *exchange) error {
 		return ErrInvalidRequest
 	}
 	return nil
+}
+
+// costly reports whether operations have costs other than 1, which only
+// the body tells.
+func (g *Guard) costly() bool {
+	return g.opts.RateLimiter != nil && len(g.opts.RatePolicy.Costs) > 0
+}
+
+// limit spends the request's cost from its bucket and writes the rate-limit
+// headers.
+func (g *Guard) limit(w http.ResponseWriter, r *http.Request, x *exchange) error {
+	cost := 1
+	if len(x.msgs) > 0 {
+		cost = 0
+		for i := range x.msgs {
+			m := &x.msgs[i]
+			if m.Kind != rpcpeek.Response {
+				cost += g.opts.RatePolicy.Cost(m.Method, targetOf(m))
+			}
+		}
+	}
+	bucket, lim := x.entry.bucket, x.entry.limit
+	if bucket == "" { // cache disabled or filled before a policy existed
+		bucket, lim = g.opts.RatePolicy.Resolve(ratelimit.Subject{
+			KeyID: x.entry.principal.KeyID, UserID: x.entry.principal.UserID, Scopes: x.entry.principal.Scopes,
+			Metadata: x.entry.principal.Metadata, Override: x.entry.principal.RateLimit,
+		})
+	}
+	if cost == 0 {
+		return nil
+	}
+	d, err := g.opts.RateLimiter.Allow(r.Context(), bucket, lim, cost)
+	if err != nil {
+		g.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "mcpauth: rate limiter failed; refusing",
+			slog.String("key_id", x.entry.principal.KeyID), slog.String("error", err.Error()))
+		return fmt.Errorf("%w: rate limiter", ErrUnavailable)
+	}
+	ratelimit.SetHeaders(w.Header(), d, g.opts.LegacyRateLimitHeaders)
+	if d.Allowed {
+		return nil
+	}
+	if x.body == nil && r.Method == http.MethodPost {
+		_ = g.inspect(r, x) // only to answer with the JSON-RPC id; errors change nothing
+	}
+	var id []byte
+	for i := range x.msgs {
+		if x.msgs[i].ID != nil {
+			id = cloneID(x.msgs[i].ID)
+			break
+		}
+	}
+	return &RateLimitError{ID: id, RetryAfter: d.RetryAfter, Policy: d.Policy}
 }
 
 // authorize checks every message of the request against the policy; the
