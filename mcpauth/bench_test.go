@@ -1,6 +1,7 @@
 package mcpauth_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +11,10 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
+	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/ratelimit"
+	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -131,3 +135,65 @@ func BenchmarkColdLookup(b *testing.B) {
 	b.Run("serial", func(b *testing.B) { serveLoop(b, h, raw) })
 	b.Run("parallel", func(b *testing.B) { serveParallel(b, h, raw) })
 }
+
+// rewindBody is a request body that can be replayed without allocating.
+type rewindBody struct{ bytes.Reader }
+
+func (*rewindBody) Close() error { return nil }
+
+// BenchmarkFullPipeline is the warm path with every feature on: key check,
+// body inspection of a tools/call with 1 KiB of arguments, rate limit
+// decision (in-memory), policy decision and an audit enqueue (BestEffort
+// writer to a discarding sink).
+func BenchmarkFullPipeline(b *testing.B) {
+	policy, err := scope.NewPolicy(scope.PolicyConfig{Tools: []scope.Rule{{Match: "search_documents", Scopes: []string{"documents:read"}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lim := ratelimit.NewMemory(nil)
+	b.Cleanup(func() { _ = lim.Close(context.Background()) })
+	w, err := audit.NewWriter(audit.SinkFunc(func(context.Context, audit.Event) error { return nil }), &audit.WriterOptions{QueueSize: 1 << 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = w.Close(context.Background()) })
+	huge := ratelimit.Limit{Rate: 1 << 29, Per: time.Second}
+	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"` + strings.Repeat("x", 1024) + `"}}}`)
+	for _, tc := range []struct {
+		name string
+		opts mcpauth.Options
+	}{
+		{"auth-only", mcpauth.Options{}},
+		{"auth+policy", mcpauth.Options{Policy: policy}},
+		{"auth+policy+ratelimit", mcpauth.Options{Policy: policy, RateLimiter: lim, RatePolicy: &ratelimit.Policy{Default: huge}}},
+		{"auth+policy+ratelimit+audit", mcpauth.Options{Policy: policy, RateLimiter: lim, RatePolicy: &ratelimit.Policy{Default: huge}, Audit: w}},
+	} {
+		o := tc.opts
+		g, raw := benchGuard(b, store.NewMemory(), &o)
+		h := g.Require(noop)
+		run := func(pb interface{ Next() bool }) {
+			r := newBenchRequest(raw)
+			r.RemoteAddr = "203.0.113.7:5555"
+			rb := &rewindBody{}
+			wr := &discard{h: http.Header{}}
+			for pb.Next() {
+				rb.Reset(body)
+				r.Body = rb
+				h.ServeHTTP(wr, r)
+			}
+		}
+		b.Run(tc.name+"/serial", func(b *testing.B) {
+			b.ReportAllocs()
+			run(loopNext{b})
+		})
+		b.Run(tc.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) { run(pb) })
+		})
+	}
+}
+
+// loopNext adapts b.Loop to the pb.Next shape.
+type loopNext struct{ b *testing.B }
+
+func (l loopNext) Next() bool { return l.b.Loop() }
