@@ -22,14 +22,18 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauth/gosdk"
+	"github.com/mcpauth/mcpauth/ratelimit"
+	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -47,11 +51,11 @@ func run(addr, dbSpec string, newKey bool, out io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	keys, closeDB, err := openStore(ctx, dbSpec)
+	b, err := openBackend(ctx, dbSpec)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
+	defer b.close()
 	var peppers []mcpauth.Pepper
 	if v := os.Getenv("MCPAUTH_PEPPER"); v != "" {
 		p, err := mcpauth.ParsePepper(v)
@@ -60,7 +64,11 @@ func run(addr, dbSpec string, newKey bool, out io.Writer) error {
 		}
 		peppers = append(peppers, p)
 	}
-	a, err := newApp(keys, peppers)
+	events, err := audit.NewWriter(b.audit, nil) // batches events off the request path
+	if err != nil {
+		return err
+	}
+	a, err := newApp(b.keys, &mcpauth.Options{Peppers: peppers, Audit: events})
 	if err != nil {
 		return err
 	}
@@ -85,7 +93,7 @@ func run(addr, dbSpec string, newKey bool, out io.Writer) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdown)
-	return errors.Join(err, a.guard.Close(shutdown))
+	return errors.Join(err, a.close(shutdown), events.Close(shutdown))
 }
 
 // demoKey returns a new raw key for the demo user, or "" when a key from an
@@ -153,12 +161,37 @@ Press Ctrl-C to stop.
 // app is the quickstart server: the guard, its key manager and the routes.
 type app struct {
 	guard   *mcpauth.Guard
+	limiter *ratelimit.Memory
 	keys    *mcpauth.Manager
 	handler http.Handler
 }
 
-func newApp(keys store.KeyStore, peppers []mcpauth.Pepper) (*app, error) {
-	guard, err := mcpauth.New(keys, &mcpauth.Options{Peppers: peppers})
+// policy says which scope each tool needs: a notes:read key can list but
+// not save; whoami needs only a valid key; any other tool is refused.
+var policy = func() *scope.Policy {
+	p, err := scope.LoadPolicy(strings.NewReader(`{
+	  "tools": [
+	    {"match": "whoami"},
+	    {"match": "list_notes", "scopes": ["notes:read"]},
+	    {"match": "save_note",  "scopes": ["notes:write"]}
+	  ]
+	}`))
+	if err != nil {
+		panic(err) // a constant policy: a mistake here is a programming error
+	}
+	return p
+}()
+
+// newApp builds the server. opts may be nil; the quickstart adds its
+// policy and a 100 requests/minute per-key rate limit.
+func newApp(keys store.KeyStore, opts *mcpauth.Options) (*app, error) {
+	var o mcpauth.Options
+	if opts != nil {
+		o = *opts
+	}
+	limiter := ratelimit.NewMemory(nil)
+	o.Policy, o.RateLimiter = policy, limiter
+	guard, err := mcpauth.New(keys, &o)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +205,11 @@ func newApp(keys store.KeyStore, peppers []mcpauth.Pepper) (*app, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", guard.Require(gosdk.Bridge(mcpHandler)))
 	mux.Handle("GET /health", guard.Health())
-	return &app{guard: guard, keys: guard.Manager(), handler: mux}, nil
+	return &app{guard: guard, limiter: limiter, keys: guard.Manager(), handler: mux}, nil
+}
+
+func (a *app) close(ctx context.Context) error {
+	return errors.Join(a.guard.Close(ctx), a.limiter.Close(ctx))
 }
 
 type empty struct{}
@@ -210,9 +247,6 @@ func (n *noteBook) save(_ context.Context, req *mcp.CallToolRequest, in saveIn) 
 	p, ok := gosdk.Principal(req.Extra)
 	if !ok {
 		return nil, notesOut{}, errors.New("not authenticated")
-	}
-	if !p.HasScope("notes:write") {
-		return nil, notesOut{}, errors.New("this key may not write notes (needs scope notes:write)")
 	}
 	if in.Text == "" {
 		return nil, notesOut{}, errors.New("text is empty")

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -38,7 +39,7 @@ func startApp(t *testing.T) (*app, *httptest.Server) {
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(func() {
 		srv.Close()
-		_ = a.guard.Close(context.Background())
+		_ = a.close(context.Background())
 	})
 	return a, srv
 }
@@ -101,8 +102,9 @@ func TestEndToEndWithOfficialClient(t *testing.T) {
 	notes = notesOut{}
 	callJSON(t, bs, "list_notes", map[string]any{}, &notes)
 	assert.Empty(t, notes.Notes)
-	res := callJSON(t, bs, "save_note", map[string]any{"text": "x"}, nil)
-	assert.True(t, res.IsError)
+	_, err = bs.CallTool(ctx, &mcp.CallToolParams{Name: "save_note", Arguments: map[string]any{"text": "x"}})
+	require.Error(t, err, "the policy refuses the write before the server sees it")
+	assert.Contains(t, err.Error(), "notes:write", "the refusal says which scope is missing")
 
 	// Revoking Alice's key ends her access at once, on the open session too.
 	require.NoError(t, a.keys.Revoke(ctx, alice.Key.ID))
@@ -184,7 +186,7 @@ func TestKeysSurviveRestartOnSQLite(t *testing.T) {
 
 	keys, closeDB, err := openStore(ctx, path)
 	require.NoError(t, err)
-	a, err := newApp(keys, peppers)
+	a, err := newApp(keys, &mcpauth.Options{Peppers: peppers})
 	require.NoError(t, err)
 	raw, err := demoKey(ctx, a.keys, false)
 	require.NoError(t, err)
@@ -192,14 +194,15 @@ func TestKeysSurviveRestartOnSQLite(t *testing.T) {
 	again, err := demoKey(ctx, a.keys, false)
 	require.NoError(t, err)
 	assert.Empty(t, again, "an active demo key is not reissued")
-	require.NoError(t, a.guard.Close(ctx))
+	require.NoError(t, a.close(ctx))
 	closeDB()
 
 	keys, closeDB, err = openStore(ctx, path)
 	require.NoError(t, err)
 	t.Cleanup(closeDB)
-	a, err = newApp(keys, peppers)
+	a, err = newApp(keys, &mcpauth.Options{Peppers: peppers})
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.close(ctx) })
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(srv.Close)
 	cs, err := connect(t, srv, "Authorization", "Bearer "+raw)
@@ -214,4 +217,38 @@ func TestWelcomeWithoutNewKey(t *testing.T) {
 	printWelcome(&buf, "http://127.0.0.1:8080", "")
 	assert.Contains(t, buf.String(), "still valid")
 	assert.NotContains(t, buf.String(), "Bearer")
+}
+
+func TestAuditLandsInSQLite(t *testing.T) {
+	ctx := context.Background()
+	b, err := openBackend(ctx, t.TempDir()+"/mcpauth.db")
+	require.NoError(t, err)
+	t.Cleanup(b.close)
+	events, err := audit.NewWriter(b.audit, nil)
+	require.NoError(t, err)
+	a, err := newApp(b.keys, &mcpauth.Options{Audit: events})
+	require.NoError(t, err)
+	srv := httptest.NewServer(a.handler)
+	t.Cleanup(srv.Close)
+	k, err := a.keys.Create(ctx, "alice", mcpauth.CreateOptions{Scopes: []string{"notes:read"}})
+	require.NoError(t, err)
+	cs, err := connect(t, srv, "Authorization", "Bearer "+k.Raw)
+	require.NoError(t, err)
+	callJSON(t, cs, "list_notes", map[string]any{}, nil)
+	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "save_note", Arguments: map[string]any{"text": "x"}})
+	require.Error(t, err)
+	require.NoError(t, cs.Close())
+	require.NoError(t, a.close(ctx))
+	require.NoError(t, events.Close(ctx))
+
+	q := b.audit.(audit.Querier)
+	page, err := q.Query(ctx, audit.Filter{UserID: "alice", Tool: "list_notes"})
+	require.NoError(t, err)
+	require.Len(t, page.Events, 1)
+	assert.Equal(t, audit.OutcomeAllowed, page.Events[0].Outcome)
+	page, err = q.Query(ctx, audit.Filter{UserID: "alice", Outcome: audit.OutcomeDenied})
+	require.NoError(t, err)
+	require.Len(t, page.Events, 1)
+	assert.Equal(t, "save_note", page.Events[0].Tool)
+	assert.Equal(t, "insufficient_scope", page.Events[0].Reason)
 }
