@@ -5,12 +5,32 @@
 // byte by byte, never turned into Go values, so the cost does not depend on
 // their shape and allocations stay constant as they grow.
 //
-// Strings returned alias the body when they contain no escapes (no copy);
-// the body must not be modified while the Messages are in use.
+// # Strictness
+//
+// The body must be valid JSON (RFC 8259, as encoding/json accepts it),
+// nested at most MaxDepth levels; otherwise Peek returns ErrSyntax. A key
+// the policy depends on (method, id, params; name, uri, ref,
+// protocolVersion in params; type, name, uri in params.ref) that appears
+// twice in the same object, or in another letter case ("Name", "NAME"), is
+// rejected with ErrInvalidRequest rather than resolved: encoding/json (used
+// by mcp-go) matches keys case-insensitively and keeps the last duplicate,
+// the go-sdk is case-sensitive, other parsers keep the first duplicate, and
+// any difference would let a client show the policy one tool name and the
+// server another. Escaped keys ("na\u006de") are unescaped before matching.
+// Returned strings are decoded as encoding/json decodes them (escapes
+// resolved, invalid UTF-8 and lone surrogates replaced by U+FFFD).
+//
+// # Memory
+//
+// Strings returned alias the body when they need no decoding (no copy); the
+// body must not be modified while the Messages are in use. Peek allocates
+// only to decode strings with escapes and to grow dst.
 package rpcpeek
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -28,14 +48,28 @@ const (
 	Response
 )
 
+// String returns "request", "notification" or "response".
+func (k Kind) String() string {
+	switch k {
+	case Request:
+		return "request"
+	case Notification:
+		return "notification"
+	case Response:
+		return "response"
+	}
+	return "invalid"
+}
+
 // Message is what the middleware learns of one JSON-RPC message.
 type Message struct {
 	Kind Kind
-	// ID is the raw JSON of the id (`7`, `"abc"`), nil if absent.
+	// ID is the raw JSON of the id (`7`, `"abc"`, `null`), nil if absent.
 	ID []byte
-	// Method is the JSON-RPC method.
+	// Method is the JSON-RPC method ("" for responses).
 	Method string
-	// Name is params.name (tools/call, prompts/get).
+	// Name is params.name (tools/call, prompts/get), "" if absent or not a
+	// string.
 	Name string
 	// URI is params.uri (resources/read, subscribe, unsubscribe).
 	URI string
@@ -45,44 +79,73 @@ type Message struct {
 	ProtocolVersion string
 }
 
-// Errors. ErrSyntax means the body is not JSON (JSON-RPC -32700);
-// ErrInvalidRequest means JSON that is not a JSON-RPC message or batch
-// (-32600).
+// Ref returns the completion ref's name, or its URI when it has no name.
+func (m *Message) Ref() string {
+	if m.RefName != "" {
+		return m.RefName
+	}
+	return m.RefURI
+}
+
+// Errors. ErrSyntax means the body is not JSON, or nests deeper than
+// MaxDepth (JSON-RPC -32700); ErrInvalidRequest means JSON that is not a
+// JSON-RPC message or batch, or a message whose meaning parsers could
+// disagree on (-32600). Returned errors match them with errors.Is and may
+// carry detail (an offset, the ambiguous key).
 var (
 	ErrSyntax         = errors.New("rpcpeek: invalid JSON")
 	ErrInvalidRequest = errors.New("rpcpeek: not a JSON-RPC message")
 )
 
-// maxDepth bounds nesting, so hostile bodies cannot exhaust the stack.
-const maxDepth = 128
+// MaxDepth bounds nesting, so hostile bodies cannot exhaust the stack. It
+// matches the go-sdk's own limit (1000 levels).
+const MaxDepth = 1000
+
+var errTooDeep = fmt.Errorf("%w: nested deeper than %d levels", ErrSyntax, MaxDepth)
+
+// ambiguous reports a watched key given twice or spelt in another case.
+func ambiguous(key string) error {
+	return fmt.Errorf("%w: key %q given twice or in another letter case", ErrInvalidRequest, key)
+}
 
 // Peek parses body as one JSON-RPC message or a batch (array) of them and
 // appends each to dst[:0]. Pass a dst with capacity (a stack array) and
 // Peek allocates nothing for messages without escaped strings. isBatch
 // reports whether the body was an array.
+//
+// An empty batch, a batch element that is not a message object, or a body
+// that is valid JSON but not an object or array returns ErrInvalidRequest
+// (after checking the whole body is valid JSON). Syntax errors and
+// ambiguous keys stop the scan at once.
 func Peek(body []byte, dst []Message) (msgs []Message, isBatch bool, err error) {
 	s := scanner{b: body}
-	s.ws()
-	if s.i >= len(s.b) {
-		return dst[:0], false, ErrSyntax
+	msgs, isBatch, err = s.top(dst[:0])
+	if err == ErrSyntax {
+		err = fmt.Errorf("%w at offset %d", ErrSyntax, s.i)
 	}
-	msgs = dst[:0]
-	switch s.b[s.i] {
+	return msgs, isBatch, err
+}
+
+func (s *scanner) top(msgs []Message) ([]Message, bool, error) {
+	s.ws()
+	switch s.peek() {
 	case '{':
 		var m Message
 		err := s.message(&m)
-		if err != nil && err != ErrInvalidRequest {
+		if err != nil && err != errNotMessage {
 			return msgs, false, err
 		}
 		if endErr := s.end(); endErr != nil {
 			return msgs, false, endErr
+		}
+		if err == nil {
+			err = s.ambig
 		}
 		if err != nil {
 			return msgs, false, err
 		}
 		return append(msgs, m), false, nil
 	case '[':
-		isBatch = true
 		s.i++
 		s.ws()
 		if s.peek() == ']' {
@@ -90,26 +153,25 @@ func Peek(body []byte, dst []Message) (msgs []Message, isBatch bool, err error) 
 			if err := s.end(); err != nil {
 				return msgs, true, err
 			}
-			return msgs, true, ErrInvalidRequest // empty batch
+			return msgs, true, fmt.Errorf("%w: empty batch", ErrInvalidRequest)
 		}
-		invalid := false
+		var invalid error
 		for {
 			s.ws()
 			if s.peek() == '{' {
 				var m Message
-				if err := s.message(&m); err != nil {
-					if err == ErrInvalidRequest {
-						invalid = true
-					} else {
-						return msgs, true, err
-					}
+				if err := s.message(&m); err == errNotMessage {
+					invalid = err
+				} else if err != nil {
+					return msgs, true, err
 				}
 				msgs = append(msgs, m)
 			} else {
 				if err := s.value(1); err != nil {
 					return msgs, true, err
 				}
-				invalid = true
+				invalid = fmt.Errorf("%w: batch element %d is not an object", ErrInvalidRequest, len(msgs))
+				msgs = append(msgs, Message{})
 			}
 			s.ws()
 			switch s.peek() {
@@ -126,10 +188,12 @@ func Peek(body []byte, dst []Message) (msgs []Message, isBatch bool, err error) 
 		if err := s.end(); err != nil {
 			return msgs, true, err
 		}
-		if invalid {
-			return msgs, true, ErrInvalidRequest
+		if invalid == nil {
+			invalid = s.ambig
 		}
-		return msgs, true, nil
+		return msgs, true, invalid
+	case 0:
+		return msgs, false, ErrSyntax
 	default:
 		if err := s.value(0); err != nil {
 			return msgs, false, err
@@ -137,13 +201,16 @@ func Peek(body []byte, dst []Message) (msgs []Message, isBatch bool, err error) 
 		if err := s.end(); err != nil {
 			return msgs, false, err
 		}
-		return msgs, false, ErrInvalidRequest
+		return msgs, false, fmt.Errorf("%w: body is neither an object nor an array", ErrInvalidRequest)
 	}
 }
 
+var errNotMessage = fmt.Errorf("%w: object is not a request, notification or response", ErrInvalidRequest)
+
 type scanner struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	ambig error // first ambiguous key; reported after the syntax check
 }
 
 func (s *scanner) peek() byte {
@@ -173,40 +240,99 @@ func (s *scanner) end() error {
 	return nil
 }
 
-// message reads one top-level object. A syntactically valid object that is
-// not a JSON-RPC message returns ErrInvalidRequest after being consumed.
+// Watched keys, as bits for duplicate detection.
+const (
+	kMethod uint16 = 1 << iota
+	kID
+	kParams
+	kName
+	kURI
+	kRef
+	kType
+	kProtocolVersion
+)
+
+var (
+	messageKeys = []watched{{"method", kMethod}, {"id", kID}, {"params", kParams}}
+	paramsKeys  = []watched{{"name", kName}, {"uri", kURI}, {"ref", kRef}, {"protocolVersion", kProtocolVersion}}
+	refKeys     = []watched{{"type", kType}, {"name", kName}, {"uri", kURI}}
+)
+
+type watched struct {
+	key string
+	bit uint16
+}
+
+// classify returns the bit of a watched key (0 for others). A duplicate or
+// a case variant of a watched key is recorded in s.ambig (reported once
+// the whole body is known to be valid JSON) and its value skipped.
+func (s *scanner) classify(key []byte, esc bool, keys []watched, seen *uint16) (uint16, error) {
+	k := key
+	if esc {
+		k = []byte(unescape(key))
+	}
+	for _, w := range keys {
+		if string(k) == w.key {
+			if *seen&w.bit != 0 {
+				s.ambiguous(w.key)
+				return 0, nil
+			}
+			*seen |= w.bit
+			return w.bit, nil
+		}
+		if bytes.EqualFold(k, []byte(w.key)) {
+			s.ambiguous(string(k))
+			return 0, nil
+		}
+	}
+	return 0, nil
+}
+
+func (s *scanner) ambiguous(key string) {
+	if s.ambig == nil {
+		s.ambig = ambiguous(key)
+	}
+}
+
+// message reads one object. A syntactically valid object that is not a
+// JSON-RPC message returns errNotMessage after being consumed.
 func (s *scanner) message(m *Message) error {
-	var hasResult, hasMethod bool
+	var seen uint16
+	var hasResult bool
 	methodOK := true
 	err := s.object(1, func(key []byte, esc bool) error {
-		switch keyIs(key, esc) {
-		case "method":
-			hasMethod = true
-			str, ok, err := s.optString()
+		bit, err := s.classify(key, esc, messageKeys, &seen)
+		if err != nil {
+			return err
+		}
+		switch bit {
+		case kMethod:
+			str, ok, err := s.optString(1)
 			if err != nil {
 				return err
 			}
 			methodOK = ok
 			m.Method = str
-		case "id":
+			return nil
+		case kID:
 			start := s.i
 			if err := s.value(1); err != nil {
 				return err
 			}
 			m.ID = s.b[start:s.i]
-		case "params":
+			return nil
+		case kParams:
 			return s.params(m)
-		case "result", "error":
-			hasResult = true
-			return s.value(1)
-		default:
-			return s.value(1)
 		}
-		return nil
+		if !esc && (string(key) == "result" || string(key) == "error") {
+			hasResult = true
+		}
+		return s.value(1)
 	})
 	if err != nil {
 		return err
 	}
+	hasMethod := seen&kMethod != 0
 	switch {
 	case hasMethod && methodOK && m.ID == nil:
 		m.Kind = Notification
@@ -215,39 +341,46 @@ func (s *scanner) message(m *Message) error {
 	case !hasMethod && hasResult && m.ID != nil:
 		m.Kind = Response
 	default:
-		return ErrInvalidRequest
+		*m = Message{}
+		return errNotMessage
 	}
 	return nil
 }
 
 func (s *scanner) params(m *Message) error {
-	s.ws()
 	if s.peek() != '{' {
 		return s.value(1) // positional params: nothing we need
 	}
+	var seen uint16
 	return s.object(2, func(key []byte, esc bool) error {
-		var err error
-		switch keyIs(key, esc) {
-		case "name":
-			m.Name, _, err = s.optString()
-		case "uri":
-			m.URI, _, err = s.optString()
-		case "protocolversion":
-			m.ProtocolVersion, _, err = s.optString()
-		case "ref":
-			s.ws()
+		bit, err := s.classify(key, esc, paramsKeys, &seen)
+		if err != nil {
+			return err
+		}
+		switch bit {
+		case kName:
+			m.Name, _, err = s.optString(2)
+		case kURI:
+			m.URI, _, err = s.optString(2)
+		case kProtocolVersion:
+			m.ProtocolVersion, _, err = s.optString(2)
+		case kRef:
 			if s.peek() != '{' {
 				return s.value(2)
 			}
+			var refSeen uint16
 			return s.object(3, func(key []byte, esc bool) error {
-				var err error
-				switch keyIs(key, esc) {
-				case "type":
-					m.RefType, _, err = s.optString()
-				case "name":
-					m.RefName, _, err = s.optString()
-				case "uri":
-					m.RefURI, _, err = s.optString()
+				bit, err := s.classify(key, esc, refKeys, &refSeen)
+				if err != nil {
+					return err
+				}
+				switch bit {
+				case kType:
+					m.RefType, _, err = s.optString(3)
+				case kName:
+					m.RefName, _, err = s.optString(3)
+				case kURI:
+					m.RefURI, _, err = s.optString(3)
 				default:
 					err = s.value(3)
 				}
@@ -260,49 +393,11 @@ func (s *scanner) params(m *Message) error {
 	})
 }
 
-// keyIs returns the key in the form to match field names against. Like
-// encoding/json (which the MCP SDKs decode with), matching is
-// case-insensitive with Unicode simple folding ("NAME", "nAme" and
-// "paramſ" are name and params), so that the policy sees the same fields as
-// the handler. Keys already in lower-case ASCII cost no allocation.
-func keyIs(key []byte, esc bool) string {
-	var k string
-	if esc || !utf8.Valid(key) {
-		k = unescape(key)
-	} else {
-		k = unsafe.String(unsafe.SliceData(key), len(key))
-	}
-	for i := range len(k) {
-		if c := k[i]; c >= 'A' && c <= 'Z' || c >= utf8.RuneSelf {
-			return fold(k)
-		}
-	}
-	return k
-}
-
-// fold lower-cases ASCII letters and maps the two non-ASCII runes that
-// fold to ASCII letters (U+017F ſ to s, U+212A Kelvin sign to k).
-func fold(k string) string {
-	out := make([]byte, 0, len(k))
-	for _, r := range k {
-		switch {
-		case r >= 'A' && r <= 'Z':
-			r += 'a' - 'A'
-		case r == 'ſ':
-			r = 's'
-		case r == 'K':
-			r = 'k'
-		}
-		out = utf8.AppendRune(out, r)
-	}
-	return string(out)
-}
-
 // object reads {...} calling fn for each key with the scanner positioned at
-// the value; fn must consume the value.
+// the value (whitespace skipped); fn must consume the value.
 func (s *scanner) object(depth int, fn func(key []byte, esc bool) error) error {
-	if depth > maxDepth {
-		return ErrSyntax
+	if depth > MaxDepth {
+		return errTooDeep
 	}
 	s.i++ // '{'
 	s.ws()
@@ -312,7 +407,7 @@ func (s *scanner) object(depth int, fn func(key []byte, esc bool) error) error {
 	}
 	for {
 		s.ws()
-		key, esc, err := s.str()
+		key, flags, err := s.str()
 		if err != nil {
 			return err
 		}
@@ -322,7 +417,7 @@ func (s *scanner) object(depth int, fn func(key []byte, esc bool) error) error {
 		}
 		s.i++
 		s.ws()
-		if err := fn(key, esc); err != nil {
+		if err := fn(key, flags&strEscaped != 0); err != nil {
 			return err
 		}
 		s.ws()
@@ -338,83 +433,112 @@ func (s *scanner) object(depth int, fn func(key []byte, esc bool) error) error {
 	}
 }
 
-// optString reads a value; if it is a string it is returned (ok=true),
-// otherwise it is skipped and ok is false.
-func (s *scanner) optString() (string, bool, error) {
+// optString reads a value; if it is a string it is returned decoded
+// (ok=true), otherwise it is skipped and ok is false.
+func (s *scanner) optString(depth int) (string, bool, error) {
 	if s.peek() != '"' {
-		return "", false, s.value(2)
+		return "", false, s.value(depth)
 	}
-	raw, esc, err := s.str()
+	raw, flags, err := s.str()
 	if err != nil {
 		return "", false, err
 	}
-	if esc || !utf8.Valid(raw) { // invalid UTF-8 becomes U+FFFD, as in encoding/json
+	if flags&strEscaped != 0 || flags&strNonASCII != 0 && !utf8.Valid(raw) {
 		return unescape(raw), true, nil
 	}
 	return unsafe.String(unsafe.SliceData(raw), len(raw)), true, nil
 }
 
-// str reads a string and returns its raw contents (between the quotes) and
-// whether it has escapes. It validates escapes and control characters.
-func (s *scanner) str() ([]byte, bool, error) {
+const (
+	strEscaped uint8 = 1 << iota
+	strNonASCII
+)
+
+// plain marks bytes that need no attention inside a string.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// str reads a string and returns its raw contents (between the quotes)
+// and whether it has escapes or non-ASCII bytes. It validates escapes and
+// rejects control characters.
+func (s *scanner) str() ([]byte, uint8, error) {
 	if s.peek() != '"' {
-		return nil, false, ErrSyntax
+		return nil, 0, ErrSyntax
 	}
 	s.i++
 	start := s.i
-	esc := false
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
+	var flags uint8
+	b := s.b
+	for i := s.i; i < len(b); {
+		if plain[b[i]] {
+			i++
+			continue
+		}
+		switch c := b[i]; {
 		case c == '"':
-			raw := s.b[start:s.i]
-			s.i++
-			return raw, esc, nil
+			s.i = i + 1
+			return b[start:i], flags, nil
 		case c == '\\':
-			esc = true
-			s.i++
-			if s.i >= len(s.b) {
-				return nil, false, ErrSyntax
+			flags |= strEscaped
+			i++
+			if i >= len(b) {
+				s.i = i
+				return nil, 0, ErrSyntax
 			}
-			switch s.b[s.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
+				i++
 			case 'u':
-				if s.i+4 >= len(s.b) {
-					return nil, false, ErrSyntax
+				if i+4 >= len(b) {
+					s.i = i
+					return nil, 0, ErrSyntax
 				}
-				for _, h := range s.b[s.i+1 : s.i+5] {
+				for _, h := range b[i+1 : i+5] {
 					if !isHex(h) {
-						return nil, false, ErrSyntax
+						s.i = i
+						return nil, 0, ErrSyntax
 					}
 				}
-				s.i += 5
+				i += 5
 			default:
-				return nil, false, ErrSyntax
+				s.i = i
+				return nil, 0, ErrSyntax
 			}
 		case c < 0x20:
-			return nil, false, ErrSyntax
-		default:
-			s.i++
+			s.i = i
+			return nil, 0, ErrSyntax
+		default: // >= 0x80
+			flags |= strNonASCII
+			i++
 		}
 	}
-	return nil, false, ErrSyntax
+	s.i = len(b)
+	return nil, 0, ErrSyntax
 }
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
-// value skips any JSON value, validating it.
+// value skips any JSON value, validating it. depth is the nesting level of
+// the container holding the value; an object or array it opens is at
+// depth+1, and no level may exceed MaxDepth.
 func (s *scanner) value(depth int) error {
-	if depth > maxDepth {
-		return ErrSyntax
+	if depth > MaxDepth {
+		return errTooDeep
 	}
 	s.ws()
 	switch c := s.peek(); {
 	case c == '{':
 		return s.object(depth+1, func([]byte, bool) error { return s.value(depth + 1) })
 	case c == '[':
+		if depth+1 > MaxDepth {
+			return errTooDeep
+		}
 		s.i++
 		s.ws()
 		if s.peek() == ']' {
@@ -469,9 +593,7 @@ func (s *scanner) number() error {
 	case c == '0':
 		s.i++
 	case c >= '1' && c <= '9':
-		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-			s.i++
-		}
+		s.digits()
 	default:
 		return ErrSyntax
 	}
@@ -508,6 +630,11 @@ func unescape(raw []byte) string {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c != '\\' {
+			if c < utf8.RuneSelf {
+				out = append(out, c)
+				i++
+				continue
+			}
 			r, size := utf8.DecodeRune(raw[i:])
 			out = utf8.AppendRune(out, r)
 			i += size

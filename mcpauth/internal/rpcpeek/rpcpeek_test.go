@@ -1,7 +1,9 @@
 package rpcpeek
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -36,10 +38,26 @@ func TestPeek(t *testing.T) {
 			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "name😀"}}, false, nil},
 		{"escaped key", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"n\u0061me":"evil"}}`,
 			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "evil"}}, false, nil},
-		{"duplicate keys: last wins", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_doc","name":"delete_doc"}}`,
-			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "delete_doc"}}, false, nil},
-		{"keys match case-insensitively, like encoding/json", `{"jsonrpc":"2.0","ID":1,"Method":"tools/call","PARAMſ":{"name":"read_doc","NAME":"delete_doc"}}`,
-			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "delete_doc"}}, false, nil},
+		{"duplicate name rejected", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_doc","name":"delete_doc"}}`,
+			nil, false, ErrInvalidRequest},
+		{"case variant rejected (go-sdk would run name, encoding/json NAME)", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_doc","NAME":"read_doc"}}`,
+			nil, false, ErrInvalidRequest},
+		{"Unicode fold variant rejected", `{"jsonrpc":"2.0","id":1,"method":"tools/call","paramſ":{"name":"read_doc"}}`,
+			nil, false, ErrInvalidRequest},
+		{"escaped duplicate rejected", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_doc","n\u0061me":"delete_doc"}}`,
+			nil, false, ErrInvalidRequest},
+		{"duplicate method rejected", `{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":{"name":"x"}}`,
+			nil, false, ErrInvalidRequest},
+		{"duplicate params rejected", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"params":{"name":"b"}}`,
+			nil, false, ErrInvalidRequest},
+		{"duplicate id rejected", `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, nil, false, ErrInvalidRequest},
+		{"duplicate ref name rejected", `{"id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"a","Name":"b"}}}`,
+			nil, false, ErrInvalidRequest},
+		{"ambiguity after a syntax error is a syntax error", `{"id":1,"method":"a","params":{"name":"x","NAME":"y"}`, nil, false, ErrSyntax},
+		{"duplicates inside arguments are the tool's business", `{"id":1,"method":"tools/call","params":{"name":"a","arguments":{"name":"b","name":"c","NAME":"d"}}}`,
+			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "a"}}, false, nil},
+		{"other keys in other cases are fine", `{"JSONRPC":"2.0","id":1,"method":"tools/call","params":{"name":"a","Arguments":{},"_META":{}}}`,
+			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "a"}}, false, nil},
 		{"invalid UTF-8 becomes U+FFFD", "{\"id\":1,\"method\":\"a\xdc\"}",
 			[]Message{{Kind: Request, ID: []byte("1"), Method: "a\uFFFD"}}, false, nil},
 		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}},{"jsonrpc":"2.0","method":"notifications/x"}]`,
@@ -55,7 +73,27 @@ func TestPeek(t *testing.T) {
 		{"batch with scalar", `[1]`, nil, true, ErrInvalidRequest},
 		{"no method, no result", `{"jsonrpc":"2.0","id":1}`, nil, false, ErrInvalidRequest},
 		{"method not a string", `{"jsonrpc":"2.0","id":1,"method":7}`, nil, false, ErrInvalidRequest},
-		{"too deep", strings.Repeat("[", 200) + strings.Repeat("]", 200), nil, true, ErrSyntax},
+		{"deep but allowed", `{"id":1,"method":"tools/call","params":{"name":"a","arguments":` + strings.Repeat("[", 900) + strings.Repeat("]", 900) + `}}`,
+			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "a"}}, false, nil},
+		{"exactly MaxDepth levels", strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth), nil, true, ErrInvalidRequest},
+		{"too deep", strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1), nil, true, ErrSyntax},
+		{"too deep in arguments", `{"id":1,"method":"tools/call","params":{"name":"a","arguments":` + strings.Repeat(`{"a":`, MaxDepth) + "1" + strings.Repeat("}", MaxDepth) + `}}`, nil, false, ErrSyntax},
+		{"huge name", `{"id":1,"method":"tools/call","params":{"name":"` + strings.Repeat("n", 1<<20) + `"}}`,
+			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: strings.Repeat("n", 1<<20)}}, false, nil},
+		{"unterminated huge string", `{"id":1,"method":"tools/call","params":{"name":"` + strings.Repeat("n", 1<<20), nil, false, ErrSyntax},
+		{"batch with response and invalid element", `[{"jsonrpc":"2.0","id":1,"result":{}},{"id":2}]`, nil, true, ErrInvalidRequest},
+		{"batch of request, notification, response", `[{"id":"x","method":"resources/read","params":{"uri":"file:///a"}},{"method":"notifications/cancelled","params":{"requestId":"x"}},{"id":9,"error":{"code":-1,"message":"m"}}]`,
+			[]Message{{Kind: Request, ID: []byte(`"x"`), Method: "resources/read", URI: "file:///a"}, {Kind: Notification, Method: "notifications/cancelled"}, {Kind: Response, ID: []byte("9")}}, true, nil},
+		{"resource completion ref", `{"id":1,"method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"file:///{p}"}}}`,
+			[]Message{{Kind: Request, ID: []byte("1"), Method: "completion/complete", RefType: "ref/resource", RefURI: "file:///{p}"}}, false, nil},
+		{"params not an object", `{"id":1,"method":"tools/call","params":["name","x"]}`,
+			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call"}}, false, nil},
+		{"name not a string", `{"id":1,"method":"tools/call","params":{"name":{"x":1}}}`,
+			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call"}}, false, nil},
+		{"null id", `{"id":null,"method":"ping"}`, []Message{{Kind: Request, ID: []byte("null"), Method: "ping"}}, false, nil},
+		{"object that is not a message, then garbage", `{"a":1}}`, nil, false, ErrSyntax},
+		{"BOM", "\xef\xbb\xbf" + `{"id":1,"method":"ping"}`, nil, false, ErrSyntax},
+		{"whitespace only", " \n\t ", nil, false, ErrSyntax},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,38 +122,74 @@ func TestPeekAllocatesNothing(t *testing.T) {
 }
 
 // FuzzPeek checks that Peek accepts exactly the JSON that encoding/json
-// accepts (validity agreement), and agrees on method and params.name.
+// accepts (validity agreement; ambiguous keys are valid JSON refused as
+// ErrInvalidRequest), and that whenever Peek accepts a message, every field
+// it returns equals what encoding/json decodes: a message Peek accepts means
+// the same thing to the policy and to the server.
 func FuzzPeek(f *testing.F) {
 	for _, s := range []string{
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":[1,2.5e3,-0,true,null]}}}`,
 		`[{"id":1,"method":"a"},{"id":2,"result":{}}]`, `{"method":"\u00e9\ud83d\ude00"}`, `"x"`, `[]`, `{}`, `{"a":1e}`, `{"a":"\ud800"}`,
+		`{"id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"p\u00e9"}}}`,
+		`{"id":1,"method":"x","params":{"name":"a","NAME":"b"}}`,
+		`{"id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var buf [2]Message
 		msgs, _, err := Peek(body, buf[:])
+		if errors.Is(err, errTooDeep) {
+			return // encoding/json allows 10000 levels, the go-sdk 1000
+		}
 		valid := json.Valid(body)
-		if valid != (err != ErrSyntax) {
+		if valid != !errors.Is(err, ErrSyntax) {
 			t.Fatalf("json.Valid=%v, Peek err=%v for %q", valid, err, body)
 		}
-		if err != nil || len(msgs) != 1 || body[0] != '{' {
+		if err != nil || len(msgs) != 1 || !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
 			return
 		}
-		var std struct {
-			Method any `json:"method"`
-			Params struct {
-				Name any `json:"name"`
-			} `json:"params"`
-		}
-		if json.Unmarshal(body, &std) != nil {
+		var w wire
+		if json.Unmarshal(body, &w) != nil {
 			return // e.g. params is not an object: nothing to compare
 		}
-		if s, ok := std.Method.(string); ok && s != msgs[0].Method {
-			t.Fatalf("method: std %q, peek %q", s, msgs[0].Method)
+		m := msgs[0]
+		got := []string{m.Method, string(m.ID), m.Name, m.URI, m.ProtocolVersion, m.RefType, m.RefName, m.RefURI}
+		want := []string{str(w.Method), string(w.ID), "", "", "", "", "", ""}
+		if w.Params != nil {
+			want[2], want[3], want[4] = str(w.Params.Name), str(w.Params.URI), str(w.Params.ProtocolVersion)
+			if r := w.Params.Ref; r != nil {
+				want[5], want[6], want[7] = str(r.Type), str(r.Name), str(r.URI)
+			}
 		}
-		if s, ok := std.Params.Name.(string); ok && s != msgs[0].Name {
-			t.Fatalf("name: std %q, peek %q", s, msgs[0].Name)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("field %d: peek %q, encoding/json %q, body %q", i, got[i], want[i], body)
+			}
 		}
 	})
+}
+
+// wire is what encoding/json (mcp-go's decoder: case-insensitive keys, last
+// duplicate wins) makes of a message.
+type wire struct {
+	Method *string         `json:"method"`
+	ID     json.RawMessage `json:"id"`
+	Params *struct {
+		Name            *string `json:"name"`
+		URI             *string `json:"uri"`
+		ProtocolVersion *string `json:"protocolVersion"`
+		Ref             *struct {
+			Type *string `json:"type"`
+			Name *string `json:"name"`
+			URI  *string `json:"uri"`
+		} `json:"ref"`
+	} `json:"params"`
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

@@ -1,0 +1,5 @@
+//go:build race
+
+package rpcpeek
+
+const raceEnabled = true
