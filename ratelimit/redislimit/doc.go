@@ -1,0 +1,32 @@
+// Package redislimit is a ratelimit.Limiter backed by Redis, for apps that
+// run several instances behind a load balancer: all instances spend from
+// one budget per key.
+//
+// # Algorithm
+//
+// Each decision is one round trip: EVALSHA of a GCRA script (falling back
+// to EVAL when Redis has not cached it). The script reads the time with
+// Redis TIME, so app instances with skewed clocks still agree, keeps one
+// small hash per bucket, and sets it to expire when the bucket would be
+// full again, so idle keys cost no memory. Buckets are named
+// Options.Prefix + key (default "mcpauth:rl:"); each script touches a
+// single key, so it works with Redis Cluster too.
+//
+// Decisions match the in-memory limiter: both pass the
+// ratelimit/limitertest suite. A change of a key's limit applies at once and
+// keeps the units already spent.
+//
+// # Failure modes
+//
+// When Redis is unreachable the limiter degrades, logs once (slog, Warn),
+// calls Options.OnStateChange, and either fails closed (the default:
+// errors wrap ratelimit.ErrUnavailable, the middleware answers 503) or
+// decides with a local in-memory limiter (FallbackLocal: each instance then
+// enforces the budget alone). While degraded it does not touch Redis on the
+// request path; a background PING at most every Options.ProbeInterval
+// (default 2s) detects recovery, which is logged (Info) and reported the
+// same way. Limiter.Degraded exposes the state for health checks.
+//
+// Timeouts are the client's: set DialTimeout, ReadTimeout and WriteTimeout
+// on the redis client to bound how long the first failing request waits.
+package redislimit
