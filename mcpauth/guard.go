@@ -87,6 +87,13 @@ type Options struct {
 	// TouchInterval is how often coalesced last-used times are written to the
 	// store (only if it implements store.Toucher). Default 10s.
 	TouchInterval time.Duration
+	// RevocationPollInterval is how often the Guard asks a shared store
+	// (one implementing store.RevocationLister, like the SQL store) for keys
+	// revoked elsewhere, and drops them from its cache: a key revoked through
+	// any instance stops working on all of them within about this long.
+	// Default 1s; negative disables polling (revocations elsewhere then take
+	// effect within CacheTTL).
+	RevocationPollInterval time.Duration
 	// StoreTimeout bounds each store call on the request path. Default 2s.
 	StoreTimeout time.Duration
 	// Realm is the realm in WWW-Authenticate challenges. Default "mcp".
@@ -181,7 +188,9 @@ type Guard struct {
 	trusted []netip.Prefix
 	newIPs  *ipWatcher
 	notes   *notifyQueue
-	strict  bool // audit is a Strict writer
+
+	revocations *revocationWatcher
+	strict      bool // audit is a Strict writer
 }
 
 // New returns a Guard over keys. opts may be nil. It fails if an option is
@@ -218,6 +227,9 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = DefaultStoreTimeout
+	}
+	if o.RevocationPollInterval == 0 {
+		o.RevocationPollInterval = time.Second
 	}
 	if o.Realm == "" {
 		o.Realm = DefaultRealm
@@ -268,6 +280,9 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 	if t, ok := keys.(store.Toucher); ok {
 		g.touches = newToucher(t, o.TouchInterval, o.StoreTimeout, o.Logger)
 	}
+	if rl, ok := keys.(store.RevocationLister); ok && o.RevocationPollInterval > 0 && o.CacheTTL > 0 {
+		g.revocations = newRevocationWatcher(rl, g.Forget, o.Now, o.RevocationPollInterval, o.StoreTimeout, o.Logger)
+	}
 	return g, nil
 }
 
@@ -280,6 +295,9 @@ func (g *Guard) Close(ctx context.Context) error {
 		errs = append(errs, g.touches.close(ctx))
 	}
 	errs = append(errs, g.notes.close(ctx))
+	if g.revocations != nil {
+		errs = append(errs, g.revocations.close(ctx))
+	}
 	return errors.Join(errs...)
 }
 

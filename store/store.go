@@ -56,3 +56,14 @@ type Toucher interface {
 	// than the stored one is ignored. Unknown IDs are skipped, not errors.
 	TouchKeys(ctx context.Context, touches []Touch) error
 }
+
+// RevocationLister is implemented by stores shared by several processes
+// (the SQL store). A Guard over such a store polls it (every second by
+// default) and drops newly revoked keys from its cache, so that a key
+// revoked through any instance stops working on all of them within about a
+// second instead of at cache expiry.
+type RevocationLister interface {
+	// RevokedSince returns the IDs of keys whose RevokedAt is at or after
+	// since, at most limit of them (the most recent first).
+	RevokedSince(ctx context.Context, since time.Time, limit int) ([]string, error)
+}

@@ -126,3 +126,28 @@ func (s *Store) ListKeys(ctx context.Context, userID string) ([]store.Key, error
 	}
 	return out, nil
 }
+
+// RevokedSince implements store.RevocationLister with one indexed query
+// (the partial index on revoked_at).
+func (s *Store) RevokedSince(ctx context.Context, since time.Time, limit int) ([]string, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.q.revokedSince, s.timeArg(since), int64(limit))
+	if err != nil {
+		return nil, fail(ctx, "revoked since", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fail(ctx, "revoked since", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(ctx, "revoked since", err)
+	}
+	return ids, nil
+}

@@ -410,7 +410,8 @@ const (
 	pgMigrationsTable = "CREATE TABLE IF NOT EXISTS mcpauth_schema_migrations (\n" +
 		"    component  TEXT    NOT NULL,\n    version    INTEGER NOT NULL,\n    name       TEXT    NOT NULL,\n" +
 		"    applied_at TIMESTAMPTZ NOT NULL,\n    PRIMARY KEY (component, version)\n)"
-	pgCreateIndex = "CREATE INDEX mcpauth_keys_user_id_idx ON mcpauth_keys (user_id, created_at)"
+	pgCreateIndex  = "CREATE INDEX mcpauth_keys_user_id_idx ON mcpauth_keys (user_id, created_at)"
+	pgRevokedIndex = "CREATE INDEX mcpauth_keys_revoked_at_idx ON mcpauth_keys (revoked_at) WHERE revoked_at IS NOT NULL"
 )
 
 func TestMockMigratePostgres(t *testing.T) {
@@ -435,6 +436,9 @@ func TestMockMigratePostgres(t *testing.T) {
 		mock.ExpectExec(pgCreateIndex).WillReturnResult(sqlmock.NewResult(0, 0))
 		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES ($1, $2, $3, $4)").
 			WithArgs("keys", 1, "keys", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
+		mock.ExpectExec(pgRevokedIndex).WillReturnResult(sqlmock.NewResult(0, 0))
+		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES ($1, $2, $3, $4)").
+			WithArgs("keys", 2, "revoked_index", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
 		mock.ExpectCommit()
 		require.NoError(t, s.Migrate(ctx))
 	})
@@ -474,7 +478,7 @@ func TestMockMigratePostgres(t *testing.T) {
 		}},
 		{"commit fails", func(mock sqlmock.Sqlmock) {
 			expectStart(mock)
-			mock.ExpectQuery(versions).WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1))
+			mock.ExpectQuery(versions).WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2))
 			mock.ExpectCommit().WillReturnError(errDriver)
 		}},
 	} {
@@ -505,6 +509,9 @@ func TestMockMigrateSQLite(t *testing.T) {
 		mock.ExpectExec("CREATE INDEX mcpauth_keys_user_id_idx ON mcpauth_keys (user_id, created_at)").WillReturnResult(sqlmock.NewResult(0, 0))
 		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES (?1, ?2, ?3, ?4)").
 			WithArgs("keys", 1, "keys", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
+		mock.ExpectExec(pgRevokedIndex).WillReturnResult(sqlmock.NewResult(0, 0))
+		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES (?1, ?2, ?3, ?4)").
+			WithArgs("keys", 2, "revoked_index", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
 		mock.ExpectExec("COMMIT").WillReturnResult(sqlmock.NewResult(0, 0))
 		require.NoError(t, s.Migrate(ctx))
 	})
@@ -540,7 +547,7 @@ func TestMockMigrateSQLite(t *testing.T) {
 		s, mock := newMock(t, sqlstore.SQLite, anyDDL)
 		mock.ExpectExec("BEGIN IMMEDIATE").WillReturnResult(sqlmock.NewResult(0, 0))
 		mock.ExpectExec("CREATE TABLE IF NOT EXISTS").WillReturnResult(sqlmock.NewResult(0, 0))
-		mock.ExpectQuery("SELECT version FROM").WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1))
+		mock.ExpectQuery("SELECT version FROM").WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2))
 		mock.ExpectExec("COMMIT").WillReturnError(errDriver)
 		mock.ExpectExec("ROLLBACK").WillReturnResult(sqlmock.NewResult(0, 0))
 		require.ErrorIs(t, s.Migrate(ctx), errDriver)

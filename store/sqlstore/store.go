@@ -66,6 +66,8 @@ var (
 	_ store.KeyLister  = (*Store)(nil)
 	_ store.KeyUpdater = (*Store)(nil)
 	_ store.Toucher    = (*Store)(nil)
+
+	_ store.RevocationLister = (*Store)(nil)
 )
 
 // detectTimeout bounds the DetectDialect round trip New makes.
@@ -130,18 +132,19 @@ const keyColumns = "id, user_id, name, hash, pepper_version, scopes, created_at,
 
 // queries holds the statements of one store, written for its dialect.
 type queries struct {
-	lookup, insert, revoke, setExpiry, list, touchOne string
+	lookup, insert, revoke, setExpiry, list, touchOne, revokedSince string
 }
 
 func buildQueries(d Dialect, prefix string) queries {
 	t := prefix + "keys"
 	return queries{
-		lookup:    rebind(d, "SELECT "+keyColumns+" FROM "+t+" WHERE id = $1"),
-		insert:    rebind(d, "INSERT INTO "+t+" ("+keyColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING"),
-		revoke:    rebind(d, "UPDATE "+t+" SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1"),
-		setExpiry: rebind(d, "UPDATE "+t+" SET expires_at = $2 WHERE id = $1"),
-		list:      rebind(d, "SELECT "+keyColumns+" FROM "+t+" WHERE user_id = $1 ORDER BY created_at, id"),
-		touchOne:  rebind(d, "UPDATE "+t+" SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)"),
+		lookup:       rebind(d, "SELECT "+keyColumns+" FROM "+t+" WHERE id = $1"),
+		insert:       rebind(d, "INSERT INTO "+t+" ("+keyColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING"),
+		revoke:       rebind(d, "UPDATE "+t+" SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1"),
+		setExpiry:    rebind(d, "UPDATE "+t+" SET expires_at = $2 WHERE id = $1"),
+		list:         rebind(d, "SELECT "+keyColumns+" FROM "+t+" WHERE user_id = $1 ORDER BY created_at, id"),
+		touchOne:     rebind(d, "UPDATE "+t+" SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)"),
+		revokedSince: rebind(d, "SELECT id FROM "+t+" WHERE revoked_at IS NOT NULL AND revoked_at >= $1 ORDER BY revoked_at DESC LIMIT $2"),
 	}
 }
 

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.KeyStore) {
 	t.Run("List", func(t *testing.T) { testList(t, newStore(t)) })
 	t.Run("SetExpiry", func(t *testing.T) { testSetExpiry(t, newStore(t)) })
 	t.Run("Touch", func(t *testing.T) { testTouch(t, newStore(t)) })
+	t.Run("RevokedSince", func(t *testing.T) { testRevokedSince(t, newStore(t)) })
 	t.Run("CanceledContext", func(t *testing.T) { testCanceled(t, newStore(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newStore(t)) })
 }
@@ -268,6 +269,35 @@ func testTouch(t *testing.T, s store.KeyStore) {
 	got, err := s.LookupKey(ctx, batch[249].ID)
 	require.NoError(t, err)
 	assertSameTime(t, "LastUsedAt", t2, got.LastUsedAt)
+}
+
+func testRevokedSince(t *testing.T, s store.KeyStore) {
+	rl, ok := s.(store.RevocationLister)
+	if !ok {
+		t.Skip("store does not implement store.RevocationLister")
+	}
+	ctx := context.Background()
+	// Far in the future, so that other subtests' revocations (at base) do
+	// not show up when the store is shared.
+	t0 := base.Add(1000 * 24 * time.Hour)
+	var ids []string
+	for i := range 4 {
+		k := NewKey("user-1")
+		require.NoError(t, s.CreateKey(ctx, k))
+		ids = append(ids, k.ID)
+		if i > 0 {
+			require.NoError(t, s.RevokeKey(ctx, k.ID, t0.Add(time.Duration(i)*time.Second)))
+		}
+	}
+	got, err := rl.RevokedSince(ctx, t0.Add(2*time.Second), 100)
+	require.NoError(t, err)
+	assert.Equal(t, []string{ids[3], ids[2]}, got, "at or after since, most recent first; active keys never")
+	got, err = rl.RevokedSince(ctx, t0, 1)
+	require.NoError(t, err)
+	assert.Equal(t, []string{ids[3]}, got, "limit")
+	got, err = rl.RevokedSince(ctx, t0.Add(time.Hour), 100)
+	require.NoError(t, err)
+	assert.Empty(t, got)
 }
 
 func testCanceled(t *testing.T, s store.KeyStore) {

@@ -1,0 +1,65 @@
+package mcpauth_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store/sqlstore"
+)
+
+// TestRevocationReachesOtherInstances runs two Guards, as two processes
+// would, on one SQLite file with an hour-long cache: a key revoked through
+// one stops working on the other within the poll interval.
+func TestRevocationReachesOtherInstances(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := t.TempDir() + "/keys.db"
+	open := func() *sqlstore.Store {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		s, err := sqlstore.New(db, &sqlstore.Options{Dialect: sqlstore.SQLite})
+		require.NoError(t, err)
+		require.NoError(t, s.Migrate(ctx))
+		return s
+	}
+	guard := func(s *sqlstore.Store, poll time.Duration) *mcpauth.Guard {
+		g, err := mcpauth.New(s, &mcpauth.Options{Peppers: []mcpauth.Pepper{testPepper}, CacheTTL: time.Hour, RevocationPollInterval: poll})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = g.Close(ctx) })
+		return g
+	}
+	a := guard(open(), 20*time.Millisecond)
+	b := guard(open(), 20*time.Millisecond)
+	noPoll := guard(open(), -1)
+
+	k, err := a.Manager().Create(ctx, "alice", mcpauth.CreateOptions{})
+	require.NoError(t, err)
+	fx := &fixture{}
+	for _, g := range []*mcpauth.Guard{a, b, noPoll} {
+		fx.guard = g
+		_, err := fx.auth(k.Raw)
+		require.NoError(t, err) // cached for an hour everywhere
+	}
+	require.NoError(t, a.Manager().Revoke(ctx, k.Key.ID))
+	fx.guard = a
+	_, err = fx.auth(k.Raw)
+	require.ErrorIs(t, err, mcpauth.ErrKeyRevoked, "at once on the revoking instance")
+	fx.guard = b
+	require.Eventually(t, func() bool {
+		_, err := fx.auth(k.Raw)
+		return err != nil
+	}, 5*time.Second, 10*time.Millisecond, "the other instance stops accepting within a poll")
+	_, err = fx.auth(k.Raw)
+	assert.ErrorIs(t, err, mcpauth.ErrKeyRevoked)
+	fx.guard = noPoll
+	_, err = fx.auth(k.Raw)
+	assert.NoError(t, err, "without polling, the cache holds until its TTL (the documented trade-off)")
+}

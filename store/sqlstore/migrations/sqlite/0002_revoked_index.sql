@@ -1,0 +1,3 @@
+-- Revocations are polled by every Guard (RevokedSince), so that a key
+-- revoked by one instance stops working on all of them within about a second.
+CREATE INDEX {{prefix}}keys_revoked_at_idx ON {{prefix}}keys (revoked_at) WHERE revoked_at IS NOT NULL;
