@@ -1,16 +1,3 @@
-// Package gosdk connects mcpauth to the official MCP Go SDK
-// (github.com/modelcontextprotocol/go-sdk).
-//
-// The SDK hands tool handlers the caller's identity through
-// req.Extra.TokenInfo, and binds each stateful session to TokenInfo.UserID,
-// rejecting a session ID presented with another user's key. Values added to
-// later HTTP requests' contexts do not reach handlers of a stateful session,
-// so the principal must travel as TokenInfo. Bridge does that:
-//
-//	handler := mcp.NewStreamableHTTPHandler(getServer, nil)
-//	mux.Handle("/mcp", guard.Require(gosdk.Bridge(handler)))
-//
-// and tool handlers read the principal with Principal(req.Extra).
 package gosdk
 
 import (
@@ -23,10 +10,17 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/scope"
 )
 
 // ExtraKey is the TokenInfo.Extra entry holding the mcpauth.Principal.
 const ExtraKey = "mcpauth.principal"
+
+// ScopesKey is the TokenInfo.Extra entry holding the principal's scopes
+// parsed once per HTTP request (a scope.Set), so that Middleware does not
+// parse them for every message. Absent when the principal's scopes do not
+// parse (Middleware then refuses every policy-checked operation).
+const ScopesKey = "mcpauth.scopes"
 
 // noExpiryHorizon is the Expiration reported for keys that never expire:
 // the SDK requires one, and a request-scoped TokenInfo needs no more.
@@ -34,17 +28,22 @@ const noExpiryHorizon = 24 * time.Hour
 
 // TokenInfo converts a principal to the SDK's TokenInfo: UserID, Scopes and
 // Expiration are always set (a key without expiry reports now+24h, since
-// each request gets a fresh TokenInfo), and Extra[ExtraKey] holds p.
+// each request gets a fresh TokenInfo), Extra[ExtraKey] holds p and
+// Extra[ScopesKey] its parsed scopes.
 func TokenInfo(p mcpauth.Principal, now time.Time) *auth.TokenInfo {
 	exp := p.ExpiresAt
 	if exp.IsZero() {
 		exp = now.Add(noExpiryHorizon)
 	}
+	extra := map[string]any{ExtraKey: p}
+	if set, err := scope.ParseSet(p.Scopes); err == nil {
+		extra[ScopesKey] = set
+	}
 	return &auth.TokenInfo{
 		UserID:     p.UserID,
 		Scopes:     p.Scopes,
 		Expiration: exp,
-		Extra:      map[string]any{ExtraKey: p},
+		Extra:      extra,
 	}
 }
 
@@ -57,6 +56,27 @@ func Principal(extra *mcp.RequestExtra) (mcpauth.Principal, bool) {
 	}
 	p, ok := extra.TokenInfo.Extra[ExtraKey].(mcpauth.Principal)
 	return p, ok
+}
+
+// Scopes returns the parsed scopes of an SDK request's principal, and
+// false when the request carries no principal or its scopes do not parse.
+// It never panics.
+func Scopes(extra *mcp.RequestExtra) (scope.Set, bool) {
+	if extra == nil || extra.TokenInfo == nil {
+		return scope.Set{}, false
+	}
+	if set, ok := extra.TokenInfo.Extra[ScopesKey].(scope.Set); ok {
+		return set, true
+	}
+	p, ok := extra.TokenInfo.Extra[ExtraKey].(mcpauth.Principal)
+	if !ok {
+		return scope.Set{}, false
+	}
+	set, err := scope.ParseSet(p.Scopes)
+	if err != nil {
+		return scope.Set{}, false
+	}
+	return set, true
 }
 
 // placeholder is the bearer value Bridge shows the SDK for requests that
