@@ -66,7 +66,7 @@ type shard struct {
 }
 
 type entry struct {
-	lim   *rate.Limiter
+	lim   rate.Limiter
 	rate  rate.Limit
 	burst int
 	last  time.Duration // since Memory.epoch, never decreasing
@@ -131,7 +131,8 @@ func (m *Memory) Allow(_ context.Context, key string, limit Limit, cost int) (De
 	since := now.Sub(m.epoch)
 	e := sh.m[key]
 	if e == nil {
-		e = &entry{lim: rate.NewLimiter(r, b), rate: r, burst: b, last: since}
+		e = &entry{last: since}
+		e.fill(r, b)
 		sh.m[strings.Clone(key)] = e
 		if len(sh.m) > sh.peak {
 			sh.peak = len(sh.m)
@@ -175,11 +176,20 @@ func (m *Memory) Allow(_ context.Context, key string, limit Limit, cost int) (De
 func (e *entry) relimit(now time.Time, r rate.Limit, b int) {
 	spent := float64(e.burst) - e.lim.TokensAt(now)
 	left := b - int(math.Ceil(spent-1e-9))
-	e.lim = rate.NewLimiter(r, b)
-	e.rate, e.burst = r, b
+	e.fill(r, b)
 	if take := b - max(left, 0); take > 0 {
 		e.lim.AllowN(now, take)
 	}
+}
+
+// fill sets e's limiter to rate r and burst b with a full bucket at any
+// time: its last update is the zero time, so the next read refills it to
+// the brim. (The limiter is embedded to save an allocation and a pointer
+// hop per key, so rate.NewLimiter cannot be used.)
+func (e *entry) fill(r rate.Limit, b int) {
+	e.lim.SetLimitAt(time.Time{}, r)
+	e.lim.SetBurstAt(time.Time{}, b)
+	e.rate, e.burst = r, b
 }
 
 // Len returns the number of keys currently tracked.

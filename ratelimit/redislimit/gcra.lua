@@ -5,8 +5,8 @@
 -- ARGV[2]  burst (bucket size, in units)
 -- ARGV[3]  cost (0..burst; the Go side caps it)
 --
--- The bucket is a hash {t = theoretical arrival time in microseconds on the
--- Redis clock, i = the interval t was computed with}. An absent key, or a
+-- The bucket is a string "<tat> <interval>": the theoretical arrival time in
+-- microseconds on the Redis clock, and the interval it was computed with. An absent key, or a
 -- t in the past, is a full bucket; the key expires when the bucket would be
 -- full again, so idle buckets cost nothing. The time comes from TIME, so all
 -- app instances share one clock (Redis >= 5 replicates scripts by effects).
@@ -24,18 +24,21 @@ local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 -- debt: units spent and not yet earned back, measured with the interval
 -- they were spent under, so a changed limit keeps the units already spent.
 local debt = 0
-local state = redis.call('HMGET', KEYS[1], 't', 'i')
-local tat = tonumber(state[1])
-if tat and tat > now then
-  debt = (tat - now) / (tonumber(state[2]) or iv)
+local state = redis.call('GET', KEYS[1])
+if state then
+  local sep = string.find(state, ' ', 1, true)
+  local tat = tonumber(string.sub(state, 1, sep - 1))
+  if tat > now then
+    debt = (tat - now) / tonumber(string.sub(state, sep + 1))
+  end
 end
 
 local after = debt + cost
 if after <= burst + eps then
   if cost > 0 then
     local wait = after * iv
-    redis.call('HSET', KEYS[1], 't', string.format('%.17g', now + wait), 'i', ARGV[1])
-    redis.call('PEXPIRE', KEYS[1], math.ceil(wait / 1000) + 1000)
+    redis.call('SET', KEYS[1], string.format('%.17g ', now + wait) .. ARGV[1],
+      'PX', math.ceil(wait / 1000) + 1000)
   end
   return {1, math.floor(burst - after + eps), math.ceil(after * iv), 0}
 end
