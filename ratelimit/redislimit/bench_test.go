@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/ratelimit/redislimit"
 )
