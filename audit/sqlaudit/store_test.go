@@ -88,8 +88,10 @@ func TestMigrate(t *testing.T) {
 			t.Cleanup(func() { _, _ = db.Exec("DROP TABLE IF EXISTS " + ks.KeysTable()) })
 			require.NoError(t, ks.Migrate(context.Background()))
 			require.NoError(t, s.Migrate(context.Background()))
-			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+s.MigrationsTable()).Scan(&n))
-			assert.Equal(t, 2, n)
+			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+s.MigrationsTable()+" WHERE component = 'audit'").Scan(&n))
+			assert.Equal(t, 1, n, "the key store's rows are not ours")
+			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+s.MigrationsTable()+" WHERE component = 'keys'").Scan(&n))
+			assert.Positive(t, n)
 
 			schema, err := s.Schema()
 			require.NoError(t, err)
