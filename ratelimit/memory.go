@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/time/rate"
 )
@@ -66,6 +67,10 @@ type shard struct {
 }
 
 type entry struct {
+	// kbuf holds short keys; the map key then points into it (see
+	// keyString), so comparing the key touches the entry's own cache lines
+	// instead of a separate string.
+	kbuf  [inlineKey]byte
 	lim   rate.Limiter
 	rate  rate.Limit
 	burst int
@@ -133,7 +138,7 @@ func (m *Memory) Allow(_ context.Context, key string, limit Limit, cost int) (De
 	if e == nil {
 		e = &entry{last: since}
 		e.fill(r, b)
-		sh.m[strings.Clone(key)] = e
+		sh.m[e.keyString(key)] = e
 		if len(sh.m) > sh.peak {
 			sh.peak = len(sh.m)
 		}
@@ -180,6 +185,21 @@ func (e *entry) relimit(now time.Time, r rate.Limit, b int) {
 	if take := b - max(left, 0); take > 0 {
 		e.lim.AllowN(now, take)
 	}
+}
+
+// inlineKey is the longest key stored inside its entry.
+const inlineKey = 48
+
+// keyString returns key as a string that shares memory with e when it is
+// short enough, and a copy of key otherwise. Never a caller's string: it
+// may be a slice of a much larger one.
+func (e *entry) keyString(key string) string {
+	if len(key) > inlineKey {
+		return strings.Clone(key)
+	}
+	n := copy(e.kbuf[:], key)
+	// kbuf is never written again, so the string is immutable.
+	return unsafe.String(&e.kbuf[0], n)
 }
 
 // fill sets e's limiter to rate r and burst b with a full bucket at any
