@@ -79,12 +79,13 @@ type Message struct {
 	ProtocolVersion string
 }
 
-// Ref returns the completion ref's name, or its URI when it has no name.
+// Ref returns what a completion ref points at: its URI for a
+// "ref/resource", otherwise its name (or its URI when it has no name).
 func (m *Message) Ref() string {
-	if m.RefName != "" {
-		return m.RefName
+	if m.RefType == "ref/resource" || m.RefName == "" {
+		return m.RefURI
 	}
-	return m.RefURI
+	return m.RefName
 }
 
 // Errors. ErrSyntax means the body is not JSON, or nests deeper than
@@ -266,12 +267,16 @@ type watched struct {
 // classify returns the bit of a watched key (0 for others). A duplicate or
 // a case variant of a watched key is recorded in s.ambig (reported once
 // the whole body is known to be valid JSON) and its value skipped.
-func (s *scanner) classify(key []byte, esc bool, keys []watched, seen *uint16) (uint16, error) {
+func (s *scanner) classify(key []byte, flags uint8, keys []watched, seen *uint16) (uint16, error) {
 	k := key
-	if esc {
+	if flags&strEscaped != 0 {
 		k = []byte(unescape(key))
 	}
+	ascii := flags&strNonASCII == 0
 	for _, w := range keys {
+		if ascii && len(k) != len(w.key) {
+			continue // ASCII keys fold only to keys of the same length
+		}
 		if string(k) == w.key {
 			if *seen&w.bit != 0 {
 				s.ambiguous(w.key)
@@ -300,8 +305,8 @@ func (s *scanner) message(m *Message) error {
 	var seen uint16
 	var hasResult bool
 	methodOK := true
-	err := s.object(1, func(key []byte, esc bool) error {
-		bit, err := s.classify(key, esc, messageKeys, &seen)
+	err := s.object(1, func(key []byte, flags uint8) error {
+		bit, err := s.classify(key, flags, messageKeys, &seen)
 		if err != nil {
 			return err
 		}
@@ -324,7 +329,11 @@ func (s *scanner) message(m *Message) error {
 		case kParams:
 			return s.params(m)
 		}
-		if !esc && (string(key) == "result" || string(key) == "error") {
+		k := key
+		if flags&strEscaped != 0 {
+			k = []byte(unescape(key))
+		}
+		if string(k) == "result" || string(k) == "error" {
 			hasResult = true
 		}
 		return s.value(1)
@@ -352,8 +361,8 @@ func (s *scanner) params(m *Message) error {
 		return s.value(1) // positional params: nothing we need
 	}
 	var seen uint16
-	return s.object(2, func(key []byte, esc bool) error {
-		bit, err := s.classify(key, esc, paramsKeys, &seen)
+	return s.object(2, func(key []byte, flags uint8) error {
+		bit, err := s.classify(key, flags, paramsKeys, &seen)
 		if err != nil {
 			return err
 		}
@@ -369,8 +378,8 @@ func (s *scanner) params(m *Message) error {
 				return s.value(2)
 			}
 			var refSeen uint16
-			return s.object(3, func(key []byte, esc bool) error {
-				bit, err := s.classify(key, esc, refKeys, &refSeen)
+			return s.object(3, func(key []byte, flags uint8) error {
+				bit, err := s.classify(key, flags, refKeys, &refSeen)
 				if err != nil {
 					return err
 				}
@@ -395,7 +404,7 @@ func (s *scanner) params(m *Message) error {
 
 // object reads {...} calling fn for each key with the scanner positioned at
 // the value (whitespace skipped); fn must consume the value.
-func (s *scanner) object(depth int, fn func(key []byte, esc bool) error) error {
+func (s *scanner) object(depth int, fn func(key []byte, flags uint8) error) error {
 	if depth > MaxDepth {
 		return errTooDeep
 	}
@@ -417,7 +426,7 @@ func (s *scanner) object(depth int, fn func(key []byte, esc bool) error) error {
 		}
 		s.i++
 		s.ws()
-		if err := fn(key, flags&strEscaped != 0); err != nil {
+		if err := fn(key, flags); err != nil {
 			return err
 		}
 		s.ws()
@@ -534,7 +543,7 @@ func (s *scanner) value(depth int) error {
 	s.ws()
 	switch c := s.peek(); {
 	case c == '{':
-		return s.object(depth+1, func([]byte, bool) error { return s.value(depth + 1) })
+		return s.object(depth+1, func([]byte, uint8) error { return s.value(depth + 1) })
 	case c == '[':
 		if depth+1 > MaxDepth {
 			return errTooDeep
