@@ -187,8 +187,9 @@ func (e *entry) relimit(now time.Time, r rate.Limit, b int) {
 	}
 }
 
-// inlineKey is the longest key stored inside its entry.
-const inlineKey = 48
+// inlineKey is the longest key stored inside its entry: enough for
+// "u:" and a UUID; key buckets ("k:" and a 12-character ID) are 14.
+const inlineKey = 40
 
 // keyString returns key as a string that shares memory with e when it is
 // short enough, and a copy of key otherwise. Never a caller's string: it
