@@ -73,6 +73,8 @@ type WriterOptions struct {
 	// MaxRetries is how many times a failed batch is tried again before it
 	// is given up (counted in Stats.Failed, reported to OnError, and
 	// returned to Strict callers). Default 3; negative means no retries.
+	// In Strict mode requests wait through the retries and their backoff,
+	// so keep both small there (for example 1 retry after 50ms).
 	MaxRetries int
 	// RetryBackoff is the wait before the first retry; it doubles on each
 	// further retry, up to MaxRetryBackoff. Default 100ms.
