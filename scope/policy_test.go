@@ -171,6 +171,7 @@ func TestDefaultBlocked(t *testing.T) {
 		"file:///home/u/.netrc", "file:///home/u/.git-credentials", "file:///proc/1/environ",
 		"file:///home/u/.docker/config.json", "file:///home/u/.gnupg/private-keys-v1.d/x",
 		"file:///etc//passwd", `file:///etc\passwd`, "file:///a/./.env", "file:///etc/passwd#frag",
+		"file:///etc/%2570asswd", "file:///x/%2e%2e/etc/passwd", "file:///x/%252e%252e/etc/passwd", "FILE:///ETC/PASSWD",
 	} {
 		assert.True(t, p.Decide(scope.Operation{Method: "resources/read", URI: u}, all).Blocked, u)
 	}
@@ -371,4 +372,32 @@ func TestDocsearchWorkedExample(t *testing.T) {
 	assert.EqualError(t, err, `mcpauth/scope: invalid policy: tools[1].match: "server_time" already listed at tools[0]`)
 	_, err = scope.LoadPolicy(strings.NewReader(`{"tools":[{"match":"a","scope":["read"]}]}`))
 	assert.EqualError(t, err, `mcpauth/scope: invalid policy: json: unknown field "scope"`)
+}
+
+// FuzzDecide checks that Decide never panics and that its verdicts are
+// consistent for any name or URI a client can send.
+func FuzzDecide(f *testing.F) {
+	for _, s := range []string{"search_documents", "file:///reports/a", "file:///etc/%2570asswd", "file:///reports/../.env", "", "%", "a://", "x/..//"} {
+		f.Add(s)
+	}
+	p := docsearchPolicy(f)
+	sets := []scope.Set{{}, scope.MustParseSet("read"), scope.MustParseSet("admin")}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, op := range []scope.Operation{
+			{Method: "tools/call", Name: s},
+			{Method: "resources/read", URI: s},
+			{Method: "prompts/get", Name: s},
+			{Method: "completion/complete", Ref: s, RefType: scope.RefResource},
+		} {
+			for _, g := range sets {
+				v := p.Decide(op, g)
+				if v.Allowed == (v.Reason != "") || v.Allowed && v.Blocked {
+					t.Fatalf("inconsistent verdict %+v for %+v", v, op)
+				}
+				if v.Blocked && !p.Decide(op, scope.MustParseSet("*")).Blocked {
+					t.Fatalf("blocked depends on scopes for %+v", op)
+				}
+			}
+		}
+	})
 }

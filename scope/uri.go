@@ -8,14 +8,22 @@ import (
 // normalizeURI returns the form of a resource URI that rules and blocks are
 // matched against, so that "file:///etc/%70asswd", "file:///reports/../etc/passwd"
 // and "file:////etc//passwd?x" cannot dodge a pattern: percent-escapes are
-// decoded, the query and fragment dropped, and the path cleaned (dot segments
+// decoded (repeatedly, for double encoding), the query and fragment dropped, and the path cleaned (dot segments
 // resolved, repeated slashes collapsed, backslashes read as slashes). URIs
 // that need none of this are returned as is, without allocating.
 func normalizeURI(u string) string {
 	if !strings.ContainsAny(u, "%?#\\") && !strings.Contains(u, "/.") && strings.Count(u, "//") <= 1 && !strings.HasSuffix(u, "/") {
 		return u
 	}
-	u = percentDecode(u)
+	// Decode until nothing changes (at most 4 rounds), so that a server
+	// that decodes twice cannot be reached with "%2570asswd".
+	for range 4 {
+		d := percentDecode(u)
+		if d == u {
+			break
+		}
+		u = d
+	}
 	if i := strings.IndexAny(u, "?#"); i >= 0 {
 		u = u[:i]
 	}
