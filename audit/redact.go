@@ -3,8 +3,6 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"strings"
 )
 
 // Redacted is the value RedactArguments puts in place of a redacted field.
@@ -17,112 +15,143 @@ var DefaultRedactFields = []string{
 	"api_key", "apikey", "authorization", "cookie", "private_key", "client_secret",
 }
 
-// RedactArguments returns raw with the value of every object member whose
-// name is in fields (compared case-insensitively), at any depth and inside
-// arrays, replaced by the string "[REDACTED]". Member order, numbers and
-// everything else are kept as they were (whitespace is removed). It never
-// modifies raw. Empty input gives empty output. Input that is not valid JSON
-// gives the JSON string "[REDACTED]" as a whole: arguments that cannot be
-// inspected are never recorded.
+// RedactArguments returns a copy of raw with the value of every object
+// member whose name is in fields (compared case-insensitively, after JSON
+// unescaping), at any depth and inside arrays, replaced by the string
+// "[REDACTED]". Everything else (member order, numbers, escapes, whitespace)
+// is kept byte for byte. It never modifies raw. Empty input gives empty
+// output. Input that is not valid JSON gives the JSON string "[REDACTED]" as
+// a whole: arguments that cannot be inspected are never recorded.
 func RedactArguments(raw json.RawMessage, fields []string) json.RawMessage {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil
 	}
-	redactedWhole := json.RawMessage(`"` + Redacted + `"`)
 	if !json.Valid(raw) {
-		return redactedWhole
+		return json.RawMessage(`"` + Redacted + `"`)
 	}
-	set := make(map[string]struct{}, len(fields))
-	for _, f := range fields {
-		set[strings.ToLower(f)] = struct{}{}
+	r := redactor{in: raw, fields: fields}
+	r.value(len(fields) > 0)
+	if len(r.spans) == 0 {
+		return append(json.RawMessage(nil), raw...)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var out bytes.Buffer
-	if err := redactValue(dec, &out, set); err != nil {
-		return redactedWhole
+	out := make(json.RawMessage, 0, len(raw))
+	last := 0
+	for _, s := range r.spans {
+		out = append(out, raw[last:s[0]]...)
+		out = append(out, `"`+Redacted+`"`...)
+		last = s[1]
 	}
-	return json.RawMessage(out.Bytes())
+	return append(out, raw[last:]...)
 }
 
-func redactValue(dec *json.Decoder, out *bytes.Buffer, set map[string]struct{}) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	return redactToken(tok, dec, out, set)
+// redactor walks valid JSON, collecting the spans of values to replace.
+type redactor struct {
+	in     []byte
+	i      int
+	fields []string
+	spans  [][2]int
 }
 
-func redactToken(tok json.Token, dec *json.Decoder, out *bytes.Buffer, set map[string]struct{}) error {
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			out.WriteByte('{')
-			for first := true; dec.More(); first = false {
-				kt, err := dec.Token()
-				if err != nil {
-					return err
-				}
-				k, _ := kt.(string)
-				if !first {
-					out.WriteByte(',')
-				}
-				writeJSON(out, k)
-				out.WriteByte(':')
-				if _, ok := set[strings.ToLower(k)]; ok {
-					if err := skipValue(dec); err != nil {
-						return err
-					}
-					writeJSON(out, Redacted)
-					continue
-				}
-				if err := redactValue(dec, out, set); err != nil {
-					return err
-				}
-			}
-			if _, err := dec.Token(); err != nil { // '}'
-				return err
-			}
-			out.WriteByte('}')
-		case '[':
-			out.WriteByte('[')
-			for first := true; dec.More(); first = false {
-				if !first {
-					out.WriteByte(',')
-				}
-				if err := redactValue(dec, out, set); err != nil {
-					return err
-				}
-			}
-			if _, err := dec.Token(); err != nil { // ']'
-				return err
-			}
-			out.WriteByte(']')
+func (r *redactor) ws() {
+	for r.i < len(r.in) {
+		switch r.in[r.i] {
+		case ' ', '\t', '\n', '\r':
+			r.i++
+		default:
+			return
 		}
-		return nil
-	case json.Number:
-		out.WriteString(t.String())
-		return nil
-	default: // string, bool, nil
-		writeJSON(out, t)
-		return nil
 	}
 }
 
-// skipValue consumes one value, however deeply nested.
-func skipValue(dec *json.Decoder) error {
-	var v json.RawMessage
-	err := dec.Decode(&v)
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
+// value walks one value at r.i (after whitespace); match says whether
+// object members are compared with the fields (false inside a value that
+// is being redacted anyway).
+func (r *redactor) value(match bool) {
+	r.ws()
+	switch r.in[r.i] {
+	case '{':
+		r.i++
+		for {
+			r.ws()
+			if r.in[r.i] == '}' {
+				r.i++
+				return
+			}
+			if r.in[r.i] == ',' {
+				r.i++
+				r.ws()
+			}
+			ks := r.i
+			r.str()
+			key := r.in[ks+1 : r.i-1]
+			r.ws()
+			r.i++ // ':'
+			r.ws()
+			if match && r.matches(key) {
+				start := r.i
+				r.value(false)
+				r.spans = append(r.spans, [2]int{start, r.i})
+			} else {
+				r.value(match)
+			}
+		}
+	case '[':
+		r.i++
+		for {
+			r.ws()
+			switch r.in[r.i] {
+			case ']':
+				r.i++
+				return
+			case ',':
+				r.i++
+			}
+			r.ws()
+			if r.in[r.i] == ']' { // cannot happen in valid JSON; defensive
+				continue
+			}
+			r.value(match)
+		}
+	case '"':
+		r.str()
+	default: // number, true, false, null
+		for r.i < len(r.in) {
+			switch r.in[r.i] {
+			case ',', ']', '}', ' ', '\t', '\n', '\r':
+				return
+			}
+			r.i++
+		}
 	}
-	return err
 }
 
-func writeJSON(out *bytes.Buffer, v any) {
-	enc := json.NewEncoder(out)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)           // strings, bools and nil always encode
-	out.Truncate(out.Len() - 1) // Encode's newline
+// str skips a string starting at its opening quote.
+func (r *redactor) str() {
+	r.i++
+	for r.in[r.i] != '"' {
+		if r.in[r.i] == '\\' {
+			r.i++
+		}
+		r.i++
+	}
+	r.i++
+}
+
+func (r *redactor) matches(rawKey []byte) bool {
+	key := rawKey
+	if bytes.IndexByte(rawKey, '\\') >= 0 {
+		var s string
+		quoted := make([]byte, 0, len(rawKey)+2)
+		quoted = append(append(append(quoted, '"'), rawKey...), '"')
+		if json.Unmarshal(quoted, &s) != nil {
+			return true // cannot happen for valid JSON; redact to be safe
+		}
+		key = []byte(s)
+	}
+	for _, f := range r.fields {
+		if bytes.EqualFold(key, []byte(f)) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,7 +1,10 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"testing"
 	"time"
 
@@ -124,5 +127,52 @@ func BenchmarkWriterEnqueueParallelAccepted(b *testing.B) {
 	_ = w.Close(ctx)
 	if s := w.Stats(); s.Dropped != 0 || s.Written != uint64(b.N) {
 		b.Fatalf("stats %+v, want %d written", s, b.N)
+	}
+}
+
+func BenchmarkNewEventID(b *testing.B) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = audit.NewEventID()
+		}
+	})
+}
+
+// BenchmarkRedactArguments: typical tool arguments and a 1 MiB body of
+// nested objects (the largest a middleware body limit would let through).
+func BenchmarkRedactArguments(b *testing.B) {
+	small := json.RawMessage(`{"query":"q3 report","limit":10,"auth":{"api_key":"mcp_live_123"},"tags":["a","b"]}`)
+	var big bytes.Buffer
+	big.WriteByte('[')
+	for big.Len() < 1<<20 {
+		if big.Len() > 1 {
+			big.WriteByte(',')
+		}
+		big.WriteString(`{"id":12345,"name":"document name","password":"x","nested":{"token":"t","v":[1,2,3]}}`)
+	}
+	big.WriteByte(']')
+	for _, c := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"small", small}, {"1MiB", big.Bytes()}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.raw)))
+			for b.Loop() {
+				_ = audit.RedactArguments(c.raw, audit.DefaultRedactFields)
+			}
+		})
+	}
+}
+
+// BenchmarkJSONSink is the JSON-lines sink writing to io.Discard.
+func BenchmarkJSONSink(b *testing.B) {
+	s := audit.NewJSONSink(io.Discard)
+	ev := benchEvent()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = s.Record(ctx, ev)
 	}
 }
