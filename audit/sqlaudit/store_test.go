@@ -234,8 +234,13 @@ func TestQueryPaginationUnderConcurrentInserts(t *testing.T) {
 					return
 				default:
 				}
-				// New events, newer than everything listed so far.
-				e := audit.Event{Time: time.Now(), ID: fmt.Sprintf("new%04d", i), Outcome: audit.OutcomeAllowed}
+				// New events: some newer than everything, some with times
+				// inside the range being listed.
+				at := time.Now()
+				if i%2 == 1 {
+					at = audittest.Base.Add(time.Duration(i%50)*time.Second + 500*time.Millisecond)
+				}
+				e := audit.Event{Time: at, ID: fmt.Sprintf("new%04d", i), Outcome: audit.OutcomeAllowed}
 				if err := s.Record(ctx, e); err != nil {
 					t.Error(err)
 					return
@@ -261,7 +266,19 @@ func TestQueryPaginationUnderConcurrentInserts(t *testing.T) {
 		for i := len(events) - 1; i >= 0; i-- {
 			want = append(want, events[i].ID)
 		}
-		assert.Equal(t, want, ids(got), "every old event once, in order")
+		var old []string
+		seen := map[string]bool{}
+		for i, e := range got {
+			require.False(t, seen[e.ID], "%s listed twice", e.ID)
+			seen[e.ID] = true
+			if i > 0 {
+				require.False(t, e.Time.After(got[i-1].Time), "newest first")
+			}
+			if strings.HasPrefix(e.ID, "ev") {
+				old = append(old, e.ID)
+			}
+		}
+		assert.Equal(t, want, old, "every event written before the listing, once, in order")
 		_, err := s.Verify(ctx, time.Time{}, time.Time{})
 		require.NoError(t, err)
 	})
