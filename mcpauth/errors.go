@@ -169,11 +169,11 @@ func ResponseFor(err error, realm string) Response {
 		}
 		resp := Response{Status: http.StatusForbidden, Code: "insufficient_scope", Message: se.Reason,
 			JSONRPC: true, RPCID: se.ID, RPCCode: RPCCodeForbidden}
+		resp.Challenge = bearer + `, error="insufficient_scope"`
 		if se.Blocked {
 			resp.Code = "blocked"
-			resp.Challenge = bearer + `, error="insufficient_scope"`
-		} else {
-			resp.Challenge = bearer + `, error="insufficient_scope", scope="` + strings.Join(se.Required, " ") + `"`
+		} else if len(se.Required) > 0 { // empty when the policy denies outright: no scope would help
+			resp.Challenge += `, scope="` + strings.Join(se.Required, " ") + `"`
 		}
 		return resp
 	case errors.Is(err, ErrRateLimited):

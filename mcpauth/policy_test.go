@@ -115,6 +115,7 @@ func TestPolicyThroughMiddleware(t *testing.T) {
 	// Unlisted tools are denied by default; listing and pings need only a key.
 	resp, _ = post(t, srv, admin.Raw, toolCall("format_disk", "5"))
 	assert.Equal(t, 403, resp.StatusCode)
+	assert.Equal(t, `Bearer realm="mcp", error="insufficient_scope"`, resp.Header.Get("WWW-Authenticate"), "no scope would help: no scope parameter")
 	for _, b := range []string{
 		`{"jsonrpc":"2.0","id":6,"method":"tools/list"}`,
 		`{"jsonrpc":"2.0","id":7,"method":"ping"}`,
