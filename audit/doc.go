@@ -44,5 +44,19 @@
 // does not.
 //
 // [Writer.Close] stops accepting events, writes everything queued and stops
-// the goroutine: nothing is lost on a clean shutdown.
+// the goroutine: nothing is lost on a clean shutdown. [Writer.Stats] counts
+// written, dropped, failed and rejected events; every event given to Record
+// is in exactly one of those counts (or still queued).
+//
+// # Reading back
+//
+// Sinks that can list what they stored implement [Querier] ([Filter] in,
+// [Page] out, newest first, with a cursor); audit/sqlaudit does.
+//
+// # Conformance
+//
+// Package audit/audittest holds the suite every sink that can read back its
+// events should pass:
+//
+//	audittest.Run(t, func(t *testing.T) audittest.Harness { ... })
 package audit
