@@ -541,3 +541,35 @@ func (m *Manager) notify(ctx context.Context, n Notification) {
 		m.notes.send(m.opts.Notifier, n)
 	}
 }
+
+// maxExpiringPerCall bounds one NotifyExpiring call.
+const maxExpiringPerCall = 10_000
+
+// NotifyExpiring sends key.expiring_soon for every active key whose expiry
+// falls in [from, to), and returns how many. Call it on a schedule with
+// consecutive windows so that each key is announced once, for example every
+// hour:
+//
+//	lead := 7 * 24 * time.Hour
+//	n, err := mgr.NotifyExpiring(ctx, lastRun.Add(lead), now.Add(lead))
+//
+// It needs a store.ExpiringLister (the memory and SQL stores are) and a
+// Notifier; at most 10,000 keys per call.
+func (m *Manager) NotifyExpiring(ctx context.Context, from, to time.Time) (int, error) {
+	el, ok := m.keys.(store.ExpiringLister)
+	if !ok {
+		return 0, ErrNotSupported
+	}
+	if m.opts.Notifier == nil {
+		return 0, errors.New("mcpauth: NotifyExpiring needs ManagerOptions.Notifier")
+	}
+	keys, err := el.ListExpiring(ctx, from, to, maxExpiringPerCall)
+	if err != nil {
+		return 0, fmt.Errorf("mcpauth: list expiring keys: %w", err)
+	}
+	now := m.now()
+	for _, k := range keys {
+		m.notes.send(m.opts.Notifier, Notification{Type: KeyExpiringSoon, At: now, UserID: k.UserID, KeyID: k.ID, KeyName: k.Name, ExpiresAt: k.ExpiresAt})
+	}
+	return len(keys), nil
+}

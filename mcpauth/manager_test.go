@@ -431,3 +431,37 @@ func TestLifecycleIsAudited(t *testing.T) {
 		assert.Equal(t, "alice", e.UserID)
 	}
 }
+
+func TestNotifyExpiring(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	rec := &recorder{}
+	m := newManager(t, f, &mcpauth.ManagerOptions{Notifier: rec})
+	ctx := context.Background()
+	soon, err := m.Create(ctx, "alice", mcpauth.CreateOptions{Name: "ci", ExpiresIn: 6 * 24 * time.Hour})
+	require.NoError(t, err)
+	_, err = m.Create(ctx, "alice", mcpauth.CreateOptions{ExpiresIn: 30 * 24 * time.Hour})
+	require.NoError(t, err)
+	gone, err := m.Create(ctx, "bob", mcpauth.CreateOptions{ExpiresIn: 5 * 24 * time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, m.Revoke(ctx, gone.Key.ID))
+
+	now := f.clock.Now()
+	n, err := m.NotifyExpiring(ctx, now, now.Add(7*24*time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "only the active key expiring within the window")
+	require.NoError(t, f.guard.Close(ctx))
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var got []mcpauth.Notification
+	for _, note := range rec.ns {
+		if note.Type == mcpauth.KeyExpiringSoon {
+			got = append(got, note)
+		}
+	}
+	require.Len(t, got, 1)
+	assert.Equal(t, mcpauth.Notification{Type: mcpauth.KeyExpiringSoon, At: now, UserID: "alice", KeyID: soon.Key.ID, KeyName: "ci", ExpiresAt: soon.Key.ExpiresAt}, got[0])
+
+	_, err = f.mgr.NotifyExpiring(ctx, now, now.Add(time.Hour))
+	assert.Error(t, err, "no notifier configured")
+}

@@ -21,6 +21,8 @@ var (
 	_ KeyLister  = (*Memory)(nil)
 	_ KeyUpdater = (*Memory)(nil)
 	_ Toucher    = (*Memory)(nil)
+
+	_ ExpiringLister = (*Memory)(nil)
 )
 
 // NewMemory returns an empty in-memory store.
@@ -128,4 +130,29 @@ func (m *Memory) TouchKeys(ctx context.Context, touches []Touch) error {
 		m.keys[t.ID] = k
 	}
 	return nil
+}
+
+// ListExpiring implements ExpiringLister. It scans every key.
+func (m *Memory) ListExpiring(ctx context.Context, from, to time.Time, limit int) ([]Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	var out []Key
+	for _, k := range m.keys {
+		if k.RevokedAt.IsZero() && !k.ExpiresAt.IsZero() && !k.ExpiresAt.Before(from) && k.ExpiresAt.Before(to) {
+			out = append(out, k.Clone())
+		}
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Key) int {
+		if c := a.ExpiresAt.Compare(b.ExpiresAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	if len(out) > limit {
+		out = out[:max(limit, 0)]
+	}
+	return out, nil
 }

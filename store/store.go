@@ -67,3 +67,11 @@ type RevocationLister interface {
 	// since, at most limit of them (the most recent first).
 	RevokedSince(ctx context.Context, since time.Time, limit int) ([]string, error)
 }
+
+// ExpiringLister is implemented by stores that can list keys by expiry,
+// which Manager.NotifyExpiring needs to warn owners before their keys stop.
+type ExpiringLister interface {
+	// ListExpiring returns active (not revoked) keys whose ExpiresAt is in
+	// [from, to), soonest first, at most limit of them.
+	ListExpiring(ctx context.Context, from, to time.Time, limit int) ([]Key, error)
+}

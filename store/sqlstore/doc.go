@@ -72,8 +72,9 @@
 //	) WITH (fillfactor = 90);
 //	CREATE INDEX mcpauth_keys_user_id_idx ON mcpauth_keys (user_id, created_at);
 //	CREATE INDEX mcpauth_keys_revoked_at_idx ON mcpauth_keys (revoked_at) WHERE revoked_at IS NOT NULL;
+//	CREATE INDEX mcpauth_keys_expires_at_idx ON mcpauth_keys (expires_at) WHERE expires_at IS NOT NULL;
 //	INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at)
-//	    VALUES ('keys', 1, 'keys', now()), ('keys', 2, 'revoked_index', now());
+//	    VALUES ('keys', 1, 'keys', now()), ('keys', 2, 'indexes', now());
 //
 // SQLite (timestamps are INTEGER Unix microseconds, UTC):
 //
@@ -101,8 +102,9 @@
 //	);
 //	CREATE INDEX mcpauth_keys_user_id_idx ON mcpauth_keys (user_id, created_at);
 //	CREATE INDEX mcpauth_keys_revoked_at_idx ON mcpauth_keys (revoked_at) WHERE revoked_at IS NOT NULL;
+//	CREATE INDEX mcpauth_keys_expires_at_idx ON mcpauth_keys (expires_at) WHERE expires_at IS NOT NULL;
 //	INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at)
-//	    VALUES ('keys', 1, 'keys', CAST(unixepoch('subsec') * 1000000 AS INTEGER)), ('keys', 2, 'revoked_index', CAST(unixepoch('subsec') * 1000000 AS INTEGER));
+//	    VALUES ('keys', 1, 'keys', CAST(unixepoch('subsec') * 1000000 AS INTEGER)), ('keys', 2, 'indexes', CAST(unixepoch('subsec') * 1000000 AS INTEGER));
 //
 // Columns: hash is the key hash (never the raw key); scopes and
 // allowed_cidrs are JSON arrays of strings, metadata a JSON object of

@@ -151,3 +151,28 @@ func (s *Store) RevokedSince(ctx context.Context, since time.Time, limit int) ([
 	}
 	return ids, nil
 }
+
+// ListExpiring implements store.ExpiringLister with one indexed query (the
+// partial index on expires_at).
+func (s *Store) ListExpiring(ctx context.Context, from, to time.Time, limit int) ([]store.Key, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.q.expiring, s.timeArg(from), s.timeArg(to), int64(limit))
+	if err != nil {
+		return nil, fail(ctx, "list expiring keys", err)
+	}
+	defer rows.Close()
+	var out []store.Key
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, fail(ctx, "list expiring keys", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(ctx, "list expiring keys", err)
+	}
+	return out, nil
+}

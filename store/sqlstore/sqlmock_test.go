@@ -412,6 +412,7 @@ const (
 		"    applied_at TIMESTAMPTZ NOT NULL,\n    PRIMARY KEY (component, version)\n)"
 	pgCreateIndex  = "CREATE INDEX mcpauth_keys_user_id_idx ON mcpauth_keys (user_id, created_at)"
 	pgRevokedIndex = "CREATE INDEX mcpauth_keys_revoked_at_idx ON mcpauth_keys (revoked_at) WHERE revoked_at IS NOT NULL"
+	pgExpiresIndex = "CREATE INDEX mcpauth_keys_expires_at_idx ON mcpauth_keys (expires_at) WHERE expires_at IS NOT NULL"
 )
 
 func TestMockMigratePostgres(t *testing.T) {
@@ -437,8 +438,9 @@ func TestMockMigratePostgres(t *testing.T) {
 		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES ($1, $2, $3, $4)").
 			WithArgs("keys", 1, "keys", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
 		mock.ExpectExec(pgRevokedIndex).WillReturnResult(sqlmock.NewResult(0, 0))
+		mock.ExpectExec(pgExpiresIndex).WillReturnResult(sqlmock.NewResult(0, 0))
 		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES ($1, $2, $3, $4)").
-			WithArgs("keys", 2, "revoked_index", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
+			WithArgs("keys", 2, "indexes", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
 		mock.ExpectCommit()
 		require.NoError(t, s.Migrate(ctx))
 	})
@@ -510,8 +512,9 @@ func TestMockMigrateSQLite(t *testing.T) {
 		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES (?1, ?2, ?3, ?4)").
 			WithArgs("keys", 1, "keys", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
 		mock.ExpectExec(pgRevokedIndex).WillReturnResult(sqlmock.NewResult(0, 0))
+		mock.ExpectExec(pgExpiresIndex).WillReturnResult(sqlmock.NewResult(0, 0))
 		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES (?1, ?2, ?3, ?4)").
-			WithArgs("keys", 2, "revoked_index", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
+			WithArgs("keys", 2, "indexes", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
 		mock.ExpectExec("COMMIT").WillReturnResult(sqlmock.NewResult(0, 0))
 		require.NoError(t, s.Migrate(ctx))
 	})

@@ -68,6 +68,7 @@ var (
 	_ store.Toucher    = (*Store)(nil)
 
 	_ store.RevocationLister = (*Store)(nil)
+	_ store.ExpiringLister   = (*Store)(nil)
 )
 
 // detectTimeout bounds the DetectDialect round trip New makes.
@@ -132,7 +133,7 @@ const keyColumns = "id, user_id, name, hash, pepper_version, scopes, created_at,
 
 // queries holds the statements of one store, written for its dialect.
 type queries struct {
-	lookup, insert, revoke, setExpiry, list, touchOne, revokedSince string
+	lookup, insert, revoke, setExpiry, list, touchOne, revokedSince, expiring string
 }
 
 func buildQueries(d Dialect, prefix string) queries {
@@ -145,6 +146,7 @@ func buildQueries(d Dialect, prefix string) queries {
 		list:         rebind(d, "SELECT "+keyColumns+" FROM "+t+" WHERE user_id = $1 ORDER BY created_at, id"),
 		touchOne:     rebind(d, "UPDATE "+t+" SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)"),
 		revokedSince: rebind(d, "SELECT id FROM "+t+" WHERE revoked_at IS NOT NULL AND revoked_at >= $1 ORDER BY revoked_at DESC LIMIT $2"),
+		expiring:     rebind(d, "SELECT "+keyColumns+" FROM "+t+" WHERE expires_at IS NOT NULL AND expires_at >= $1 AND expires_at < $2 AND revoked_at IS NULL ORDER BY expires_at, id LIMIT $3"),
 	}
 }
 

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.KeyStore) {
 	t.Run("SetExpiry", func(t *testing.T) { testSetExpiry(t, newStore(t)) })
 	t.Run("Touch", func(t *testing.T) { testTouch(t, newStore(t)) })
 	t.Run("RevokedSince", func(t *testing.T) { testRevokedSince(t, newStore(t)) })
+	t.Run("ListExpiring", func(t *testing.T) { testListExpiring(t, newStore(t)) })
 	t.Run("CanceledContext", func(t *testing.T) { testCanceled(t, newStore(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newStore(t)) })
 }
@@ -298,6 +299,32 @@ func testRevokedSince(t *testing.T, s store.KeyStore) {
 	got, err = rl.RevokedSince(ctx, t0.Add(time.Hour), 100)
 	require.NoError(t, err)
 	assert.Empty(t, got)
+}
+
+func testListExpiring(t *testing.T, s store.KeyStore) {
+	el, ok := s.(store.ExpiringLister)
+	if !ok {
+		t.Skip("store does not implement store.ExpiringLister")
+	}
+	ctx := context.Background()
+	t0 := base.Add(2000 * 24 * time.Hour) // clear of other subtests' keys
+	var keys []store.Key
+	for i := range 5 {
+		k := NewKey("user-" + NewID())
+		k.ExpiresAt = t0.Add(time.Duration(i) * time.Hour)
+		require.NoError(t, s.CreateKey(ctx, k))
+		keys = append(keys, k)
+	}
+	require.NoError(t, s.RevokeKey(ctx, keys[2].ID, base))
+	got, err := el.ListExpiring(ctx, t0.Add(time.Hour), t0.Add(4*time.Hour), 100)
+	require.NoError(t, err)
+	require.Len(t, got, 2, "in [from, to), revoked keys left out")
+	assertSameKey(t, keys[1], got[0])
+	assertSameKey(t, keys[3], got[1])
+	got, err = el.ListExpiring(ctx, t0, t0.Add(time.Hour*10), 2)
+	require.NoError(t, err)
+	require.Len(t, got, 2, "limit")
+	assert.Equal(t, keys[0].ID, got[0].ID, "soonest first")
 }
 
 func testCanceled(t *testing.T, s store.KeyStore) {
