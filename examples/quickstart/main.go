@@ -68,7 +68,12 @@ func run(addr, dbSpec string, newKey bool, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a, err := newApp(b.keys, &mcpauth.Options{Peppers: peppers, Audit: events})
+	// The notifications a real app would email to the key's owner.
+	notify := mcpauth.NotifierFunc(func(_ context.Context, n mcpauth.Notification) error {
+		log.Printf("notification for %s: %s key=%s %s", n.UserID, n.Type, n.KeyID, n.IP)
+		return nil
+	})
+	a, err := newApp(b.keys, &mcpauth.Options{Peppers: peppers, Audit: events, Notifier: notify})
 	if err != nil {
 		return err
 	}
@@ -205,7 +210,11 @@ func newApp(keys store.KeyStore, opts *mcpauth.Options) (*app, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", guard.Require(gosdk.Bridge(mcpHandler)))
 	mux.Handle("GET /health", guard.Health())
-	return &app{guard: guard, limiter: limiter, keys: guard.Manager(), handler: mux}, nil
+	mgr, err := guard.NewManager(&mcpauth.ManagerOptions{Notifier: o.Notifier})
+	if err != nil {
+		return nil, err
+	}
+	return &app{guard: guard, limiter: limiter, keys: mgr, handler: mux}, nil
 }
 
 func (a *app) close(ctx context.Context) error {
