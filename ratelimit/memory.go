@@ -71,10 +71,12 @@ type entry struct {
 	// keyString), so comparing the key touches the entry's own cache lines
 	// instead of a separate string.
 	kbuf  [inlineKey]byte
-	lim   rate.Limiter
+	last  time.Duration // since Memory.epoch, never decreasing
 	rate  rate.Limit
 	burst int
-	last  time.Duration // since Memory.epoch, never decreasing
+	lim   rate.Limiter
+	// 128 bytes in all on 64-bit platforms: two cache lines, which the
+	// allocator's 128-byte size class keeps aligned.
 }
 
 // NewMemory returns an in-memory limiter and starts its sweeper. It panics
@@ -187,9 +189,10 @@ func (e *entry) relimit(now time.Time, r rate.Limit, b int) {
 	}
 }
 
-// inlineKey is the longest key stored inside its entry: enough for
-// "u:" and a UUID; key buckets ("k:" and a 12-character ID) are 14.
-const inlineKey = 40
+// inlineKey is the longest key stored inside its entry: enough for key
+// buckets ("k:" and a 12-character key ID) and user IDs of up to 22 bytes.
+// Longer keys work the same, with their bytes in a separate string.
+const inlineKey = 24
 
 // keyString returns key as a string that shares memory with e when it is
 // short enough, and a copy of key otherwise. Never a caller's string: it
