@@ -266,6 +266,20 @@ func TestEndToEndSessionBoundToUser(t *testing.T) {
 			assert.Contains(t, body, "session user mismatch")
 			assert.Zero(t, f.docs.calls["search_documents"].Load())
 
+			for _, method := range []string{http.MethodGet, http.MethodDelete} {
+				req, err := http.NewRequest(method, f.srv.URL, nil)
+				require.NoError(t, err)
+				req.Header.Set("Authorization", "Bearer "+bob)
+				req.Header.Set("Accept", "text/event-stream")
+				req.Header.Set("Mcp-Session-Id", cs.ID())
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				assert.Equal(t, http.StatusForbidden, resp.StatusCode, method)
+				assert.Contains(t, string(b), "session user mismatch", method)
+			}
+
 			// Alice's own key still works on her session.
 			_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "search_documents", Arguments: map[string]any{}})
 			require.NoError(t, err)
