@@ -55,6 +55,20 @@ func (l Limit) Interval() time.Duration {
 // Validate reports whether l can be used by a limiter, with an error that
 // wraps ErrInvalid.
 func (l Limit) Validate() error {
+	if err := l.validateNumbers(); err != nil {
+		return err
+	}
+	for i := 0; i < len(l.Name); i++ {
+		if c := l.Name[i]; c < 0x20 || c > 0x7e {
+			return fmt.Errorf("%w: name %q must be printable ASCII", ErrInvalid, l.Name)
+		}
+	}
+	return nil
+}
+
+// validateNumbers checks what a limiter needs; the name only matters to
+// headers, which escape it anyway.
+func (l Limit) validateNumbers() error {
 	switch {
 	case l.Rate <= 0:
 		return fmt.Errorf("%w: rate must be positive, got %d", ErrInvalid, l.Rate)
@@ -64,11 +78,6 @@ func (l Limit) Validate() error {
 		return fmt.Errorf("%w: burst must not be negative, got %d", ErrInvalid, l.Burst)
 	case float64(l.Rate)/l.Per.Seconds() > 1e9:
 		return fmt.Errorf("%w: rate %d per %v is more than one per nanosecond", ErrInvalid, l.Rate, l.Per)
-	}
-	for i := 0; i < len(l.Name); i++ {
-		if c := l.Name[i]; c < 0x20 || c > 0x7e {
-			return fmt.Errorf("%w: name %q must be printable ASCII", ErrInvalid, l.Name)
-		}
 	}
 	return nil
 }
@@ -120,7 +129,8 @@ func (f LimiterFunc) Allow(ctx context.Context, key string, limit Limit, cost in
 	return f(ctx, key, limit, cost)
 }
 
-// CheckRequest validates the arguments of Limiter.Allow and returns the cost
+// CheckRequest validates the arguments of Limiter.Allow (the limit's numbers;
+// its name is escaped by SetHeaders) and returns the cost
 // capped at the limit's burst. Limiter implementations call it first so that
 // they all treat bad input and oversized costs alike.
 func CheckRequest(key string, limit Limit, cost int) (int, error) {
@@ -130,7 +140,7 @@ func CheckRequest(key string, limit Limit, cost int) (int, error) {
 	if cost < 0 {
 		return 0, fmt.Errorf("%w: negative cost %d", ErrInvalid, cost)
 	}
-	if err := limit.Validate(); err != nil {
+	if err := limit.validateNumbers(); err != nil {
 		return 0, err
 	}
 	if b := limit.EffectiveBurst(); cost > b {
