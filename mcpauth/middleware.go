@@ -2,6 +2,7 @@ package mcpauth
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -206,6 +207,12 @@ func (g *Guard) authorize(x *exchange) error {
 		if m.Kind == rpcpeek.Response {
 			continue
 		}
+		if m.Method == methodSubscriptionsListen {
+			if err := g.authorizeListen(m, x); err != nil {
+				return err
+			}
+			continue
+		}
 		v := g.opts.Policy.Decide(operationOf(m), x.entry.scopes)
 		if v.Allowed {
 			continue
@@ -217,6 +224,83 @@ func (g *Guard) authorize(x *exchange) error {
 		return se
 	}
 	return nil
+}
+
+// methodSubscriptionsListen (SEP-2575) subscribes to resources by URI in
+// params.notifications.resourceSubscriptions instead of resources/subscribe.
+const methodSubscriptionsListen = "subscriptions/listen"
+
+// authorizeListen checks each URI a subscriptions/listen message would
+// subscribe to, as a resources/subscribe of it.
+func (g *Guard) authorizeListen(m *rpcpeek.Message, x *exchange) error {
+	uris, err := subscriptionURIs(m.Params)
+	if err != nil {
+		return ErrInvalidRequest
+	}
+	for _, uri := range uris {
+		v := g.opts.Policy.Decide(scope.Operation{Method: scope.MethodResourcesSubscribe, URI: uri}, x.entry.scopes)
+		if v.Allowed {
+			continue
+		}
+		se := &ScopeError{ID: cloneID(m.ID), Method: methodSubscriptionsListen, Target: uri, Blocked: v.Blocked, Reason: v.Reason}
+		for _, s := range v.Required {
+			se.Required = append(se.Required, s.String())
+		}
+		return se
+	}
+	return nil
+}
+
+// subscriptionURIs returns every string under any key that spells
+// "resourceSubscriptions" in any letter case, at any depth of params. Taking
+// all of them (not the one a given decoder would pick) means no JSON
+// decoder can subscribe to a URI that was not checked.
+func subscriptionURIs(params []byte) ([]string, error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(params))
+	var uris []string
+	var walk func(collect bool) error
+	walk = func(collect bool) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				for dec.More() {
+					kt, err := dec.Token()
+					if err != nil {
+						return err
+					}
+					key, _ := kt.(string)
+					if err := walk(collect || strings.EqualFold(key, "resourceSubscriptions")); err != nil {
+						return err
+					}
+				}
+			case '[':
+				for dec.More() {
+					if err := walk(collect); err != nil {
+						return err
+					}
+				}
+			}
+			_, err := dec.Token() // the closing delimiter
+			return err
+		case string:
+			if collect {
+				uris = append(uris, t)
+			}
+		}
+		return nil
+	}
+	if err := walk(false); err != nil {
+		return nil, err
+	}
+	return uris, nil
 }
 
 func operationOf(m *rpcpeek.Message) scope.Operation {

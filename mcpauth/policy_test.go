@@ -178,3 +178,37 @@ func TestBodyLimit(t *testing.T) {
 	resp, _ = post(t, srv, reader.Raw, toolCall("search_documents", "1"))
 	assert.Equal(t, 200, resp.StatusCode)
 }
+
+// TestSubscriptionsListenIsChecked: SEP-2575's subscriptions/listen
+// subscribes by URI without resources/subscribe; each URI is checked like
+// one, whatever the letter case or duplication of the key.
+func TestSubscriptionsListenIsChecked(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t)})
+	reader := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+	nobody := f.create(t, "bob", mcpauth.CreateOptions{})
+	srv := httptest.NewServer(f.guard.Require(&echo{}))
+	t.Cleanup(srv.Close)
+	listen := func(notifications string) string {
+		return `{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{"notifications":` + notifications + `}}`
+	}
+	tests := []struct {
+		name   string
+		key    string
+		body   string
+		status int
+	}{
+		{"allowed report", reader.Raw, listen(`{"resourceSubscriptions":["file:///reports/q1.pdf"]}`), 200},
+		{"no scope for it", nobody.Raw, listen(`{"resourceSubscriptions":["file:///reports/q1.pdf"]}`), 403},
+		{"blocked", reader.Raw, listen(`{"resourceSubscriptions":["file:///reports/q1.pdf","payment:card/1"]}`), 403},
+		{"other letter case", reader.Raw, listen(`{"resourceSubscriptions":["file:///reports/q1.pdf"],"ResourceSubscriptions":["payment:card/1"]}`), 403},
+		{"duplicate key", reader.Raw, listen(`{"resourceSubscriptions":["payment:card/1"],"resourceSubscriptions":["file:///reports/q1.pdf"]}`), 403},
+		{"list changes only", nobody.Raw, listen(`{"toolsListChanged":true}`), 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := post(t, srv, tt.key, tt.body)
+			assert.Equal(t, tt.status, resp.StatusCode, body)
+		})
+	}
+}

@@ -77,6 +77,10 @@ type Message struct {
 	RefType, RefName, RefURI string
 	// ProtocolVersion is params.protocolVersion (initialize).
 	ProtocolVersion string
+	// Params is the raw JSON of params, validated but not decoded (it
+	// aliases the body), for the rare checks that need more than the fields
+	// above (subscriptions/listen, opt-in audit of arguments).
+	Params []byte
 }
 
 // Ref returns what a completion ref points at: its URI for a
@@ -327,7 +331,10 @@ func (s *scanner) message(m *Message) error {
 			m.ID = s.b[start:s.i]
 			return nil
 		case kParams:
-			return s.params(m)
+			start := s.i
+			err := s.params(m)
+			m.Params = s.b[start:s.i]
+			return err
 		}
 		k := key
 		if flags&strEscaped != 0 {

@@ -105,6 +105,14 @@ func TestPeek(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
+			for i := range got {
+				if got[i].Params != nil {
+					// Params is the raw params value, exactly as sent.
+					assert.Contains(t, tt.body, string(got[i].Params))
+					assert.True(t, json.Valid(got[i].Params))
+				}
+				got[i].Params = nil
+			}
 			assert.Equal(t, tt.want, got)
 		})
 	}
