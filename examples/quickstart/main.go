@@ -202,6 +202,9 @@ func newApp(keys store.KeyStore, opts *mcpauth.Options) (*app, error) {
 	}
 	notes := &noteBook{byUser: map[string][]string{}}
 	server := mcp.NewServer(&mcp.Implementation{Name: "notes", Version: "1.0.0"}, nil)
+	// Defence in depth, and per-key tools/list: a read-only key does not
+	// even see save_note.
+	server.AddReceivingMiddleware(gosdk.Middleware(policy))
 	mcp.AddTool(server, &mcp.Tool{Name: "whoami", Description: "Tells which user and key this session acts for."}, whoami)
 	mcp.AddTool(server, &mcp.Tool{Name: "save_note", Description: "Saves a note for the current user."}, notes.save)
 	mcp.AddTool(server, &mcp.Tool{Name: "list_notes", Description: "Lists the current user's notes."}, notes.list)

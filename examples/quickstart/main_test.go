@@ -97,6 +97,13 @@ func TestEndToEndWithOfficialClient(t *testing.T) {
 	// Bob, through X-API-Key, sees only his own (empty) notes and may not write.
 	bs, err := connect(t, srv, "X-API-Key", bob.Raw)
 	require.NoError(t, err)
+	bobTools, err := bs.ListTools(ctx, nil)
+	require.NoError(t, err)
+	var bobNames []string
+	for _, tool := range bobTools.Tools {
+		bobNames = append(bobNames, tool.Name)
+	}
+	assert.ElementsMatch(t, []string{"whoami", "list_notes"}, bobNames, "a read-only key does not see save_note")
 	callJSON(t, bs, "whoami", map[string]any{}, &who)
 	assert.Equal(t, "bob", who.UserID)
 	notes = notesOut{}
