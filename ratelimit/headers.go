@@ -22,7 +22,8 @@ import (
 // X-RateLimit-Reset (seconds until the bucket is full, rounded up; a delay,
 // not a timestamp).
 //
-// When d is a denial it writes Retry-After: d.RetryAfter in whole seconds,
+// Existing values of these fields are replaced; other fields are left
+// alone. When d is a denial it writes Retry-After: d.RetryAfter in whole seconds,
 // rounded up, at least 1, so a client that obeys it is never early.
 func SetHeaders(h http.Header, d Decision, legacy bool) {
 	var buf [96]byte
@@ -51,8 +52,6 @@ func SetHeaders(h http.Header, d Decision, legacy bool) {
 	}
 	if !d.Allowed {
 		h.Set("Retry-After", strconv.FormatInt(max(ceilSeconds(d.RetryAfter), 1), 10))
-	} else {
-		h.Del("Retry-After")
 	}
 }
 

@@ -84,7 +84,7 @@ func TestSetHeaders(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := http.Header{}
-			h.Set("Retry-After", "stale")
+			h.Set("RateLimit", "stale")
 			ratelimit.SetHeaders(h, tc.d, tc.legacy)
 			for k, want := range tc.want {
 				assert.Equal(t, want, h.Get(k), k)
