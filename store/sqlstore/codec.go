@@ -11,12 +11,14 @@ import (
 // timeArg encodes a timestamp for the dialect: NULL for the zero time,
 // otherwise UTC truncated to the microsecond, as a time.Time for PostgreSQL's
 // timestamptz and as Unix microseconds for SQLite's INTEGER columns.
-func (s *Store) timeArg(t time.Time) any {
+func (s *Store) timeArg(t time.Time) any { return timeArg(s.dialect, t) }
+
+func timeArg(d Dialect, t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
 	t = t.UTC().Truncate(time.Microsecond)
-	if s.dialect == SQLite {
+	if d == SQLite {
 		return t.UnixMicro()
 	}
 	return t
