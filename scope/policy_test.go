@@ -22,7 +22,7 @@ func docsearchPolicy(t testing.TB) *scope.Policy {
 			{Match: "move_document", Scopes: []string{"documents:write", "documents:delete"}},
 			{Match: "get_*", Scopes: []string{"read"}},
 			{Match: "get_secret_*", Scopes: []string{"admin"}}, // shadowed by get_*: first glob wins
-			{Match: "get_time"},                                // exact beats glob; valid key suffices
+			{Match: "get_time"}, // exact beats glob; valid key suffices
 		},
 		Resources: []scope.Rule{
 			{Match: "file:///reports/*", Scopes: []string{"reports:read"}},
