@@ -86,7 +86,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		}
 	}
 
-	r = r.WithContext(withPrincipalPtr(r.Context(), x.entry.principal))
+	r = r.WithContext(withEntry(r.Context(), x.entry))
 	if !auditing || g.strict {
 		next.ServeHTTP(w, r)
 		return

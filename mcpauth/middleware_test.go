@@ -245,3 +245,25 @@ func TestPrincipalFrom(t *testing.T) {
 	_, ok = mcpauth.PrincipalFrom(context.WithValue(context.Background(), principalKey{}, "x"))
 	assert.False(t, ok)
 }
+
+func TestScopesFrom(t *testing.T) {
+	t.Parallel()
+	_, ok := mcpauth.ScopesFrom(context.Background())
+	assert.False(t, ok)
+	ctx := mcpauth.WithPrincipal(context.Background(), mcpauth.Principal{UserID: "u", Scopes: []string{"documents:*", "not a scope"}})
+	set, ok := mcpauth.ScopesFrom(ctx)
+	require.True(t, ok)
+	assert.Equal(t, "documents:*", set.String(), "unparsable scopes grant nothing")
+
+	f := newFixture(t, nil)
+	k := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"read"}})
+	var got string
+	h := f.guard.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		set, _ := mcpauth.ScopesFrom(r.Context())
+		got = set.String()
+	}))
+	r := httptest.NewRequest("POST", "/mcp", nil)
+	r.Header.Set("Authorization", "Bearer "+k.Raw)
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	assert.Equal(t, "read", got)
+}

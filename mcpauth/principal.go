@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/mcpauth/mcpauth/scope"
 )
 
 // Principal is who a request acts for: the key that authenticated it and the
@@ -33,25 +35,59 @@ type Principal struct {
 // hierarchical checks (admin, documents:*) use package scope.
 func (p Principal) HasScope(s string) bool { return slices.Contains(p.Scopes, s) }
 
+// principalKey's value is the key's *cacheEntry, which holds the Principal
+// and its parsed scopes, so that adapters need not parse them again.
 type principalKey struct{}
 
 // WithPrincipal returns a context carrying p. The middleware does this for
 // every authenticated request; tests use it to call handlers directly.
+// Scopes that do not parse grant nothing (see ScopesFrom).
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, &p)
+	set, _ := scope.ParseSet(validScopes(p.Scopes))
+	return context.WithValue(ctx, principalKey{}, &cacheEntry{principal: &p, scopes: set})
 }
 
-// withPrincipalPtr stores a cached principal without copying it.
-func withPrincipalPtr(ctx context.Context, p *Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
+// withEntry stores a cached key's entry without copying it.
+func withEntry(ctx context.Context, e *cacheEntry) context.Context {
+	return context.WithValue(ctx, principalKey{}, e)
+}
+
+func entryFrom(ctx context.Context) *cacheEntry {
+	e, _ := ctx.Value(principalKey{}).(*cacheEntry)
+	if e == nil || e.principal == nil {
+		return nil
+	}
+	return e
 }
 
 // PrincipalFrom returns the principal the middleware authenticated, and
 // false if ctx has none (the handler is not behind Require). It never panics.
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(*Principal)
-	if !ok || p == nil {
+	e := entryFrom(ctx)
+	if e == nil {
 		return Principal{}, false
 	}
-	return *p, true
+	return *e.principal, true
+}
+
+// ScopesFrom returns the principal's scopes as a scope.Set, parsed once per
+// key when it was cached (not per request), and false if ctx has no
+// principal. Scopes stored in a form the scope package rejects are left out:
+// they grant nothing.
+func ScopesFrom(ctx context.Context) (scope.Set, bool) {
+	e := entryFrom(ctx)
+	if e == nil {
+		return scope.Set{}, false
+	}
+	return e.scopes, true
+}
+
+// CopyPrincipal returns dst carrying src's principal (and its parsed
+// scopes), for SDKs that run handlers on a context of their own; dst
+// unchanged if src has none.
+func CopyPrincipal(dst, src context.Context) context.Context {
+	if e := entryFrom(src); e != nil {
+		return withEntry(dst, e)
+	}
+	return dst
 }

@@ -31,12 +31,19 @@ const noExpiryHorizon = 24 * time.Hour
 // each request gets a fresh TokenInfo), Extra[ExtraKey] holds p and
 // Extra[ScopesKey] its parsed scopes.
 func TokenInfo(p mcpauth.Principal, now time.Time) *auth.TokenInfo {
+	set, err := scope.ParseSet(p.Scopes)
+	return tokenInfo(p, set, err == nil, now)
+}
+
+// tokenInfo builds the TokenInfo with scopes already parsed (by the Guard,
+// once per key, for Bridge).
+func tokenInfo(p mcpauth.Principal, set scope.Set, setOK bool, now time.Time) *auth.TokenInfo {
 	exp := p.ExpiresAt
 	if exp.IsZero() {
 		exp = now.Add(noExpiryHorizon)
 	}
 	extra := map[string]any{ExtraKey: p}
-	if set, err := scope.ParseSet(p.Scopes); err == nil {
+	if setOK {
 		extra[ScopesKey] = set
 	}
 	return &auth.TokenInfo{
@@ -93,7 +100,8 @@ func Bridge(h http.Handler) http.Handler {
 		if !ok {
 			return nil, auth.ErrInvalidToken
 		}
-		return TokenInfo(p, time.Now()), nil
+		set, _ := mcpauth.ScopesFrom(r.Context())
+		return tokenInfo(p, set, true, time.Now()), nil
 	}
 	inner := auth.RequireBearerToken(verifier, nil)(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

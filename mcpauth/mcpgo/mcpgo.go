@@ -39,8 +39,6 @@ func (e *DeniedError) Is(target error) bool {
 	return target == mcpauth.ErrInsufficientScope || (e.Verdict.Blocked && target == mcpauth.ErrBlocked)
 }
 
-type scopesKey struct{}
-
 // HTTPContextFunc is a server.HTTPContextFunc that carries the principal
 // mcpauth's Require put in the HTTP request context, and its parsed
 // scopes, into the MCP request context. mcp-go derives each POST's context
@@ -51,17 +49,14 @@ func HTTPContextFunc(ctx context.Context, r *http.Request) context.Context {
 	if r == nil {
 		return ctx
 	}
-	p, ok := mcpauth.PrincipalFrom(r.Context())
-	if !ok {
+	if _, ok := mcpauth.PrincipalFrom(r.Context()); !ok {
 		return ctx
 	}
-	if _, has := mcpauth.PrincipalFrom(ctx); !has {
-		ctx = mcpauth.WithPrincipal(ctx, p)
+	if _, has := mcpauth.PrincipalFrom(ctx); has {
+		return ctx
 	}
-	if set, err := scope.ParseSet(p.Scopes); err == nil {
-		ctx = context.WithValue(ctx, scopesKey{}, set)
-	}
-	return ctx
+	// The principal and its scopes, parsed once per key by the Guard.
+	return mcpauth.CopyPrincipal(ctx, r.Context())
 }
 
 var _ server.HTTPContextFunc = HTTPContextFunc
@@ -72,22 +67,11 @@ func PrincipalFrom(ctx context.Context) (mcpauth.Principal, bool) {
 	return mcpauth.PrincipalFrom(ctx)
 }
 
-// scopesFrom returns the principal's parsed scopes: from HTTPContextFunc,
-// else parsed now. False when there is no principal; unparsable scopes
-// give the empty set (nothing granted).
+// scopesFrom returns the principal's parsed scopes (parsed once per key by
+// the Guard). False when there is no principal; unparsable scopes grant
+// nothing.
 func scopesFrom(ctx context.Context) (scope.Set, bool) {
-	if set, ok := ctx.Value(scopesKey{}).(scope.Set); ok {
-		return set, true
-	}
-	p, ok := mcpauth.PrincipalFrom(ctx)
-	if !ok {
-		return scope.Set{}, false
-	}
-	set, err := scope.ParseSet(p.Scopes)
-	if err != nil {
-		return scope.Set{}, true
-	}
-	return set, true
+	return mcpauth.ScopesFrom(ctx)
 }
 
 // ServerOptions returns the options that apply policy to an mcp-go server
