@@ -1,7 +1,6 @@
 package mcpauth
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,16 +128,14 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 	}
 	var refused *ScopeError
 	errors.As(cause, &refused)
-	var args []json.RawMessage
-	if g.opts.AuditArguments && x.body != nil {
-		args = argumentsOf(x.body.buf.Bytes(), len(x.msgs))
-	}
 	for i := range x.msgs {
 		m := &x.msgs[i]
 		e := ev
 		g.describe(&e, m)
-		if i < len(args) && len(args[i]) > 0 {
-			e.Arguments = audit.RedactArguments(args[i], g.opts.AuditRedact)
+		if g.opts.AuditArguments {
+			if args := argumentsOf(m.Params); len(args) > 0 {
+				e.Arguments = audit.RedactArguments(args, g.opts.AuditRedact)
+			}
 		}
 		if refused != nil && !sameID(m.ID, refused.ID) {
 			e.Reason = "batch_refused"
@@ -176,32 +173,17 @@ func (g *Guard) describe(e *audit.Event, m *rpcpeek.Message) {
 	}
 }
 
-// argumentsOf returns each message's params.arguments, in order. It decodes
-// the body a second time with encoding/json, which only the opt-in
+// argumentsOf returns params.arguments of a message's raw params. It
+// decodes them with encoding/json, which only the opt-in
 // Options.AuditArguments pays for.
-func argumentsOf(body []byte, n int) []json.RawMessage {
-	type msg struct {
-		Params struct {
-			Arguments json.RawMessage `json:"arguments"`
-		} `json:"params"`
+func argumentsOf(params []byte) json.RawMessage {
+	var p struct {
+		Arguments json.RawMessage `json:"arguments"`
 	}
-	var batch []msg
-	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
-		if json.Unmarshal(body, &batch) != nil {
-			return nil
-		}
-	} else {
-		var one msg
-		if json.Unmarshal(body, &one) != nil {
-			return nil
-		}
-		batch = []msg{one}
+	if len(params) == 0 || json.Unmarshal(params, &p) != nil {
+		return nil
 	}
-	out := make([]json.RawMessage, 0, n)
-	for _, m := range batch {
-		out = append(out, m.Params.Arguments)
-	}
-	return out
+	return p.Arguments
 }
 
 // knownMethods are returned without copying.

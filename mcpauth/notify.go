@@ -2,6 +2,8 @@ package mcpauth
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -49,3 +51,80 @@ type NotifierFunc func(ctx context.Context, n Notification) error
 
 // Notify implements Notifier.
 func (f NotifierFunc) Notify(ctx context.Context, n Notification) error { return f(ctx, n) }
+
+// notifyQueue delivers notifications on one background goroutine, so that
+// a slow or failing Notifier (a webhook that is down) never holds a request
+// or a Manager call. It is bounded: past notifyQueueLen waiting
+// notifications, new ones are dropped and counted. Close delivers what is
+// queued.
+type notifyQueue struct {
+	log *slog.Logger
+
+	startOnce sync.Once
+	mu        sync.Mutex
+	closed    bool
+	ch        chan queuedNote
+	done      chan struct{}
+	dropped   int
+}
+
+type queuedNote struct {
+	to Notifier
+	n  Notification
+}
+
+const notifyQueueLen = 1024
+
+// notifyTimeout bounds one Notify call.
+const notifyTimeout = 2 * time.Minute
+
+func newNotifyQueue(log *slog.Logger) *notifyQueue {
+	return &notifyQueue{log: log, ch: make(chan queuedNote, notifyQueueLen), done: make(chan struct{})}
+}
+
+// send queues n for to; it never blocks.
+func (q *notifyQueue) send(to Notifier, n Notification) {
+	q.startOnce.Do(func() { go q.loop() })
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		q.dropped++
+		return
+	}
+	select {
+	case q.ch <- queuedNote{to, n}:
+	default:
+		q.dropped++
+		q.log.LogAttrs(context.Background(), slog.LevelWarn, "mcpauth: notification queue full; dropped one",
+			slog.String("type", string(n.Type)), slog.String("key_id", n.KeyID))
+	}
+}
+
+func (q *notifyQueue) loop() {
+	defer close(q.done)
+	for qn := range q.ch {
+		ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
+		if err := qn.to.Notify(ctx, qn.n); err != nil {
+			q.log.LogAttrs(ctx, slog.LevelWarn, "mcpauth: notification failed",
+				slog.String("type", string(qn.n.Type)), slog.String("key_id", qn.n.KeyID), slog.String("error", err.Error()))
+		}
+		cancel()
+	}
+}
+
+// close delivers queued notifications and stops; later sends are dropped.
+func (q *notifyQueue) close(ctx context.Context) error {
+	q.startOnce.Do(func() { go q.loop() })
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.ch)
+	}
+	q.mu.Unlock()
+	select {
+	case <-q.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -32,7 +32,8 @@ type Principal struct {
 }
 
 // HasScope reports whether the principal's scopes include s literally. For
-// hierarchical checks (admin, documents:*) use package scope.
+// the hierarchy (admin, documents:*, read covering documents:read) use
+// ScopesFrom(ctx) and scope.Set.Allows.
 func (p Principal) HasScope(s string) bool { return slices.Contains(p.Scopes, s) }
 
 // principalKey's value is the key's *cacheEntry, which holds the Principal
