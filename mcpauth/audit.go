@@ -92,12 +92,12 @@ func outcomeOf(err error) audit.Outcome {
 	}
 }
 
-// record writes the request's audit events: one per JSON-RPC message, or
-// one for the request when it has none (GET, DELETE, refused before the
-// body was read). When the request was refused for one message, that
-// message carries the refusal and the others of the batch are recorded as
-// denied with reason "batch_refused". With wait set (strict audit) it
-// returns ErrUnavailable if an event cannot be recorded.
+// record writes the request's audit events: one per JSON-RPC message of an
+// allowed request, or one for the request when it has none (GET, DELETE) or
+// was refused. A refused request is one event whatever its size (the
+// refused message, or the first one), so that a flood of refused messages
+// cannot flood the audit log. With wait set (strict audit) it returns
+// ErrUnavailable if an event cannot be recorded.
 func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wait bool) error {
 	ev := audit.Event{
 		Time:            x.start,
@@ -126,8 +126,20 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 		ev.Method = r.Method
 		return g.emit(ctx, ev, wait)
 	}
-	var refused *ScopeError
-	errors.As(cause, &refused)
+	if cause != nil {
+		m := &x.msgs[0]
+		var refused *ScopeError
+		if errors.As(cause, &refused) {
+			for i := range x.msgs {
+				if x.msgs[i].Kind != rpcpeek.Response && sameID(x.msgs[i].ID, refused.ID) {
+					m = &x.msgs[i]
+					break
+				}
+			}
+		}
+		g.describe(&ev, m)
+		return g.emit(ctx, ev, wait)
+	}
 	for i := range x.msgs {
 		m := &x.msgs[i]
 		e := ev
@@ -136,9 +148,6 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 			if args := argumentsOf(m.Params); len(args) > 0 {
 				e.Arguments = audit.RedactArguments(args, g.opts.AuditRedact)
 			}
-		}
-		if refused != nil && !sameID(m.ID, refused.ID) {
-			e.Reason = "batch_refused"
 		}
 		if err := g.emit(ctx, e, wait); err != nil {
 			return err

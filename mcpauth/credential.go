@@ -40,7 +40,7 @@ func credential(r *http.Request, from CredentialSource) (string, error) {
 		}
 	}
 	if key == "" {
-		return "", ErrNoCredential
+		return "", noCredential(r, from)
 	}
 	if len(key) > maxCredentialLen {
 		return "", errMalformed("credential too long")
@@ -57,4 +57,28 @@ func bearerToken(v string) (string, bool) {
 	}
 	tok := strings.TrimSpace(v[len(scheme):])
 	return tok, tok != ""
+}
+
+// queryKeyNames are the URL query parameters clients put keys in; a request
+// whose only key is there is told that it was ignored.
+var queryKeyNames = []string{"access_token", "api_key", "apikey", "key", "token"}
+
+// noCredential tells why a request has no usable key.
+func noCredential(r *http.Request, from CredentialSource) error {
+	if from&FromBearer != 0 {
+		for _, v := range r.Header["Authorization"] {
+			if strings.TrimSpace(v) != "" {
+				return ErrNotBearer
+			}
+		}
+	}
+	if r.URL != nil && r.URL.RawQuery != "" {
+		q := r.URL.Query()
+		for _, n := range queryKeyNames {
+			if q.Has(n) {
+				return ErrKeyInQuery
+			}
+		}
+	}
+	return ErrNoCredential
 }

@@ -1,6 +1,7 @@
 package mcpauth
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,13 @@ func (e *kindError) Unwrap() error { return e.parent }
 var (
 	// ErrNoCredential: the request carries no API key.
 	ErrNoCredential = errors.New("mcpauth: no credential")
+	// ErrKeyInQuery: the request carries no key in a header but has one in
+	// the URL query (access_token, api_key, ...), which is never accepted.
+	// It is also an ErrNoCredential; the response says why it was ignored.
+	ErrKeyInQuery = &kindError{msg: "mcpauth: no credential (a key in the URL query is ignored)", parent: ErrNoCredential}
+	// ErrNotBearer: the request carries an Authorization header of another
+	// scheme (Basic, ...) and no key. It is also an ErrNoCredential.
+	ErrNotBearer = &kindError{msg: "mcpauth: no credential (only Bearer is accepted)", parent: ErrNoCredential}
 	// ErrConflictingCredentials: the request carries two different keys
 	// (Authorization and X-API-Key, or the same header twice).
 	ErrConflictingCredentials = errors.New("mcpauth: conflicting credentials")
@@ -62,17 +70,36 @@ var (
 	// ErrParse: the POST body is not JSON (JSON-RPC -32700).
 	ErrParse = errors.New("mcpauth: request body is not valid JSON")
 	// ErrInvalidRequest: the POST body is JSON but not a JSON-RPC message
-	// or batch (JSON-RPC -32600).
+	// or batch, or a message whose meaning JSON decoders could disagree on
+	// (JSON-RPC -32600).
 	ErrInvalidRequest = errors.New("mcpauth: request body is not a JSON-RPC message")
+	// ErrBatchTooLarge: the POST body is a batch of more messages than
+	// Options.MaxBatchLength. It is also an ErrInvalidRequest.
+	ErrBatchTooLarge = &kindError{msg: "mcpauth: batch too large", parent: ErrInvalidRequest}
+	// ErrHeaderMismatch: the Mcp-Method or Mcp-Name header (MCP 2026-07-28,
+	// SEP-2243) disagrees with the body, or is repeated, or comes with a
+	// batch. It is also an ErrInvalidRequest.
+	ErrHeaderMismatch = &kindError{msg: "mcpauth: Mcp-Method or Mcp-Name header disagrees with the body", parent: ErrInvalidRequest}
 )
 
-// JSON-RPC error codes in mcpauth's responses. Custom codes stay within
-// -32000..-32019; the MCP specification reserves -32020..-32099.
+// JSON-RPC error codes in mcpauth's responses. The custom codes are in
+// -32010..-32013: no official SDK uses them for itself (the go-sdk takes
+// -32001..-32004 and -32042, -32003/-32004 meaning "connection closing";
+// the TypeScript SDK -32000 and -32001; mcp-go and the 2026-07-28
+// specification -32020..-32022), so a client reports them as the server's
+// error instead of a dead connection.
 const (
 	RPCCodeParseError     = -32700
 	RPCCodeInvalidRequest = -32600
-	RPCCodeForbidden      = -32003
-	RPCCodeRateLimited    = -32004
+	// RPCCodeUnauthorized: no key, an invalid key, or two keys (HTTP 401/400).
+	RPCCodeUnauthorized = -32010
+	// RPCCodeForbidden: insufficient scope, blocked target, inactive account,
+	// address not allowed (HTTP 403).
+	RPCCodeForbidden = -32011
+	// RPCCodeRateLimited: over the rate limit (HTTP 429).
+	RPCCodeRateLimited = -32012
+	// RPCCodeUnavailable: a backend is down; retry later (HTTP 503).
+	RPCCodeUnavailable = -32013
 )
 
 // ScopeError is the error for an MCP message the key may not send.
@@ -111,21 +138,49 @@ type RateLimitError struct {
 	RetryAfter time.Duration
 	// Policy is the name of the limit that was hit.
 	Policy string
+	// Cost and Burst are set when the request costs more than the limit
+	// allows at once (Cost > Burst): it can never pass as it is and must be
+	// split into smaller requests.
+	Cost, Burst int
 }
 
 func (e *RateLimitError) Error() string {
+	if e.Cost > e.Burst {
+		return fmt.Sprintf("mcpauth: request costs %d, more than policy %q allows at once (%d)", e.Cost, e.Policy, e.Burst)
+	}
 	return fmt.Sprintf("mcpauth: rate limited by policy %q; retry after %s", e.Policy, e.RetryAfter)
 }
 
 // Is makes a RateLimitError match ErrRateLimited.
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
+// messagesError attaches the JSON-RPC messages of a refused POST to the
+// refusal, so that the response can answer each of them with its id.
+// Require wraps every refusal of a request whose body it read; errors.Is
+// and errors.As see through it.
+type messagesError struct {
+	err   error
+	batch bool
+	ids   []json.RawMessage // the ids of the request messages, in order
+	tool  bool              // the only message is a tools/call request
+}
+
+func (e *messagesError) Error() string { return e.err.Error() }
+func (e *messagesError) Unwrap() error { return e.err }
+
 // Response is what the default error handler writes for an error: the HTTP
-// status, the WWW-Authenticate challenge (empty for none) and the JSON body's
-// "error" code and "message". When JSONRPC is set the body is instead a
-// JSON-RPC error response with RPCID (null if empty) and RPCCode, whose
-// message is Message and whose data carries the "error" code, so that MCP
-// clients and models can read why.
+// status, the WWW-Authenticate challenge (empty for none) and the body's
+// "error" code and Message.
+//
+// When JSONRPC is set the body is a JSON-RPC error response instead, whose
+// message is Message and whose data carries the "error" code (and "scope"
+// and "retry_after" when set), so that MCP clients and models can read why:
+// one response object with RPCID (null if empty), or, when Batch is set, an
+// array with one error object per id in RPCIDs (the one equal to RPCID
+// carries Message, the others say they were not executed). With ToolResult
+// (and not Batch) the body is instead a successful JSON-RPC response whose
+// result is a tools/call result with isError set and Message as its text,
+// the form that reaches the model in every client.
 type Response struct {
 	Status    int
 	Challenge string
@@ -134,28 +189,103 @@ type Response struct {
 	JSONRPC   bool
 	RPCID     json.RawMessage
 	RPCCode   int
+	// Batch and RPCIDs answer a batch, one element per request in it.
+	Batch  bool
+	RPCIDs []json.RawMessage
+	// Scope lists the scopes that would allow the operation ("" if none would).
+	Scope string
+	// RetryAfter is set for rate-limit refusals.
+	RetryAfter time.Duration
+	// ToolResult answers a refused tools/call as an isError tool result.
+	ToolResult bool
 }
 
 // ResponseFor maps an error from the middleware to the response the default
-// error handler sends. It is the one place where errors become statuses;
-// custom error handlers can call it and change only what they need. Unknown
-// errors map to 500 with a generic message: internal error text is never
-// part of a Response.
+// error handler sends (in the default RefusalHTTP mode). It is the one place
+// where errors become statuses; custom error handlers can call it and change
+// only what they need. Unknown errors map to 500 with a generic message:
+// internal error text is never part of a Response.
 func ResponseFor(err error, realm string) Response {
 	if realm == "" {
 		realm = DefaultRealm
 	}
-	bearer := `Bearer realm="` + realm + `"`
+	resp := responseFor(err, `Bearer realm="`+realm+`"`)
+	var me *messagesError
+	if errors.As(err, &me) && (resp.JSONRPC || len(me.ids) > 0) && resp.Status != http.StatusRequestEntityTooLarge {
+		resp.JSONRPC = true
+		if resp.RPCCode == 0 {
+			resp.RPCCode = rpcCodeFor(resp.Status)
+		}
+		if me.batch {
+			resp.Batch, resp.RPCIDs = true, me.ids
+		}
+		if resp.RPCID == nil && len(me.ids) > 0 {
+			resp.RPCID = me.ids[0]
+		}
+	}
+	return resp
+}
+
+func rpcCodeFor(status int) int {
+	switch status {
+	case http.StatusUnauthorized:
+		return RPCCodeUnauthorized
+	case http.StatusForbidden:
+		return RPCCodeForbidden
+	case http.StatusTooManyRequests:
+		return RPCCodeRateLimited
+	case http.StatusBadRequest:
+		return RPCCodeInvalidRequest
+	default:
+		return RPCCodeUnavailable
+	}
+}
+
+// challenge appends an RFC 6750 error and error_description to a Bearer
+// challenge.
+func challenge(bearer, code, description string) string {
+	return bearer + `, error="` + code + `", error_description="` + descriptionValue(description) + `"`
+}
+
+// descriptionValue keeps the characters RFC 6750 allows in error_description
+// (printable ASCII except '"' and '\'); a '"' becomes '\''.
+func descriptionValue(s string) string {
+	ok := true
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := range len(s) {
+		switch c := s[i]; {
+		case c == '"':
+			b = append(b, '\'')
+		case c < 0x20 || c > 0x7e || c == '\\':
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func responseFor(err error, bearer string) Response {
 	switch {
 	case errors.Is(err, ErrNoCredential):
 		return Response{Status: http.StatusUnauthorized, Challenge: bearer, Code: "unauthorized",
-			Message: "An API key is required. Send it as 'Authorization: Bearer <key>'."}
+			Message: noCredentialMessage(err)}
 	case errors.Is(err, ErrConflictingCredentials):
-		return Response{Status: http.StatusBadRequest, Challenge: bearer + `, error="invalid_request"`, Code: "invalid_request",
-			Message: "Send exactly one API key, in one header."}
+		const msg = "Send exactly one API key, in one header."
+		return Response{Status: http.StatusBadRequest, Challenge: challenge(bearer, "invalid_request", msg), Code: "invalid_request",
+			Message: msg, RPCCode: RPCCodeUnauthorized}
 	case errors.Is(err, ErrInvalidKey):
-		return Response{Status: http.StatusUnauthorized, Challenge: bearer + `, error="invalid_token"`, Code: "invalid_token",
-			Message: "The API key is invalid, expired or revoked."}
+		const msg = "The API key is invalid, expired or revoked."
+		return Response{Status: http.StatusUnauthorized, Challenge: challenge(bearer, "invalid_token", msg), Code: "invalid_token",
+			Message: msg}
 	case errors.Is(err, ErrAddressNotAllowed):
 		return Response{Status: http.StatusForbidden, Code: "address_not_allowed",
 			Message: "This API key may not be used from this network address."}
@@ -169,19 +299,29 @@ func ResponseFor(err error, realm string) Response {
 		}
 		resp := Response{Status: http.StatusForbidden, Code: "insufficient_scope", Message: se.Reason,
 			JSONRPC: true, RPCID: se.ID, RPCCode: RPCCodeForbidden}
-		resp.Challenge = bearer + `, error="insufficient_scope"`
 		if se.Blocked {
 			resp.Code = "blocked"
-		} else if len(se.Required) > 0 { // empty when the policy denies outright: no scope would help
-			resp.Challenge += `, scope="` + strings.Join(se.Required, " ") + `"`
+		}
+		// A challenge only when some scope would allow the operation: for a
+		// blocked or unlisted target a client asking for more scopes would
+		// loop.
+		if !se.Blocked && len(se.Required) > 0 {
+			resp.Scope = strings.Join(se.Required, " ")
+			resp.Challenge = challenge(bearer, "insufficient_scope", se.Reason) + `, scope="` + resp.Scope + `"`
 		}
 		return resp
 	case errors.Is(err, ErrRateLimited):
 		resp := Response{Status: http.StatusTooManyRequests, Code: "rate_limited",
-			Message: "Too many requests from this API key, please try again later."}
+			Message: "Too many requests from this API key, please try again later.", RPCCode: RPCCodeRateLimited}
 		var rl *RateLimitError
-		if errors.As(err, &rl) && rl.ID != nil {
-			resp.JSONRPC, resp.RPCID, resp.RPCCode = true, rl.ID, RPCCodeRateLimited
+		if errors.As(err, &rl) {
+			resp.RetryAfter = rl.RetryAfter
+			if rl.ID != nil {
+				resp.JSONRPC, resp.RPCID = true, rl.ID
+			}
+			if rl.Cost > rl.Burst {
+				resp.Message = fmt.Sprintf("This request costs %d rate-limit units, more than this API key may spend at once (%d). Send fewer messages per request.", rl.Cost, rl.Burst)
+			}
 		}
 		return resp
 	case errors.Is(err, ErrBodyTooLarge):
@@ -190,15 +330,34 @@ func ResponseFor(err error, realm string) Response {
 	case errors.Is(err, ErrParse):
 		return Response{Status: http.StatusBadRequest, Code: "parse_error",
 			Message: "Parse error: the request body is not valid JSON.", JSONRPC: true, RPCCode: RPCCodeParseError}
+	case errors.Is(err, ErrBatchTooLarge):
+		return Response{Status: http.StatusBadRequest, Code: "batch_too_large",
+			Message: "Invalid request: the batch has more messages than this server accepts in one request.", JSONRPC: true, RPCCode: RPCCodeInvalidRequest}
+	case errors.Is(err, ErrHeaderMismatch):
+		return Response{Status: http.StatusBadRequest, Code: "header_mismatch",
+			Message: "Invalid request: the Mcp-Method or Mcp-Name header does not match the body.", JSONRPC: true, RPCCode: RPCCodeInvalidRequest}
 	case errors.Is(err, ErrInvalidRequest):
 		return Response{Status: http.StatusBadRequest, Code: "invalid_request",
-			Message: "Invalid request: the body is not a JSON-RPC message.", JSONRPC: true, RPCCode: RPCCodeInvalidRequest}
+			Message: "Invalid request: the body is not a JSON-RPC message, or has a key given twice or in another letter case.", JSONRPC: true, RPCCode: RPCCodeInvalidRequest}
 	case errors.Is(err, ErrUnavailable):
 		return Response{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
-			Message: "Authentication is temporarily unavailable. Try again shortly."}
+			Message: "Authentication is temporarily unavailable. Try again shortly.", RPCCode: RPCCodeUnavailable}
 	default:
 		return Response{Status: http.StatusInternalServerError, Code: "internal_error",
-			Message: "The request could not be authenticated."}
+			Message: "The request could not be authenticated.", RPCCode: RPCCodeUnavailable}
+	}
+}
+
+// noCredentialMessage says how to send a key, and why one that was sent
+// elsewhere was ignored.
+func noCredentialMessage(err error) string {
+	switch {
+	case errors.Is(err, ErrKeyInQuery):
+		return "An API key in the URL is never accepted (URLs end up in logs); send it as 'Authorization: Bearer <key>'."
+	case errors.Is(err, ErrNotBearer):
+		return "Only Bearer credentials are accepted; send the API key as 'Authorization: Bearer <key>'."
+	default:
+		return "An API key is required. Send it as 'Authorization: Bearer <key>'."
 	}
 }
 
@@ -206,10 +365,45 @@ func ResponseFor(err error, realm string) Response {
 //
 //	{"error":"invalid_token","message":"The API key is invalid, expired or revoked."}
 //
-// with the WWW-Authenticate challenge where one applies, and
+// (a JSON-RPC error response carrying the request id for MCP POSTs) with
+// the WWW-Authenticate challenge where one applies, and
 // Cache-Control: no-store. It never writes the error's own text.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	WriteResponse(w, ResponseFor(err, DefaultRealm))
+}
+
+type rpcData struct {
+	Error      string `json:"error"`
+	Scope      string `json:"scope,omitempty"`
+	RetryAfter int64  `json:"retry_after,omitempty"`
+}
+
+type rpcError struct {
+	Code    int     `json:"code"`
+	Message string  `json:"message"`
+	Data    rpcData `json:"data"`
+}
+
+type rpcErrorResponse struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Error   rpcError        `json:"error"`
+}
+
+type toolText struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type toolResult struct {
+	Content []toolText `json:"content"`
+	IsError bool       `json:"isError"`
+}
+
+type rpcResultResponse struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Result  toolResult      `json:"result"`
 }
 
 // WriteResponse writes resp as the default error handler does. Custom error
@@ -223,29 +417,41 @@ func WriteResponse(w http.ResponseWriter, resp Response) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(resp.Status)
 	var body []byte
-	if resp.JSONRPC {
+	switch {
+	case resp.JSONRPC && resp.Batch && len(resp.RPCIDs) > 0:
+		out := make([]rpcErrorResponse, len(resp.RPCIDs))
+		for i, id := range resp.RPCIDs {
+			out[i] = rpcErrorResponse{"2.0", id, resp.rpcError()}
+			if !bytes.Equal(id, resp.RPCID) {
+				out[i].Error.Message = "Not executed: another message in this batch was refused (" + resp.Message + ")"
+			}
+		}
+		body, _ = json.Marshal(out)
+	case resp.JSONRPC && resp.ToolResult && len(resp.RPCID) > 0:
+		body, _ = json.Marshal(rpcResultResponse{"2.0", resp.RPCID, toolResult{[]toolText{{"text", resp.Message}}, true}})
+	case resp.JSONRPC:
 		id := resp.RPCID
 		if len(id) == 0 {
 			id = json.RawMessage("null")
 		}
-		type rpcData struct {
-			Error string `json:"error"`
-		}
-		type rpcError struct {
-			Code    int     `json:"code"`
-			Message string  `json:"message"`
-			Data    rpcData `json:"data"`
-		}
-		body, _ = json.Marshal(struct {
-			JSONRPC string          `json:"jsonrpc"`
-			ID      json.RawMessage `json:"id"`
-			Error   rpcError        `json:"error"`
-		}{"2.0", id, rpcError{resp.RPCCode, resp.Message, rpcData{resp.Code}}})
-	} else {
+		body, _ = json.Marshal(rpcErrorResponse{"2.0", id, resp.rpcError()})
+	default:
 		body, _ = json.Marshal(struct {
 			Error   string `json:"error"`
 			Message string `json:"message"`
 		}{resp.Code, resp.Message})
 	}
 	_, _ = w.Write(append(body, '\n'))
+}
+
+func (resp *Response) rpcError() rpcError {
+	code := resp.RPCCode
+	if code == 0 {
+		code = rpcCodeFor(resp.Status)
+	}
+	d := rpcData{Error: resp.Code, Scope: resp.Scope}
+	if resp.RetryAfter > 0 {
+		d.RetryAfter = int64((resp.RetryAfter + time.Second - 1) / time.Second)
+	}
+	return rpcError{code, resp.Message, d}
 }

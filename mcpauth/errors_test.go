@@ -19,12 +19,12 @@ func TestResponseFor(t *testing.T) {
 		code      string
 	}{
 		{ErrNoCredential, 401, `Bearer realm="mcp"`, "unauthorized"},
-		{ErrMalformedKey, 401, `Bearer realm="mcp", error="invalid_token"`, "invalid_token"},
-		{fmt.Errorf("x: %w", ErrMalformedKey), 401, `Bearer realm="mcp", error="invalid_token"`, "invalid_token"},
-		{ErrUnknownKey, 401, `Bearer realm="mcp", error="invalid_token"`, "invalid_token"},
-		{ErrKeyRevoked, 401, `Bearer realm="mcp", error="invalid_token"`, "invalid_token"},
-		{ErrKeyExpired, 401, `Bearer realm="mcp", error="invalid_token"`, "invalid_token"},
-		{ErrConflictingCredentials, 400, `Bearer realm="mcp", error="invalid_request"`, "invalid_request"},
+		{ErrMalformedKey, 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, "invalid_token"},
+		{fmt.Errorf("x: %w", ErrMalformedKey), 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, "invalid_token"},
+		{ErrUnknownKey, 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, "invalid_token"},
+		{ErrKeyRevoked, 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, "invalid_token"},
+		{ErrKeyExpired, 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, "invalid_token"},
+		{ErrConflictingCredentials, 400, `Bearer realm="mcp", error="invalid_request", error_description="Send exactly one API key, in one header."`, "invalid_request"},
 		{ErrUserInactive, 403, "", "account_inactive"},
 		{fmt.Errorf("%w: db on fire at 10.0.0.7", ErrUnavailable), 503, "", "temporarily_unavailable"},
 		{errors.New("pq: password authentication failed for user admin"), 500, "", "internal_error"},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/store"
@@ -35,18 +36,21 @@ func ExampleGuard_Require() {
 		panic(err)
 	}
 
-	req := httptest.NewRequest("POST", "/mcp", nil)
+	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	req := httptest.NewRequest("POST", "/mcp", strings.NewReader(ping))
 	req.Header.Set("Authorization", "Bearer "+key.Raw)
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, req)
 	fmt.Println(rec.Code, rec.Body.String())
 
 	rec = httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest("POST", "/mcp", nil))
+	mux.ServeHTTP(rec, httptest.NewRequest("POST", "/mcp", strings.NewReader(ping)))
 	fmt.Println(rec.Code, rec.Header().Get("WWW-Authenticate"))
+	fmt.Print(rec.Body.String())
 	// Output:
 	// 200 hello user-42
 	// 401 Bearer realm="mcp"
+	// {"jsonrpc":"2.0","id":1,"error":{"code":-32010,"message":"An API key is required. Send it as 'Authorization: Bearer \u003ckey\u003e'.","data":{"error":"unauthorized"}}}
 }
 
 // Create a key: the raw key is returned once; the store keeps only its hash.

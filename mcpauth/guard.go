@@ -28,6 +28,7 @@ const (
 	DefaultTouchInterval    = 10 * time.Second
 	DefaultStoreTimeout     = 2 * time.Second
 	DefaultMaxBodyBytes     = 4 << 20
+	DefaultMaxBatchLength   = 32
 )
 
 // Credential sources, combined with | in Options.Credentials.
@@ -132,13 +133,18 @@ type Options struct {
 	// error="insufficient_scope" and a JSON-RPC error carrying the request
 	// id. Default nil: a valid key may send anything.
 	Policy *scope.Policy
-	// DenyWithStatus200 answers policy refusals with HTTP 200 and the
-	// JSON-RPC error body, for clients that surface JSON-RPC errors to the
-	// model but not HTTP 403s. Default false (403).
-	DenyWithStatus200 bool
+	// Refusals chooses how refusals of MCP POSTs are answered; see
+	// RefusalMode and docs/refusals.md for what each MCP client shows.
+	// Default RefusalHTTP: 401/403/429 with a JSON-RPC error body, as the
+	// MCP authorization specification expects.
+	Refusals RefusalMode
 	// MaxBodyBytes bounds the POST body the middleware reads to inspect;
 	// larger bodies get 413 before any decoding. Default 4 MiB.
 	MaxBodyBytes int64
+	// MaxBatchLength bounds the messages in one JSON-RPC batch (protocol
+	// 2025-03-26); a longer batch is refused whole (400, -32600) before
+	// anything runs. Default 32.
+	MaxBatchLength int
 
 	// RateLimiter, if set, limits requests: each authenticated request
 	// spends its cost (RatePolicy.Cost of each message, 1 for GET and
@@ -245,6 +251,12 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.MaxBatchLength <= 0 {
+		o.MaxBatchLength = DefaultMaxBatchLength
+	}
+	if o.Refusals > RefusalToolResult {
+		return nil, fmt.Errorf("mcpauth: unknown Refusals mode %d", o.Refusals)
 	}
 	if o.RequestIDHeader == "" {
 		o.RequestIDHeader = "X-Request-Id"
@@ -480,15 +492,3 @@ func validScopes(in []string) []string {
 // it asks the store. The Manager calls it on revoke and rotate; call it
 // yourself when a key changes through another path.
 func (g *Guard) Forget(keyID string) { g.cache.delete(keyID) }
-
-func (g *Guard) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if g.opts.ErrorHandler != nil {
-		g.opts.ErrorHandler(w, r, err)
-		return
-	}
-	resp := ResponseFor(err, g.opts.Realm)
-	if g.opts.DenyWithStatus200 && errors.Is(err, ErrInsufficientScope) {
-		resp.Status, resp.Challenge = http.StatusOK, ""
-	}
-	WriteResponse(w, resp)
-}

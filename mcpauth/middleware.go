@@ -2,6 +2,7 @@ package mcpauth
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +40,7 @@ type exchange struct {
 	requestID string
 	entry     *cacheEntry
 	msgs      []rpcpeek.Message
+	batch     bool
 	buf       [4]rpcpeek.Message
 	body      *bodyBuffer
 }
@@ -51,9 +53,9 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	auditing := g.opts.Audit != nil
 	if auditing {
 		x.start = g.opts.Now()
-		x.requestID = requestID(r, g.opts.RequestIDHeader)
-		w.Header().Set(g.opts.RequestIDHeader, x.requestID)
 	}
+	x.requestID = requestID(r, g.opts.RequestIDHeader)
+	w.Header().Set(g.opts.RequestIDHeader, x.requestID)
 
 	e, err := g.authenticate(r)
 	x.entry = e
@@ -61,8 +63,12 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		g.refuse(w, r, x, err)
 		return
 	}
-	if r.Method == http.MethodPost && (g.opts.Policy != nil || auditing || g.costly()) {
-		if err := g.inspect(r, x); err != nil {
+	if r.Method == http.MethodPost {
+		if err := g.inspect(r, x, g.opts.MaxBodyBytes); err != nil {
+			g.refuse(w, r, x, err)
+			return
+		}
+		if err := g.checkMessages(r, x); err != nil {
 			g.refuse(w, r, x, err)
 			return
 		}
@@ -106,38 +112,66 @@ func (g *Guard) release(x *exchange) {
 	exchanges.Put(x)
 }
 
-// refuse answers an error and audits it.
+// unauthenticatedPeekBytes bounds the body read from a request refused
+// before its body was inspected (no key, bad key), only to answer with its
+// JSON-RPC ids: an unauthenticated client cannot make the Guard parse more.
+const unauthenticatedPeekBytes = 64 << 10
+
+// refuse answers an error, with the request's JSON-RPC ids when the body is
+// (or, refused before inspection, briefly can be) read, and audits it.
 func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
+	if r.Method == http.MethodPost && x.body == nil && !errors.Is(err, ErrBodyTooLarge) {
+		// Only to answer with the ids; what the peek finds changes nothing.
+		_ = g.inspect(r, x, min(g.opts.MaxBodyBytes, unauthenticatedPeekBytes))
+	}
+	err = withMessages(err, x)
 	if g.opts.Audit != nil {
-		status := ResponseFor(err, g.opts.Realm).Status
-		if g.opts.DenyWithStatus200 && errors.Is(err, ErrInsufficientScope) {
-			status = http.StatusOK
-		}
-		_ = g.record(r, x, status, err, false)
+		_ = g.record(r, x, g.statusFor(err), err, false)
 	}
 	g.fail(w, r, err)
 }
 
-// inspect reads the POST body (at most MaxBodyBytes), finds the JSON-RPC
+// withMessages attaches the ids of the request's messages to a refusal, so
+// that the response answers each of them. Syntax errors and bodies that are
+// not JSON-RPC are answered with a null id instead: their messages are not
+// known.
+func withMessages(err error, x *exchange) error {
+	if len(x.msgs) == 0 || errors.Is(err, ErrParse) || (errors.Is(err, ErrInvalidRequest) && !errors.Is(err, ErrBatchTooLarge) && !errors.Is(err, ErrHeaderMismatch)) {
+		return err
+	}
+	me := &messagesError{err: err, batch: x.batch}
+	for i := range x.msgs {
+		if m := &x.msgs[i]; m.Kind == rpcpeek.Request {
+			me.ids = append(me.ids, cloneID(m.ID))
+		}
+	}
+	me.tool = len(x.msgs) == 1 && x.msgs[0].Kind == rpcpeek.Request && x.msgs[0].Method == scope.MethodToolsCall
+	return me
+}
+
+// statusFor is the HTTP status the default error handler answers err with.
+func (g *Guard) statusFor(err error) int { return g.responseFor(err).Status }
+
+// inspect reads the POST body (at most limit bytes), finds the JSON-RPC
 // messages in it and puts the body back, byte for byte, for the handler.
-func (g *Guard) inspect(r *http.Request, x *exchange) error {
-	if r.ContentLength > g.opts.MaxBodyBytes {
+func (g *Guard) inspect(r *http.Request, x *exchange, limit int64) error {
+	if r.ContentLength > limit {
 		return ErrBodyTooLarge
 	}
 	b := newBodyBuffer()
 	x.body = b
-	n, err := b.buf.ReadFrom(io.LimitReader(r.Body, g.opts.MaxBodyBytes+1))
+	n, err := b.buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	_ = r.Body.Close()
 	if err != nil {
 		return ErrParse
 	}
-	if n > g.opts.MaxBodyBytes {
+	if n > limit {
 		return ErrBodyTooLarge
 	}
 	body := b.buf.Bytes()
 	r.Body = b.reader(body)
-	msgs, _, err := rpcpeek.Peek(body, x.buf[:0])
-	x.msgs = msgs
+	msgs, batch, err := rpcpeek.Peek(body, x.buf[:0])
+	x.msgs, x.batch = msgs, batch
 	switch {
 	case errors.Is(err, rpcpeek.ErrSyntax):
 		return ErrParse
@@ -147,24 +181,84 @@ func (g *Guard) inspect(r *http.Request, x *exchange) error {
 	return nil
 }
 
-// costly reports whether operations have costs other than 1, which only
-// the body tells.
-func (g *Guard) costly() bool {
-	return g.opts.RateLimiter != nil && len(g.opts.RatePolicy.Costs) > 0
+// checkMessages refuses batches longer than MaxBatchLength and requests
+// whose Mcp-Method / Mcp-Name headers (MCP 2026-07-28, SEP-2243) disagree
+// with the body: a server or router behind the Guard that trusts the
+// headers must see the same operation the policy checked.
+func (g *Guard) checkMessages(r *http.Request, x *exchange) error {
+	if x.batch && len(x.msgs) > g.opts.MaxBatchLength {
+		return ErrBatchTooLarge
+	}
+	methods, names := r.Header.Values("Mcp-Method"), r.Header.Values("Mcp-Name")
+	if len(methods) == 0 && len(names) == 0 {
+		return nil
+	}
+	if len(methods) > 1 || len(names) > 1 || x.batch || len(x.msgs) != 1 {
+		return ErrHeaderMismatch
+	}
+	m := &x.msgs[0]
+	if len(methods) == 1 && (m.Kind == rpcpeek.Response || methods[0] != m.Method) {
+		return ErrHeaderMismatch
+	}
+	if len(names) == 1 {
+		var want string
+		switch m.Method {
+		case scope.MethodToolsCall, scope.MethodPromptsGet:
+			want = m.Name
+		case scope.MethodResourcesRead:
+			want = m.URI
+		default:
+			return ErrHeaderMismatch // no name to agree with
+		}
+		if names[0] != want && headerValue(names[0]) != want {
+			return ErrHeaderMismatch
+		}
+	}
+	return nil
+}
+
+// headerValue decodes a SEP-2243 header value "=?base64?...?=" (how clients
+// send names that are not plain ASCII); other values are returned as they are.
+func headerValue(v string) string {
+	enc, ok := strings.CutPrefix(v, "=?base64?")
+	if !ok {
+		return v
+	}
+	enc, ok = strings.CutSuffix(enc, "?=")
+	if !ok {
+		return v
+	}
+	b, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return v
+	}
+	return string(b)
+}
+
+// costOf is what a request spends from its rate-limit budget: the sum of
+// its messages' costs (RatePolicy.Cost; protocol messages are free by
+// default), or the cost of its HTTP method for GET and DELETE.
+func (g *Guard) costOf(r *http.Request, x *exchange) int {
+	if r.Method != http.MethodPost {
+		return g.opts.RatePolicy.Cost(r.Method, "")
+	}
+	cost := 0
+	for i := range x.msgs {
+		if m := &x.msgs[i]; m.Kind != rpcpeek.Response {
+			cost += g.opts.RatePolicy.Cost(m.Method, targetOf(m))
+		}
+	}
+	return cost
 }
 
 // limit spends the request's cost from its bucket and writes the rate-limit
-// headers.
+// headers. Every message of a batch is counted; a request that costs more
+// than remains is refused whole, and one that costs more than the bucket
+// holds is refused without asking the limiter.
 func (g *Guard) limit(w http.ResponseWriter, r *http.Request, x *exchange) error {
-	cost := 1
-	if len(x.msgs) > 0 {
-		cost = 0
-		for i := range x.msgs {
-			m := &x.msgs[i]
-			if m.Kind != rpcpeek.Response {
-				cost += g.opts.RatePolicy.Cost(m.Method, targetOf(m))
-			}
-		}
+	cost := g.costOf(r, x)
+	if cost == 0 {
+		return nil
 	}
 	bucket, lim := x.entry.bucket, x.entry.limit
 	if bucket == "" { // cache disabled or filled before a policy existed
@@ -173,8 +267,8 @@ func (g *Guard) limit(w http.ResponseWriter, r *http.Request, x *exchange) error
 			Metadata: x.entry.principal.Metadata, Override: x.entry.principal.RateLimit,
 		})
 	}
-	if cost == 0 {
-		return nil
+	if b := lim.EffectiveBurst(); cost > b {
+		return &RateLimitError{ID: firstID(x), RetryAfter: lim.Per, Policy: lim.Name, Cost: cost, Burst: b}
 	}
 	d, err := g.opts.RateLimiter.Allow(r.Context(), bucket, lim, cost)
 	if err != nil {
@@ -186,17 +280,17 @@ func (g *Guard) limit(w http.ResponseWriter, r *http.Request, x *exchange) error
 	if d.Allowed {
 		return nil
 	}
-	if x.body == nil && r.Method == http.MethodPost {
-		_ = g.inspect(r, x) // only to answer with the JSON-RPC id; errors change nothing
-	}
-	var id []byte
+	return &RateLimitError{ID: firstID(x), RetryAfter: d.RetryAfter, Policy: d.Policy}
+}
+
+// firstID returns a copy of the first JSON-RPC id of the request, nil if none.
+func firstID(x *exchange) []byte {
 	for i := range x.msgs {
 		if x.msgs[i].ID != nil {
-			id = cloneID(x.msgs[i].ID)
-			break
+			return cloneID(x.msgs[i].ID)
 		}
 	}
-	return &RateLimitError{ID: id, RetryAfter: d.RetryAfter, Policy: d.Policy}
+	return nil
 }
 
 // authorize checks every message of the request against the policy; the

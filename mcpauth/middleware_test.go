@@ -58,7 +58,9 @@ func TestRequireResponses(t *testing.T) {
 	srv := httptest.NewServer(f.guard.Require(whoami))
 	t.Cleanup(srv.Close)
 
-	invalid := `{"error":"invalid_token","message":"The API key is invalid, expired or revoked."}`
+	// MCP POSTs are answered with a JSON-RPC error carrying the request id,
+	// so that clients keep the session (docs/refusals.md).
+	invalid := `{"jsonrpc":"2.0","id":1,"error":{"code":-32010,"message":"The API key is invalid, expired or revoked.","data":{"error":"invalid_token"}}}`
 	tests := []struct {
 		name      string
 		method    string
@@ -71,11 +73,14 @@ func TestRequireResponses(t *testing.T) {
 		{"x-api-key", "POST", map[string]string{"X-API-Key": k.Raw}, 200, "", "user-1 " + k.Key.ID},
 		{"GET stream is authenticated too", "GET", map[string]string{}, 401, `Bearer realm="mcp"`, ""},
 		{"DELETE session is authenticated too", "DELETE", map[string]string{}, 401, `Bearer realm="mcp"`, ""},
-		{"no key", "POST", nil, 401, `Bearer realm="mcp"`, `{"error":"unauthorized","message":"An API key is required. Send it as 'Authorization: Bearer <key>'."}`},
-		{"malformed", "POST", map[string]string{"Authorization": "Bearer sk-live-123"}, 401, `Bearer realm="mcp", error="invalid_token"`, invalid},
-		{"revoked", "POST", map[string]string{"Authorization": "Bearer " + revoked.Raw}, 401, `Bearer realm="mcp", error="invalid_token"`, invalid},
-		{"expired", "POST", map[string]string{"Authorization": "Bearer " + expired.Raw}, 401, `Bearer realm="mcp", error="invalid_token"`, invalid},
-		{"conflicting", "POST", map[string]string{"Authorization": "Bearer " + k.Raw, "X-API-Key": revoked.Raw}, 400, `Bearer realm="mcp", error="invalid_request"`, ""},
+		{"no key", "POST", nil, 401, `Bearer realm="mcp"`, `{"jsonrpc":"2.0","id":1,"error":{"code":-32010,"message":"An API key is required. Send it as 'Authorization: Bearer <key>'.","data":{"error":"unauthorized"}}}`},
+		{"GET without a key has a plain body", "GET", nil, 401, `Bearer realm="mcp"`, `{"error":"unauthorized","message":"An API key is required. Send it as 'Authorization: Bearer <key>'."}`},
+		{"Basic is not a key", "POST", map[string]string{"Authorization": "Basic dXNlcjpwYXNz"}, 401, `Bearer realm="mcp"`,
+			`{"jsonrpc":"2.0","id":1,"error":{"code":-32010,"message":"Only Bearer credentials are accepted; send the API key as 'Authorization: Bearer <key>'.","data":{"error":"unauthorized"}}}`},
+		{"malformed", "POST", map[string]string{"Authorization": "Bearer sk-live-123"}, 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, invalid},
+		{"revoked", "POST", map[string]string{"Authorization": "Bearer " + revoked.Raw}, 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, invalid},
+		{"expired", "POST", map[string]string{"Authorization": "Bearer " + expired.Raw}, 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, invalid},
+		{"conflicting", "POST", map[string]string{"Authorization": "Bearer " + k.Raw, "X-API-Key": revoked.Raw}, 400, `Bearer realm="mcp", error="invalid_request", error_description="Send exactly one API key, in one header."`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,16 +97,19 @@ func TestRequireResponses(t *testing.T) {
 		})
 	}
 
-	// Keys in the query string are never accepted.
-	resp, err := srv.Client().Post(srv.URL+"/mcp?api_key="+k.Raw+"&key="+k.Raw, "application/json", nil)
+	// Keys in the query string are never accepted, and the answer says why.
+	resp, err := srv.Client().Get(srv.URL + "/mcp?api_key=" + k.Raw + "&key=" + k.Raw)
 	require.NoError(t, err)
+	qb, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.Equal(t, 401, resp.StatusCode)
+	assert.Contains(t, string(qb), "An API key in the URL is never accepted")
+	assert.NotContains(t, string(qb), k.Raw)
 
 	inactive.Store(true)
 	resp, body := do(t, srv, "POST", map[string]string{"Authorization": "Bearer " + k.Raw})
 	assert.Equal(t, 403, resp.StatusCode)
-	assert.JSONEq(t, `{"error":"account_inactive","message":"The account this API key belongs to is not active."}`, body)
+	assert.JSONEq(t, `{"jsonrpc":"2.0","id":1,"error":{"code":-32011,"message":"The account this API key belongs to is not active.","data":{"error":"account_inactive"}}}`, body)
 
 	inactive.Store(false)
 	f.store.broken.Store(true)
@@ -133,7 +141,7 @@ func TestErrorHandlerReplacesEveryResponse(t *testing.T) {
 	t.Cleanup(srv.Close)
 	resp, body := do(t, srv, "POST", map[string]string{"Authorization": "Bearer mcp_x"})
 	assert.Equal(t, 401, resp.StatusCode)
-	assert.Equal(t, `Bearer realm="acme", error="invalid_token"`, resp.Header.Get("WWW-Authenticate"))
+	assert.Equal(t, `Bearer realm="acme", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, resp.Header.Get("WWW-Authenticate"))
 	assert.Contains(t, body, "example.com/keys")
 	resp, _ = do(t, srv, "POST", nil)
 	assert.Equal(t, 401, resp.StatusCode)
@@ -262,7 +270,7 @@ func TestScopesFrom(t *testing.T) {
 		set, _ := mcpauth.ScopesFrom(r.Context())
 		got = set.String()
 	}))
-	r := httptest.NewRequest("POST", "/mcp", nil)
+	r := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
 	r.Header.Set("Authorization", "Bearer "+k.Raw)
 	h.ServeHTTP(httptest.NewRecorder(), r)
 	assert.Equal(t, "read", got)

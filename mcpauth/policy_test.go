@@ -78,7 +78,7 @@ func TestPolicyThroughMiddleware(t *testing.T) {
 	// Refused: readable JSON-RPC error with the id, and the challenge.
 	resp, got = post(t, srv, reader.Raw, toolCall("delete_document", `"req-7"`))
 	assert.Equal(t, 403, resp.StatusCode)
-	assert.Equal(t, `Bearer realm="mcp", error="insufficient_scope", scope="documents:delete"`, resp.Header.Get("WWW-Authenticate"))
+	assert.Equal(t, `Bearer realm="mcp", error="insufficient_scope", error_description="tool 'delete_document' requires scope documents:delete", scope="documents:delete"`, resp.Header.Get("WWW-Authenticate"))
 	var rpc struct {
 		JSONRPC string          `json:"jsonrpc"`
 		ID      json.RawMessage `json:"id"`
@@ -115,7 +115,7 @@ func TestPolicyThroughMiddleware(t *testing.T) {
 	// Unlisted tools are denied by default; listing and pings need only a key.
 	resp, _ = post(t, srv, admin.Raw, toolCall("format_disk", "5"))
 	assert.Equal(t, 403, resp.StatusCode)
-	assert.Equal(t, `Bearer realm="mcp", error="insufficient_scope"`, resp.Header.Get("WWW-Authenticate"), "no scope would help: no scope parameter")
+	assert.Empty(t, resp.Header.Get("WWW-Authenticate"), "no scope would help: no insufficient_scope challenge")
 	for _, b := range []string{
 		`{"jsonrpc":"2.0","id":6,"method":"tools/list"}`,
 		`{"jsonrpc":"2.0","id":7,"method":"ping"}`,
@@ -146,16 +146,41 @@ func TestPolicyThroughMiddleware(t *testing.T) {
 	assert.Equal(t, 200, gr.StatusCode)
 }
 
-func TestPolicyDenyWithStatus200(t *testing.T) {
+func TestRefusalModes(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), DenyWithStatus200: true})
-	reader := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
-	srv := httptest.NewServer(f.guard.Require(&echo{}))
-	t.Cleanup(srv.Close)
-	resp, got := post(t, srv, reader.Raw, toolCall("delete_document", "1"))
-	assert.Equal(t, 200, resp.StatusCode)
-	assert.Empty(t, resp.Header.Get("WWW-Authenticate"))
-	assert.Contains(t, got, `"code":-32003`)
+	for _, tc := range []struct {
+		name   string
+		mode   mcpauth.RefusalMode
+		body   string
+		status int
+		want   string
+	}{
+		{"http tools/call", mcpauth.RefusalHTTP, toolCall("delete_document", "1"), 403,
+			`{"jsonrpc":"2.0","id":1,"error":{"code":-32011,"message":"tool \"delete_document\" requires scope documents:delete","data":{"error":"insufficient_scope","scope":"documents:delete"}}}`},
+		{"jsonrpc tools/call", mcpauth.RefusalJSONRPC, toolCall("delete_document", "1"), 200,
+			`{"jsonrpc":"2.0","id":1,"error":{"code":-32011,"message":"tool \"delete_document\" requires scope documents:delete","data":{"error":"insufficient_scope","scope":"documents:delete"}}}`},
+		{"tool result tools/call", mcpauth.RefusalToolResult, toolCall("delete_document", "1"), 200,
+			`{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"tool \"delete_document\" requires scope documents:delete"}],"isError":true}}`},
+		{"tool result batch", mcpauth.RefusalToolResult, `[{"jsonrpc":"2.0","id":1,"method":"ping"},` + toolCall("delete_document", "2") + `]`, 200,
+			`[{"jsonrpc":"2.0","id":1,"error":{"code":-32011,"message":"Not executed: another message in this batch was refused (tool \"delete_document\" requires scope documents:delete)","data":{"error":"insufficient_scope","scope":"documents:delete"}}},` +
+				`{"jsonrpc":"2.0","id":2,"error":{"code":-32011,"message":"tool \"delete_document\" requires scope documents:delete","data":{"error":"insufficient_scope","scope":"documents:delete"}}}]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), Refusals: tc.mode})
+			reader := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+			h := &echo{}
+			srv := httptest.NewServer(f.guard.Require(h))
+			t.Cleanup(srv.Close)
+			resp, got := post(t, srv, reader.Raw, tc.body)
+			assert.Equal(t, tc.status, resp.StatusCode)
+			if tc.status == 200 {
+				assert.Empty(t, resp.Header.Get("WWW-Authenticate"))
+			}
+			assert.JSONEq(t, tc.want, got)
+			assert.NotEmpty(t, resp.Header.Get("X-Request-Id"))
+			assert.Zero(t, h.calls.Load(), "the handler must not run")
+		})
+	}
 }
 
 func TestBodyLimit(t *testing.T) {

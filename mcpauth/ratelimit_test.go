@@ -48,15 +48,18 @@ func TestRateLimitThroughMiddleware(t *testing.T) {
 	retry, err := strconv.Atoi(resp.Header.Get("Retry-After"))
 	require.NoError(t, err)
 	assert.InDelta(t, 20, retry, 1, "one request refills in 60s/3, rounded up")
-	assert.JSONEq(t, `{"jsonrpc":"2.0","id":"q-9","error":{"code":-32004,"message":"Too many requests from this API key, please try again later.","data":{"error":"rate_limited"}}}`, body)
+	assert.JSONEq(t, `{"jsonrpc":"2.0","id":"q-9","error":{"code":-32012,"message":"Too many requests from this API key, please try again later.","data":{"error":"rate_limited","retry_after":21}}}`, body)
 
-	// A GET (SSE stream) is limited too, with a plain JSON body.
+	// The GET stream and protocol messages are free: an exhausted key can
+	// still keep its session alive and close it.
 	req, _ := http.NewRequest("GET", srv.URL, nil)
 	req.Header.Set("Authorization", "Bearer "+k.Raw)
 	gr, err := srv.Client().Do(req)
 	require.NoError(t, err)
 	gr.Body.Close()
-	assert.Equal(t, 429, gr.StatusCode)
+	assert.Equal(t, 200, gr.StatusCode)
+	resp, _ = post(t, srv, k.Raw, `{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+	assert.Equal(t, 200, resp.StatusCode)
 
 	resp, _ = post(t, srv, other.Raw, toolCall("search_documents", "1"))
 	assert.Equal(t, 200, resp.StatusCode, "keys have separate budgets")

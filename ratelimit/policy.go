@@ -56,8 +56,9 @@ type Policy struct {
 	By By
 	// Costs maps operations to costs: "tools/call:search_documents" (method
 	// and tool, prompt or resource name), then "tools/call" (method), are
-	// looked up in that order. Anything else costs 1. Zero makes an
-	// operation free.
+	// looked up in that order; "GET" and "DELETE" are the session's stream
+	// and its end. Without an entry, the protocol messages in FreeMethods
+	// cost 0 and anything else costs 1. Zero makes an operation free.
 	Costs map[string]int
 }
 
@@ -186,12 +187,32 @@ func more(a, b Limit) bool {
 	return a.Name < b.Name
 }
 
+// FreeMethods are the protocol messages that cost nothing unless
+// Policy.Costs names them: connecting, keeping alive and closing a session
+// never spends the budget meant for tool calls, reads and prompts. "GET"
+// (the session's event stream) and "DELETE" (its end) are HTTP methods.
+var FreeMethods = []string{
+	"initialize", "notifications/initialized", "server/discover", "ping",
+	"notifications/cancelled", "GET", "DELETE",
+}
+
+// defaultCost is the cost of an operation Costs does not name.
+func defaultCost(method string) int {
+	switch method {
+	case "initialize", "notifications/initialized", "server/discover", "ping",
+		"notifications/cancelled", "GET", "DELETE":
+		return 0
+	}
+	return 1
+}
+
 // Cost returns the cost of one MCP operation: Costs["method:name"], else
-// Costs["method"], else 1. name is the tool, prompt or resource name, or
-// empty. Cost does not allocate for names up to about 100 bytes.
+// Costs["method"], else 0 for FreeMethods and 1 for the rest. name is the
+// tool, prompt or resource name, or empty. Cost does not allocate for names
+// up to about 100 bytes.
 func (p *Policy) Cost(method, name string) int {
 	if len(p.Costs) == 0 {
-		return 1
+		return defaultCost(method)
 	}
 	if name != "" {
 		var buf [128]byte
@@ -205,5 +226,5 @@ func (p *Policy) Cost(method, name string) int {
 	if c, ok := p.Costs[method]; ok {
 		return c
 	}
-	return 1
+	return defaultCost(method)
 }

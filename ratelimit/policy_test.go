@@ -90,6 +90,7 @@ func TestPolicyCost(t *testing.T) {
 		"tools/call:search_documents": 5,
 		"tools/call":                  2,
 		"ping":                        0,
+		"initialize":                  3,
 	}}
 	for _, tc := range []struct {
 		method, name string
@@ -100,11 +101,20 @@ func TestPolicyCost(t *testing.T) {
 		{"tools/call", "", 2},
 		{"ping", "", 0},
 		{"resources/read", "file:///x", 1},
-		{"initialize", "", 1},
+		{"initialize", "", 3}, // configured
+		{"notifications/initialized", "", 0},
+		{"GET", "", 0},
+		{"prompts/get", "p", 1},
 	} {
 		assert.Equal(t, tc.want, p.Cost(tc.method, tc.name), "%s %s", tc.method, tc.name)
 	}
 	assert.Equal(t, 1, (&ratelimit.Policy{}).Cost("tools/call", "x"))
+	for _, m := range ratelimit.FreeMethods {
+		assert.Zero(t, (&ratelimit.Policy{}).Cost(m, ""), "%s is free by default", m)
+	}
+	for _, m := range []string{"tools/call", "resources/read", "prompts/get", "tools/list", "completion/complete", "notifications/progress"} {
+		assert.Equal(t, 1, (&ratelimit.Policy{}).Cost(m, ""), "%s costs 1 by default", m)
+	}
 
 	allocs := testing.AllocsPerRun(100, func() { p.Cost("tools/call", "search_documents") })
 	assert.Zero(t, allocs)

@@ -295,17 +295,22 @@ func TestEndToEndBatchWithForbiddenCall(t *testing.T) {
 		f := start(t, true, true)
 		code, body := f.post(t, f.key(t, "alice", "documents:read"), "", batch)
 		assert.Equal(t, http.StatusForbidden, code)
-		var rpc struct {
+		// One error per element, in order: the refused one says why, the
+		// other that it did not run.
+		var rpc []struct {
 			ID    json.RawMessage `json:"id"`
 			Error struct {
 				Code    int    `json:"code"`
 				Message string `json:"message"`
 			} `json:"error"`
 		}
-		require.NoError(t, json.Unmarshal([]byte(body), &rpc))
-		assert.Equal(t, "2", string(rpc.ID))
-		assert.Equal(t, mcpauth.RPCCodeForbidden, rpc.Error.Code)
-		assert.Contains(t, rpc.Error.Message, "documents:delete")
+		require.NoError(t, json.Unmarshal([]byte(body), &rpc), body)
+		require.Len(t, rpc, 2)
+		assert.Equal(t, "1", string(rpc[0].ID))
+		assert.Contains(t, rpc[0].Error.Message, "Not executed")
+		assert.Equal(t, "2", string(rpc[1].ID))
+		assert.Equal(t, mcpauth.RPCCodeForbidden, rpc[1].Error.Code)
+		assert.Contains(t, rpc[1].Error.Message, "documents:delete")
 		assert.Zero(t, f.docs.calls["search_documents"].Load(), "no element of a refused batch runs")
 		assert.Zero(t, f.docs.calls["delete_document"].Load())
 	})

@@ -1,0 +1,61 @@
+package mcpauth
+
+import (
+	"errors"
+	"net/http"
+)
+
+// RefusalMode chooses how Require answers a refused MCP POST. Whatever the
+// mode, the body is a JSON-RPC error response carrying the request's id (an
+// array, one element per request, for a batch), with a code no official
+// SDK uses for itself (see RPCCodeForbidden). docs/refusals.md lists what
+// each official client returns in each mode.
+type RefusalMode uint8
+
+const (
+	// RefusalHTTP answers with the HTTP status of the refusal (401, 403,
+	// 429, ...) and the WWW-Authenticate challenge, as the MCP
+	// authorization specification expects: OAuth-aware clients act on 401
+	// and on 403 insufficient_scope. The default.
+	RefusalHTTP RefusalMode = iota
+	// RefusalJSONRPC answers policy, account, address and rate-limit
+	// refusals with HTTP 200 and the JSON-RPC error, for clients that
+	// surface JSON-RPC errors but not HTTP errors. 401 (no or bad key), 400,
+	// 413 and 503 keep their status: there is no session to keep.
+	RefusalJSONRPC
+	// RefusalToolResult is RefusalJSONRPC, and a refused tools/call (not in
+	// a batch) is answered as a successful call whose result has isError
+	// set and the reason as its text: the form every client hands to the
+	// model.
+	RefusalToolResult
+)
+
+// inBand reports whether a refusal may be answered with HTTP 200 in the
+// JSON-RPC modes.
+func inBand(status int) bool {
+	return status == http.StatusForbidden || status == http.StatusTooManyRequests
+}
+
+// respond writes the response for a refusal, through Options.ErrorHandler
+// when set.
+func (g *Guard) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if g.opts.ErrorHandler != nil {
+		g.opts.ErrorHandler(w, r, err)
+		return
+	}
+	WriteResponse(w, g.responseFor(err))
+}
+
+// responseFor is ResponseFor in the Guard's realm and refusal mode.
+func (g *Guard) responseFor(err error) Response {
+	resp := ResponseFor(err, g.opts.Realm)
+	if g.opts.Refusals == RefusalHTTP || !resp.JSONRPC || !inBand(resp.Status) {
+		return resp
+	}
+	resp.Status, resp.Challenge = http.StatusOK, ""
+	var me *messagesError
+	if g.opts.Refusals == RefusalToolResult && errors.As(err, &me) && me.tool && !me.batch {
+		resp.ToolResult = true
+	}
+	return resp
+}
