@@ -248,7 +248,7 @@ func challenge(bearer, code, description string) string {
 }
 
 // descriptionValue keeps the characters RFC 6750 allows in error_description
-// (printable ASCII except '"' and '\'); a '"' becomes '\''.
+// (printable ASCII except '"' and '\'); a '"' becomes '\”.
 func descriptionValue(s string) string {
 	ok := true
 	for i := range len(s) {
