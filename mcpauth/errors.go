@@ -248,7 +248,8 @@ func challenge(bearer, code, description string) string {
 }
 
 // descriptionValue keeps the characters RFC 6750 allows in error_description
-// (printable ASCII except '"' and '\'); a '"' becomes '\”.
+// (printable ASCII except the double quote and the backslash); a double
+// quote becomes a single one, the rest is dropped.
 func descriptionValue(s string) string {
 	ok := true
 	for i := range len(s) {

@@ -77,11 +77,14 @@ func run(addr, dbSpec string, newKey bool, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	demoKey, err := demoKey(ctx, a.keys, newKey)
-	if err != nil {
-		return err
-	}
+	// Listen before issuing the demo key: a start that fails (port busy)
+	// must not use up the key that is shown only once.
 	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%w (use -addr to pick another address)", err)
+	}
+	defer ln.Close()
+	demoKey, err := demoKey(ctx, a.keys, newKey)
 	if err != nil {
 		return err
 	}
@@ -131,8 +134,10 @@ func printWelcome(out io.Writer, base, key string) {
 		fmt.Fprintf(out, `mcpauth quickstart: MCP server on %[1]s/mcp (health: %[1]s/health)
 
 The demo key issued on an earlier run is still valid (keys survive restarts;
-only their hashes are stored, so it cannot be shown again). Run with -new-key
-for another one, or -db memory for a throwaway store.
+only their hashes are stored, so it cannot be shown again). To get a key now:
+
+  go run ./examples/quickstart -new-key      (issues another demo key)
+  go run ./examples/quickstart -db memory    (a throwaway store and key)
 
 Press Ctrl-C to stop.
 `, base)

@@ -27,7 +27,7 @@
 //   - refuses tools/call, resources/read, resources/subscribe,
 //     resources/unsubscribe, prompts/get, completion/complete and the
 //     resource subscriptions of subscriptions/listen that the policy refuses,
-//     with a JSON-RPC error (code mcpauth.RPCCodeForbidden, -32003) whose
+//     with a JSON-RPC error (code mcpauth.RPCCodeForbidden, -32011) whose
 //     message is the policy's reason, written for the model
 //     (`tool "delete_document" requires scope documents:delete`);
 //   - refuses every request that carries no principal (the server is not

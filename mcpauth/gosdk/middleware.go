@@ -33,7 +33,7 @@ var (
 
 // errNoPrincipal is returned for every request without a principal.
 var errNoPrincipal = &jsonrpc.Error{
-	Code:    mcpauth.RPCCodeForbidden,
+	Code:    mcpauth.RPCCodeUnauthorized,
 	Message: "this request carries no mcpauth principal: the MCP server must be served through mcpauth's Require and gosdk.Bridge",
 	Data:    dataUnauthorized,
 }

@@ -3,6 +3,7 @@ package gosdk_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,7 +61,11 @@ func TestMiddlewareDecisions(t *testing.T) {
 			}
 			var rpc *jsonrpc.Error
 			require.ErrorAs(t, err, &rpc)
-			assert.Equal(t, int64(mcpauth.RPCCodeForbidden), rpc.Code)
+			want := int64(mcpauth.RPCCodeForbidden)
+			if strings.Contains(tt.want, "no mcpauth principal") {
+				want = mcpauth.RPCCodeUnauthorized
+			}
+			assert.Equal(t, want, rpc.Code)
 			assert.Contains(t, rpc.Message, tt.want)
 		})
 	}
