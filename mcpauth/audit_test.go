@@ -222,3 +222,45 @@ func TestStreamingWithAudit(t *testing.T) {
 	assert.Equal(t, "GET", evs[0].Method)
 	assert.Equal(t, 200, evs[0].Status)
 }
+
+// TestAuditRefusedRequestIsOneEvent is the middleware half of finding 10 of
+// the security issue: a refused request, however many messages it holds,
+// is one audit event, so a flood of refused or unauthenticated messages
+// cannot flood the log.
+func TestAuditRefusedRequestIsOneEvent(t *testing.T) {
+	t.Parallel()
+	notes := batchOf(30, func(int) string { return `{"jsonrpc":"2.0","method":"notifications/progress","params":{}}` })
+	attacks := []struct {
+		name, key, body, reason string
+	}{
+		{"unauthenticated batch", "", batchOf(30, saveNote), "no_credential"},
+		{"bad key batch", "mcp_000000000000000000000000000000000000000000", batchOf(30, saveNote), "malformed_key"},
+		{"unauthenticated notifications", "", notes, "no_credential"},
+		{"batch too large", "good", batchOf(200, saveNote), "invalid_request"},
+		{"refused batch", "good", "[" + toolCall("search_documents", "1") + "," + toolCall("delete_document", "2") + "]", "insufficient_scope"},
+	}
+	for _, tc := range attacks {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sink := &memSink{}
+			f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), Audit: sink})
+			k := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+			h := &echo{}
+			srv := httptest.NewServer(f.guard.Require(h))
+			t.Cleanup(srv.Close)
+			key := tc.key
+			if key == "good" {
+				key = k.Raw
+			}
+			resp, _ := post(t, srv, key, tc.body)
+			assert.NotEqual(t, 200, resp.StatusCode)
+			evs := sink.requests()
+			require.Len(t, evs, 1, "one event for the refused request")
+			assert.Equal(t, tc.reason, evs[0].Reason)
+			assert.Zero(t, h.calls.Load())
+			if tc.reason == "insufficient_scope" {
+				assert.Equal(t, "delete_document", evs[0].Tool, "the event names the refused message")
+			}
+		})
+	}
+}
