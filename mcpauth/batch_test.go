@@ -30,6 +30,8 @@ func saveNote(i int) string {
 	return `{"jsonrpc":"2.0","id":` + strconv.Itoa(i+1) + `,"method":"tools/call","params":{"name":"save_note","arguments":{"text":"x"}}}`
 }
 
+func searchCall(i int) string { return toolCall("search_documents", strconv.Itoa(i+1)) }
+
 // TestRateLimitCountsEveryMessage is the regression test for finding 2 of
 // the security issue: one batch of many tool calls spent one token.
 func TestRateLimitCountsEveryMessage(t *testing.T) {
@@ -86,12 +88,12 @@ func TestRateLimitCountsEveryMessage(t *testing.T) {
 
 func TestMaxBatchLength(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, &mcpauth.Options{MaxBatchLength: 2})
-	k := f.create(t, "alice", mcpauth.CreateOptions{})
+	f := newFixture(t, &mcpauth.Options{MaxBatchLength: 2, Policy: docsPolicy(t)})
+	k := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
 	h := &echo{}
 	srv := httptest.NewServer(f.guard.Require(h))
 	t.Cleanup(srv.Close)
-	resp, body := post(t, srv, k.Raw, batchOf(3, saveNote))
+	resp, body := post(t, srv, k.Raw, batchOf(3, searchCall))
 	assert.Equal(t, 400, resp.StatusCode)
 	var elems []struct {
 		ID    int `json:"id"`
@@ -110,7 +112,7 @@ func TestMaxBatchLength(t *testing.T) {
 		assert.Equal(t, "batch_too_large", e.Error.Data.Error)
 	}
 	assert.Zero(t, h.calls.Load())
-	resp, _ = post(t, srv, k.Raw, batchOf(2, saveNote))
+	resp, _ = post(t, srv, k.Raw, batchOf(2, searchCall))
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.EqualValues(t, 1, h.calls.Load())
 }

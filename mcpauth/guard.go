@@ -139,11 +139,13 @@ type Options struct {
 	// MCP authorization specification expects.
 	Refusals RefusalMode
 	// MaxBodyBytes bounds the POST body the middleware reads to inspect;
-	// larger bodies get 413 before any decoding. Default 4 MiB.
+	// larger bodies get 413 before any decoding. POST bodies are inspected
+	// when a Policy, a RateLimiter or Audit is set (without them Require
+	// only authenticates). Default 4 MiB.
 	MaxBodyBytes int64
 	// MaxBatchLength bounds the messages in one JSON-RPC batch (protocol
-	// 2025-03-26); a longer batch is refused whole (400, -32600) before
-	// anything runs. Default 32.
+	// 2025-03-26) of an inspected body; a longer batch is refused whole
+	// (400, -32600) before anything runs. Default 32.
 	MaxBatchLength int
 
 	// RateLimiter, if set, limits requests: each authenticated request

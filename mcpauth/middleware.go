@@ -63,7 +63,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		g.refuse(w, r, x, err)
 		return
 	}
-	if r.Method == http.MethodPost {
+	if r.Method == http.MethodPost && g.inspects() {
 		if err := g.inspect(r, x, g.opts.MaxBodyBytes); err != nil {
 			g.refuse(w, r, x, err)
 			return
@@ -110,6 +110,14 @@ func (g *Guard) release(x *exchange) {
 	}
 	*x = exchange{}
 	exchanges.Put(x)
+}
+
+// inspects reports whether POST bodies are read before the handler: when
+// a step needs their messages (policy, per-message rate-limit costs,
+// audit). With none of them Require only authenticates, and the body goes
+// to the handler unread.
+func (g *Guard) inspects() bool {
+	return g.opts.Policy != nil || g.opts.RateLimiter != nil || g.opts.Audit != nil
 }
 
 // unauthenticatedPeekBytes bounds the body read from a request refused
