@@ -2,7 +2,6 @@ package mcpauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -145,7 +144,7 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 		e := ev
 		g.describe(&e, m)
 		if g.opts.AuditArguments {
-			if args := argumentsOf(m.Params); len(args) > 0 {
+			if args := m.Arguments; len(args) > 0 { // exactly the bytes the handler gets
 				e.Arguments = audit.RedactArguments(args, g.opts.AuditRedact)
 			}
 		}
@@ -180,19 +179,6 @@ func (g *Guard) describe(e *audit.Event, m *rpcpeek.Message) {
 	case scope.MethodCompletionComplete:
 		e.Prompt, e.ResourceURI = strings.Clone(m.RefName), strings.Clone(m.RefURI)
 	}
-}
-
-// argumentsOf returns params.arguments of a message's raw params. It
-// decodes them with encoding/json, which only the opt-in
-// Options.AuditArguments pays for.
-func argumentsOf(params []byte) json.RawMessage {
-	var p struct {
-		Arguments json.RawMessage `json:"arguments"`
-	}
-	if len(params) == 0 || json.Unmarshal(params, &p) != nil {
-		return nil
-	}
-	return p.Arguments
 }
 
 // knownMethods are returned without copying.

@@ -10,7 +10,7 @@
 // The body must be valid JSON (RFC 8259, as encoding/json accepts it),
 // nested at most MaxDepth levels; otherwise Peek returns ErrSyntax. A key
 // the policy depends on (method, id, params; name, uri, ref,
-// protocolVersion in params; type, name, uri in params.ref) that appears
+// protocolVersion, arguments in params; type, name, uri in params.ref) that appears
 // twice in the same object, or in another letter case ("Name", "NAME"), is
 // rejected with ErrInvalidRequest rather than resolved: encoding/json (used
 // by mcp-go) matches keys case-insensitively and keeps the last duplicate,
@@ -79,8 +79,13 @@ type Message struct {
 	ProtocolVersion string
 	// Params is the raw JSON of params, validated but not decoded (it
 	// aliases the body), for the rare checks that need more than the fields
-	// above (subscriptions/listen, opt-in audit of arguments).
+	// above (subscriptions/listen).
 	Params []byte
+	// Arguments is the raw JSON of params.arguments (tools/call,
+	// prompts/get), validated but not decoded (it aliases the body); nil if
+	// absent. It is the one value every decoder gives the handler: a second
+	// "arguments" in any letter case is refused.
+	Arguments []byte
 }
 
 // Ref returns what a completion ref points at: its URI for a
@@ -255,11 +260,12 @@ const (
 	kRef
 	kType
 	kProtocolVersion
+	kArguments
 )
 
 var (
 	messageKeys = []watched{{"method", kMethod}, {"id", kID}, {"params", kParams}}
-	paramsKeys  = []watched{{"name", kName}, {"uri", kURI}, {"ref", kRef}, {"protocolVersion", kProtocolVersion}}
+	paramsKeys  = []watched{{"name", kName}, {"uri", kURI}, {"ref", kRef}, {"protocolVersion", kProtocolVersion}, {"arguments", kArguments}}
 	refKeys     = []watched{{"type", kType}, {"name", kName}, {"uri", kURI}}
 )
 
@@ -276,7 +282,10 @@ func (s *scanner) classify(key []byte, flags uint8, keys []watched, seen *uint16
 	if flags&strEscaped != 0 {
 		k = []byte(unescape(key))
 	}
-	ascii := flags&strNonASCII == 0
+	// Whether the key is ASCII is a property of the decoded key: an escaped
+	// "param\u017f" is ASCII on the wire but folds to "params" (ſ, U+017F),
+	// as the Kelvin sign K (U+212A) folds to "k", in encoding/json.
+	ascii := flags&strNonASCII == 0 && (flags&strEscaped == 0 || isASCII(k))
 	for _, w := range keys {
 		if ascii && len(k) != len(w.key) {
 			continue // ASCII keys fold only to keys of the same length
@@ -295,6 +304,15 @@ func (s *scanner) classify(key []byte, flags uint8, keys []watched, seen *uint16
 		}
 	}
 	return 0, nil
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *scanner) ambiguous(key string) {
@@ -380,6 +398,10 @@ func (s *scanner) params(m *Message) error {
 			m.URI, _, err = s.optString(2)
 		case kProtocolVersion:
 			m.ProtocolVersion, _, err = s.optString(2)
+		case kArguments:
+			start := s.i
+			err = s.value(2)
+			m.Arguments = s.b[start:s.i]
 		case kRef:
 			if s.peek() != '{' {
 				return s.value(2)

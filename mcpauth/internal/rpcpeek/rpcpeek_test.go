@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	segjson "github.com/segmentio/encoding/json"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -56,8 +57,10 @@ func TestPeek(t *testing.T) {
 		{"ambiguity after a syntax error is a syntax error", `{"id":1,"method":"a","params":{"name":"x","NAME":"y"}`, nil, false, ErrSyntax},
 		{"duplicates inside arguments are the tool's business", `{"id":1,"method":"tools/call","params":{"name":"a","arguments":{"name":"b","name":"c","NAME":"d"}}}`,
 			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "a"}}, false, nil},
-		{"other keys in other cases are fine", `{"JSONRPC":"2.0","id":1,"method":"tools/call","params":{"name":"a","Arguments":{},"_META":{}}}`,
+		{"other keys in other cases are fine", `{"JSONRPC":"2.0","id":1,"method":"tools/call","params":{"name":"a","_META":{}}}`,
 			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "a"}}, false, nil},
+		{"arguments in another case (the audit would record one, the server run the other)", `{"id":1,"method":"tools/call","params":{"name":"a","arguments":{"q":"harmless"},"Arguments":{"q":"DROP TABLE"}}}`, nil, false, ErrInvalidRequest},
+		{"arguments twice", `{"id":1,"method":"tools/call","params":{"name":"a","arguments":{"q":"harmless"},"arguments":{"q":"DROP TABLE"}}}`, nil, false, ErrInvalidRequest},
 		{"invalid UTF-8 becomes U+FFFD", "{\"id\":1,\"method\":\"a\xdc\"}",
 			[]Message{{Kind: Request, ID: []byte("1"), Method: "a\uFFFD"}}, false, nil},
 		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}},{"jsonrpc":"2.0","method":"notifications/x"}]`,
@@ -111,7 +114,11 @@ func TestPeek(t *testing.T) {
 					assert.Contains(t, tt.body, string(got[i].Params))
 					assert.True(t, json.Valid(got[i].Params))
 				}
-				got[i].Params = nil
+				if got[i].Arguments != nil {
+					assert.Contains(t, tt.body, string(got[i].Arguments))
+					assert.True(t, json.Valid(got[i].Arguments))
+				}
+				got[i].Params, got[i].Arguments = nil, nil
 			}
 			assert.Equal(t, tt.want, got)
 		})
@@ -141,8 +148,28 @@ func FuzzPeek(f *testing.F) {
 		`{"id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"p\u00e9"}}}`,
 		`{"id":1,"method":"x","params":{"name":"a","NAME":"b"}}`,
 		`{"id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{}},"param\u017f":{"name":"delete_document","arguments":{}}}`,
 	} {
 		f.Add([]byte(s))
+	}
+	// Every watched key spelt with a rune that folds to one of its letters,
+	// raw and escaped, beside the real key: the bodies a decoder that folds
+	// would read differently.
+	for _, k := range foldedKeys("params") {
+		f.Add([]byte(`{"id":1,"method":"tools/call","params":{"name":"a"},"` + k + `":{"name":"b"}}`))
+	}
+	for _, k := range foldedKeys("method") {
+		f.Add([]byte(`{"id":1,"method":"ping","` + k + `":"tools/call"}`))
+	}
+	for _, key := range []string{"name", "uri", "arguments", "protocolVersion"} {
+		for _, k := range foldedKeys(key) {
+			f.Add([]byte(`{"id":1,"method":"tools/call","params":{"` + key + `":"a","` + k + `":"b"}}`))
+		}
+	}
+	for _, key := range []string{"type", "name", "uri"} {
+		for _, k := range foldedKeys(key) {
+			f.Add([]byte(`{"id":1,"method":"completion/complete","params":{"ref":{"` + key + `":"a","` + k + `":"b"}}}`))
+		}
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var buf [2]Message
@@ -157,25 +184,44 @@ func FuzzPeek(f *testing.F) {
 		if err != nil || len(msgs) != 1 || !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
 			return
 		}
-		var w wire
-		if json.Unmarshal(body, &w) != nil {
-			return // e.g. params is not an object: nothing to compare
-		}
+		// Each decoder a real server uses must read what Peek read:
+		// encoding/json (mcp-go: case-insensitive keys, last duplicate wins)
+		// and segmentio/encoding/json as the go-sdk configures it
+		// (case-sensitive keys).
 		m := msgs[0]
-		got := []string{m.Method, string(m.ID), m.Name, m.URI, m.ProtocolVersion, m.RefType, m.RefName, m.RefURI}
-		want := []string{str(w.Method), string(w.ID), "", "", "", "", "", ""}
-		if w.Params != nil {
-			want[2], want[3], want[4] = str(w.Params.Name), str(w.Params.URI), str(w.Params.ProtocolVersion)
-			if r := w.Params.Ref; r != nil {
-				want[5], want[6], want[7] = str(r.Type), str(r.Name), str(r.URI)
+		got := []string{m.Method, string(m.ID), m.Name, m.URI, m.ProtocolVersion, m.RefType, m.RefName, m.RefURI, string(m.Arguments)}
+		for _, dec := range decoders {
+			var w wire
+			if dec.unmarshal(body, &w) != nil {
+				continue // e.g. params is not an object: nothing to compare
 			}
-		}
-		for i := range got {
-			if got[i] != want[i] {
-				t.Fatalf("field %d: peek %q, encoding/json %q, body %q", i, got[i], want[i], body)
+			want := []string{str(w.Method), string(w.ID), "", "", "", "", "", "", ""}
+			if w.Params != nil {
+				want[2], want[3], want[4], want[8] = str(w.Params.Name), str(w.Params.URI), str(w.Params.ProtocolVersion), string(w.Params.Arguments)
+				if r := w.Params.Ref; r != nil {
+					want[5], want[6], want[7] = str(r.Type), str(r.Name), str(r.URI)
+				}
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("field %d: peek %q, %s %q, body %q", i, got[i], dec.name, want[i], body)
+				}
 			}
 		}
 	})
+}
+
+// decoders are the JSON decoders of the MCP servers mcpauth protects.
+var decoders = []struct {
+	name      string
+	unmarshal func([]byte, any) error
+}{
+	{"encoding/json (mcp-go)", json.Unmarshal},
+	{"segmentio (go-sdk)", func(b []byte, v any) error {
+		dec := segjson.NewDecoder(bytes.NewReader(b))
+		dec.DontMatchCaseInsensitiveStructFields()
+		return dec.Decode(v)
+	}},
 }
 
 // wire is what encoding/json (mcp-go's decoder: case-insensitive keys, last
@@ -184,9 +230,10 @@ type wire struct {
 	Method *string         `json:"method"`
 	ID     json.RawMessage `json:"id"`
 	Params *struct {
-		Name            *string `json:"name"`
-		URI             *string `json:"uri"`
-		ProtocolVersion *string `json:"protocolVersion"`
+		Name            *string         `json:"name"`
+		URI             *string         `json:"uri"`
+		ProtocolVersion *string         `json:"protocolVersion"`
+		Arguments       json.RawMessage `json:"arguments"`
 		Ref             *struct {
 			Type *string `json:"type"`
 			Name *string `json:"name"`
