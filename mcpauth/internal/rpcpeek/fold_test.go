@@ -63,13 +63,27 @@ func TestPeekFoldingAttacks(t *testing.T) {
 	}
 	// Every watched key, with every folding spelling, at its level.
 	wrap := map[string]func(k string) string{
-		"method":          func(k string) string { return `{"jsonrpc":"2.0","id":1,"method":"tools/list","` + k + `":"tools/call"}` },
-		"params":          func(k string) string { return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"` + k + `":{"name":"b"}}` },
-		"name":            func(k string) string { return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","` + k + `":"b"}}` },
-		"uri":             func(k string) string { return `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a","` + k + `":"b"}}` },
-		"arguments":       func(k string) string { return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{},"` + k + `":{"q":"x"}}}` },
-		"protocolVersion": func(k string) string { return `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"a","` + k + `":"b"}}` },
-		"ref type":        func(k string) string { return `{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"a","` + k + `":"b"}}}` },
+		"method": func(k string) string {
+			return `{"jsonrpc":"2.0","id":1,"method":"tools/list","` + k + `":"tools/call"}`
+		},
+		"params": func(k string) string {
+			return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"` + k + `":{"name":"b"}}`
+		},
+		"name": func(k string) string {
+			return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","` + k + `":"b"}}`
+		},
+		"uri": func(k string) string {
+			return `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a","` + k + `":"b"}}`
+		},
+		"arguments": func(k string) string {
+			return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{},"` + k + `":{"q":"x"}}}`
+		},
+		"protocolVersion": func(k string) string {
+			return `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"a","` + k + `":"b"}}`
+		},
+		"ref type": func(k string) string {
+			return `{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"a","` + k + `":"b"}}}`
+		},
 	}
 	keyOf := map[string]string{"ref type": "type"}
 	for level, mk := range wrap {
