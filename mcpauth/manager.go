@@ -195,9 +195,11 @@ type CreateOptions struct {
 	// ManagerOptions.DefaultLifetime; it may not exceed MaxLifetime.
 	ExpiresIn time.Duration
 	// RateLimit overrides the rate policy for this key (requests per
-	// minute); 0 = policy.
+	// minute); 0 = policy. It is the host's to set: KeysHandler refuses it
+	// from users unless KeysHandlerOptions.UnsafeUserRateLimit.
 	RateLimit int
-	// Metadata is free-form host data stored with the key.
+	// Metadata is free-form host data stored with the key. KeysHandler
+	// accepts from users only the keys in KeysHandlerOptions.UserMetadataKeys.
 	Metadata map[string]string
 	// AllowedCIDRs restricts the client addresses the key works from
 	// ("203.0.113.0/24", "2001:db8::/32", or single addresses).
