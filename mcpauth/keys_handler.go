@@ -1,13 +1,17 @@
 package mcpauth
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,41 +23,124 @@ var ErrNotSignedIn = errors.New("mcpauth: not signed in")
 // DefaultKeysMaxBody bounds management request bodies.
 const DefaultKeysMaxBody = 64 << 10
 
+// KeysHandlerOptions configures KeysHandler. A nil *KeysHandlerOptions
+// means the defaults: users set name, scopes (within the Manager's ceiling),
+// expiry (within its MaxLifetime) and allowed_cidrs, and nothing that decides
+// their limits or tier.
+type KeysHandlerOptions struct {
+	// UserMetadataKeys lists the metadata keys a user may set on their own
+	// keys, such as "label". Default none: a request carrying any metadata
+	// key not listed is refused (400, field "metadata.<key>"). Never list a
+	// key that your code reads to decide limits, tiers or permissions
+	// (ratelimit's per-tier policies read metadata): a user could then
+	// promote themselves.
+	UserMetadataKeys []string
+	// UnsafeUserRateLimit lets users set rate_limit on their own keys.
+	// Default false: a request carrying rate_limit is refused (400), whatever
+	// its value. It is unsafe because a per-key rate limit overrides the
+	// rate policy: a user on a 5/min plan could ask for 1,000,000/min, and
+	// the override escapes a per-user shared budget (ratelimit.ByUser).
+	UnsafeUserRateLimit bool
+	// TrustedOrigins are origins ("https://admin.example.com") allowed to
+	// make cross-origin state-changing requests, for a front end served from
+	// another origin. Default none: POST, DELETE, PATCH and PUT from another
+	// origin are refused (403, see http.CrossOriginProtection). A malformed
+	// origin is an error from KeysHandler.
+	TrustedOrigins []string
+}
+
 // KeysHandler returns the management HTTP API for users' own keys:
 //
-//	POST   /keys              create   {"name","scopes","expires_in_seconds","rate_limit","metadata","allowed_cidrs"}
+//	POST   /keys              create   {"name","scopes","expires_in_seconds","allowed_cidrs","metadata","rate_limit"}
 //	GET    /keys              list     {"keys":[...]}
 //	GET    /keys/{id}         show
 //	POST   /keys/{id}/rotate  rotate   {"grace_seconds": N} (optional body)
 //	DELETE /keys/{id}         revoke
+//
+// metadata and rate_limit are refused unless opts allows them (see
+// KeysHandlerOptions): they are the host's to set, with Manager.Create.
+// Create and rotate apply the Manager's limits (scope ceiling, lifetime,
+// active-key count, maximum grace) as they are at the time of the request.
 //
 // Mount it behind the host's own session authentication; userID returns the
 // signed-in user (an error answers 401). A user only ever sees and changes
 // their own keys: another user's key ID answers 404, as an unknown one does.
 // The raw key appears once, in the create and rotate responses.
 //
-// It is CSRF-safe by design: requests with a body must be
-// "Content-Type: application/json" (which browsers cannot send cross-site
-// without a CORS preflight) and the handler reads no cookies itself. Bodies
-// are capped at 64 KiB (413 past it); unknown JSON fields are rejected;
-// validation errors name the field:
+// # Cross-site requests
+//
+// Every state-changing request (any method but GET, HEAD and OPTIONS) must
+// pass http.CrossOriginProtection (Sec-Fetch-Site, or Origin against Host;
+// 403 otherwise) and carry "Content-Type: application/json" even without a
+// body (415 otherwise): a cross-site form or fetch cannot send that without
+// a CORS preflight. The handler reads no cookies itself. The host's session
+// cookie should still be SameSite=Lax or Strict, Secure and HttpOnly, and
+// the host must not answer CORS preflights for this API with
+// Access-Control-Allow-Credentials for untrusted origins.
+//
+// # Request bodies
+//
+// Bodies are capped at 64 KiB (413 past it) and must be one JSON object.
+// Unknown fields, fields the user may not set, and duplicate or case
+// variants of a field ("Scopes" beside "scopes", "\u017fcopes") are
+// refused with 400 before anything is written; validation errors name the
+// field:
 //
 //	{"error":"invalid_request","field":"scopes[1]","message":"mcpauth: invalid scopes[1]: unknown scope \"billing:read\""}
-func (m *Manager) KeysHandler(userID func(*http.Request) (string, error)) http.Handler {
-	h := &keysHandler{m: m, userID: userID}
+func (m *Manager) KeysHandler(userID func(*http.Request) (string, error), opts *KeysHandlerOptions) (http.Handler, error) {
+	var o KeysHandlerOptions
+	if opts != nil {
+		o = *opts
+	}
+	cop := http.NewCrossOriginProtection()
+	for i, origin := range o.TrustedOrigins {
+		if err := cop.AddTrustedOrigin(origin); err != nil {
+			return nil, fmt.Errorf("mcpauth: KeysHandlerOptions.TrustedOrigins[%d]: %w", i, err)
+		}
+	}
+	h := &keysHandler{m: m, userID: userID, cop: cop, rateLimit: o.UnsafeUserRateLimit, metaKeys: slices.Clone(o.UserMetadataKeys)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /keys", h.create)
 	mux.HandleFunc("GET /keys", h.list)
 	mux.HandleFunc("GET /keys/{id}", h.show)
 	mux.HandleFunc("POST /keys/{id}/rotate", h.rotate)
 	mux.HandleFunc("DELETE /keys/{id}", h.revoke)
-	return mux
+	h.mux = mux
+	return h, nil
 }
 
 type keysHandler struct {
-	m      *Manager
-	userID func(*http.Request) (string, error)
+	m         *Manager
+	userID    func(*http.Request) (string, error)
+	cop       *http.CrossOriginProtection
+	mux       *http.ServeMux
+	rateLimit bool
+	metaKeys  []string
 }
+
+// ServeHTTP refuses cross-origin and non-JSON state-changing requests
+// before routing them.
+func (h *keysHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		if err := h.cop.Check(r); err != nil {
+			writeAPIError(w, http.StatusForbidden, "cross_origin", "", "Cross-origin request refused.")
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			writeAPIError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "", "Send the request with Content-Type: application/json, with or without a body.")
+			return
+		}
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// Top-level fields of the request bodies, matched exactly.
+var (
+	createFields = []string{"name", "scopes", "expires_in_seconds", "rate_limit", "metadata", "allowed_cidrs"}
+	rotateFields = []string{"grace_seconds"}
+)
 
 type createRequest struct {
 	Name             string            `json:"name"`
@@ -95,22 +182,42 @@ func (h *keysHandler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req createRequest
-	if !decodeJSON(w, r, &req, true) {
+	present, ok := decodeJSON(w, r, &req, createFields, true)
+	if !ok {
 		return
 	}
-	if req.ExpiresInSeconds < 0 || req.ExpiresInSeconds > maxDurationSeconds {
-		writeAPIError(w, http.StatusBadRequest, "invalid_request", "expires_in_seconds", "mcpauth: invalid expires_in_seconds: out of range")
+	o, err := h.createOptions(req, present)
+	if err != nil {
+		h.fail(w, r, err)
 		return
 	}
-	k, err := h.m.Create(r.Context(), user, CreateOptions{
-		Name: req.Name, Scopes: req.Scopes, ExpiresIn: time.Duration(req.ExpiresInSeconds) * time.Second,
-		RateLimit: req.RateLimit, Metadata: req.Metadata, AllowedCIDRs: req.AllowedCIDRs,
-	})
+	k, err := h.m.Create(r.Context(), user, o)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, createdResponse{Key: k.Raw, Info: infoOf(k.Key, h.m.now())})
+}
+
+// createOptions turns a decoded create request into CreateOptions, refusing
+// the fields the host has not let users set.
+func (h *keysHandler) createOptions(req createRequest, present map[string]bool) (CreateOptions, error) {
+	if present["rate_limit"] && !h.rateLimit {
+		return CreateOptions{}, invalid("rate_limit", "is set by the host and may not be set through this API")
+	}
+	keys := slices.Sorted(maps.Keys(req.Metadata))
+	for _, k := range keys {
+		if !slices.Contains(h.metaKeys, k) {
+			return CreateOptions{}, invalid("metadata."+printable(k), "key %q is set by the host and may not be set through this API", printable(k))
+		}
+	}
+	if req.ExpiresInSeconds < 0 || req.ExpiresInSeconds > maxDurationSeconds {
+		return CreateOptions{}, invalid("expires_in_seconds", "out of range")
+	}
+	return CreateOptions{
+		Name: req.Name, Scopes: req.Scopes, ExpiresIn: time.Duration(req.ExpiresInSeconds) * time.Second,
+		RateLimit: req.RateLimit, Metadata: req.Metadata, AllowedCIDRs: req.AllowedCIDRs,
+	}, nil
 }
 
 func (h *keysHandler) list(w http.ResponseWriter, r *http.Request) {
@@ -154,7 +261,7 @@ func (h *keysHandler) show(w http.ResponseWriter, r *http.Request) {
 
 func (h *keysHandler) rotate(w http.ResponseWriter, r *http.Request) {
 	var req rotateRequest
-	if r.ContentLength != 0 && !decodeJSON(w, r, &req, false) {
+	if _, ok := decodeJSON(w, r, &req, rotateFields, false); !ok {
 		return
 	}
 	if req.GraceSeconds < 0 || req.GraceSeconds > maxDurationSeconds {
@@ -174,6 +281,10 @@ func (h *keysHandler) rotate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *keysHandler) revoke(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if _, ok := decodeJSON(w, r, &req, nil, false); !ok {
+		return
+	}
 	info, ok := h.own(w, r)
 	if !ok {
 		return
@@ -203,40 +314,155 @@ func (h *keysHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// decodeJSON reads a JSON body into v. It answers 415 for another content
-// type, 413 past DefaultKeysMaxBody and 400 for bad JSON or unknown fields.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any, required bool) bool {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		writeAPIError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "", "Send the body as Content-Type: application/json.")
-		return false
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, DefaultKeysMaxBody))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
-	if errors.Is(err, io.EOF) && !required {
-		return true
-	}
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
-	}
-	if err == nil {
-		return true
-	}
+// decodeJSON reads a JSON object body into v and returns the fields it
+// held. The Content-Type was checked by ServeHTTP. It answers 413 past
+// DefaultKeysMaxBody and 400 for bad JSON, a body that is not one object,
+// a top-level field not in fields (names match exactly, case included),
+// a duplicate field at any depth, and wrong types. An empty body is accepted
+// (v unchanged) unless required.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, fields []string, required bool) (map[string]bool, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, DefaultKeysMaxBody))
 	var tooBig *http.MaxBytesError
-	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &tooBig):
 		writeAPIError(w, http.StatusRequestEntityTooLarge, "too_large", "", fmt.Sprintf("The body is larger than %d bytes.", DefaultKeysMaxBody))
-	case errors.As(err, &typeErr):
-		writeAPIError(w, http.StatusBadRequest, "invalid_request", typeErr.Field, "wrong type for "+typeErr.Field)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		writeAPIError(w, http.StatusBadRequest, "invalid_request", field, "unknown field "+field)
-	default:
-		writeAPIError(w, http.StatusBadRequest, "invalid_request", "", "The body is not valid JSON.")
+		return nil, false
+	case err != nil:
+		writeAPIError(w, http.StatusBadRequest, "invalid_request", "", "The body could not be read.")
+		return nil, false
 	}
-	return false
+	present, err := decodeStrict(body, fields, v, required)
+	if err != nil {
+		var be *bodyError
+		if !errors.As(err, &be) {
+			be = &bodyError{msg: "The body is not valid JSON."}
+		}
+		writeAPIError(w, http.StatusBadRequest, "invalid_request", be.field, be.msg)
+		return nil, false
+	}
+	return present, true
+}
+
+// bodyError is a refused request body; field is "" when no field is to blame.
+type bodyError struct{ field, msg string }
+
+func (e *bodyError) Error() string { return "mcpauth: request body: " + e.msg }
+
+// maxBodyDepth bounds nesting; no request field nests deeper than 2.
+const maxBodyDepth = 4
+
+// decodeStrict decodes body, one JSON object, into v. encoding/json matches
+// field names case-insensitively (with Unicode folding: "\u017fcopes" is
+// "scopes") and lets the last duplicate win, so a body could mean one thing
+// to a reviewer, a proxy or another decoder and another to v. decodeStrict
+// first walks the tokens and refuses, before v is touched, any top-level
+// name not exactly in fields and any name repeated within one object, at
+// any depth; what is left decodes the same under every JSON decoder.
+func decodeStrict(body []byte, fields []string, v any, required bool) (map[string]bool, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		if required {
+			return nil, &bodyError{msg: "The body is empty; send a JSON object."}
+		}
+		return map[string]bool{}, nil
+	}
+	present, err := scanObject(body, fields)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return nil, &bodyError{field: typeErr.Field, msg: "wrong type for " + typeErr.Field}
+		}
+		return nil, &bodyError{msg: "The body is not valid JSON."}
+	}
+	return present, nil
+}
+
+// scanObject checks the shape of body (see decodeStrict) and returns its
+// top-level field names.
+func scanObject(body []byte, fields []string) (map[string]bool, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, &bodyError{msg: "The body is not valid JSON."}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, &bodyError{msg: "The body must be a JSON object."}
+	}
+	present := map[string]bool{}
+	stack := []scanFrame{{keys: present, wantKey: true}}
+	for len(stack) > 0 {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, &bodyError{msg: "The body is not valid JSON."}
+		}
+		top := &stack[len(stack)-1]
+		if top.keys != nil && top.wantKey {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				valueDone(stack)
+				continue
+			}
+			name, _ := tok.(string) // json.Decoder yields only strings here
+			shown := printable(name)
+			if top.keys[name] {
+				return nil, &bodyError{field: shown, msg: "duplicate field " + strconv.Quote(shown)}
+			}
+			if len(stack) == 1 && !slices.Contains(fields, name) {
+				return nil, &bodyError{field: shown, msg: "unknown field " + strconv.Quote(shown) + " (field names are case-sensitive)"}
+			}
+			top.keys[name] = true
+			top.wantKey = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if len(stack) >= maxBodyDepth {
+				return nil, &bodyError{msg: "The body is nested too deeply."}
+			}
+			f := scanFrame{}
+			if tok == json.Delim('{') {
+				f = scanFrame{keys: map[string]bool{}, wantKey: true}
+			}
+			stack = append(stack, f)
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone(stack)
+		default:
+			valueDone(stack)
+		}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, &bodyError{msg: "Trailing data after the JSON object."}
+	}
+	return present, nil
+}
+
+// scanFrame is an open object or array in scanObject.
+type scanFrame struct {
+	keys    map[string]bool // names seen so far; nil for an array
+	wantKey bool            // an object's next token is a name or '}'
+}
+
+// valueDone records that a value inside the innermost open container is
+// complete: an object's next token is a name again.
+func valueDone(stack []scanFrame) {
+	if len(stack) > 0 && stack[len(stack)-1].keys != nil {
+		stack[len(stack)-1].wantKey = true
+	}
+}
+
+// printable makes an attacker-chosen name safe and short to echo back.
+func printable(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) > 64 {
+		s = strings.ToValidUTF8(s[:64], "") + "..."
+	}
+	return s
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

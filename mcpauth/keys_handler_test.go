@@ -20,15 +20,24 @@ func keysAPI(t *testing.T) (*fixture, *httptest.Server) {
 	t.Helper()
 	f := newFixture(t, nil)
 	m := newManager(t, f, &mcpauth.ManagerOptions{MaxActiveKeys: 3, AllowedScopes: []string{"documents:read", "documents:write"}})
-	h := m.KeysHandler(func(r *http.Request) (string, error) {
-		if u := r.Header.Get("X-Test-User"); u != "" {
-			return u, nil
-		}
-		return "", mcpauth.ErrNotSignedIn
-	})
+	return f, keysServer(t, m, nil)
+}
+
+// keysServer serves m's KeysHandler with opts.
+func keysServer(t *testing.T, m *mcpauth.Manager, opts *mcpauth.KeysHandlerOptions) *httptest.Server {
+	t.Helper()
+	h, err := m.KeysHandler(testUser, opts)
+	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return f, srv
+	return srv
+}
+
+func testUser(r *http.Request) (string, error) {
+	if u := r.Header.Get("X-Test-User"); u != "" {
+		return u, nil
+	}
+	return "", mcpauth.ErrNotSignedIn
 }
 
 type apiResp struct {
@@ -85,7 +94,7 @@ func TestKeysAPITwoUsers(t *testing.T) {
 	assert.Empty(t, call(t, srv, "bob", "GET", "/keys", "", "").body["keys"])
 	for _, c := range []struct{ method, path, ctype string }{
 		{"GET", "/keys/" + id, ""},
-		{"DELETE", "/keys/" + id, ""},
+		{"DELETE", "/keys/" + id, jsonCT},
 		{"POST", "/keys/" + id + "/rotate", jsonCT},
 	} {
 		r := call(t, srv, "bob", c.method, c.path, c.ctype, "")
@@ -101,7 +110,7 @@ func TestKeysAPITwoUsers(t *testing.T) {
 	_, err = f.auth(newRaw)
 	require.NoError(t, err)
 
-	del := call(t, srv, "alice", "DELETE", "/keys/"+id, "", "")
+	del := call(t, srv, "alice", "DELETE", "/keys/"+id, jsonCT, "")
 	assert.Equal(t, 204, del.status)
 	_, err = f.auth(raw)
 	assert.ErrorIs(t, err, mcpauth.ErrKeyRevoked)

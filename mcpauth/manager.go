@@ -16,17 +16,19 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
 )
 
 // Defaults for ManagerOptions.
 const (
-	DefaultMaxActiveKeys = 25
-	DefaultKeyLifetime   = 90 * 24 * time.Hour
-	maxNameLen           = 200
-	maxScopesPerKey      = 64
-	maxMetadataEntries   = 32
-	maxCIDRsPerKey       = 32
+	DefaultMaxActiveKeys    = 25
+	DefaultKeyLifetime      = 90 * 24 * time.Hour
+	DefaultMaxRotationGrace = 7 * 24 * time.Hour
+	maxNameLen              = 200
+	maxScopesPerKey         = 64
+	maxMetadataEntries      = 32
+	maxCIDRsPerKey          = 32
 )
 
 // Errors from Manager. Validation failures are *ValidationError values,
@@ -59,19 +61,45 @@ type ManagerOptions struct {
 	// MaxActiveKeys bounds the active (not revoked, not expired) keys one
 	// user may hold. Default 25; negative means no bound. The bound is exact
 	// within one process; two processes racing may exceed it by one each.
+	// An old key in its rotation grace period is active and counts: Rotate
+	// with a grace period needs a free slot for the new key (ErrTooManyKeys
+	// otherwise), while Rotate with grace 0 replaces the old key and is
+	// allowed at the bound. The bound is only enforced with a store that is
+	// a store.KeyLister (the memory and SQL stores are).
 	MaxActiveKeys int
 	// DefaultLifetime applies when CreateOptions.ExpiresIn is 0. Default 90
 	// days (the seed's); negative means keys never expire by default.
 	DefaultLifetime time.Duration
 	// MaxLifetime bounds every key's lifetime. Default none.
 	MaxLifetime time.Duration
+	// MaxRotationGrace bounds the grace period of Rotate: a longer grace
+	// is refused (a *ValidationError on "grace"), so that a rotated-away key
+	// cannot be kept alive indefinitely. Default DefaultMaxRotationGrace (7
+	// days); negative is an error from NewManager.
+	MaxRotationGrace time.Duration
 	// AllowedScopes, if set, is the list of scopes keys may carry at all;
-	// others are rejected as unknown. Default any well-formed scope.
+	// others are rejected as unknown. Default any well-formed scope. It is a
+	// vocabulary, not a grant: privileged scopes also need a ScopeCeiling
+	// that contains them.
 	AllowedScopes []string
 	// ScopeCeiling, if set, returns the scopes a user may grant: a key may
 	// not carry a scope beyond it (a member cannot mint an admin key). The
 	// check follows the scope package's hierarchy (admin covers all,
-	// documents:* covers documents:read).
+	// documents:* covers documents:read); an empty ceiling allows no scope
+	// and an error refuses the request. FixedScopeCeiling gives every user
+	// the same ceiling.
+	//
+	// Default (nil): least privilege. Any well-formed scope except the
+	// privileged ones, which grant more than one named permission: "admin",
+	// the wildcard "*" and resource wildcards such as "documents:*".
+	// Plain actions ("read") and qualified ones ("documents:read") are
+	// allowed. To issue privileged keys, configure a ceiling that contains
+	// them, for the users who may hold them.
+	//
+	// Create, ImportLegacy and Rotate all apply the ceiling as it is at the
+	// time of the call: a key whose scopes are no longer within it cannot be
+	// rotated (ErrScopeNotAllowed; the old key is left unchanged); revoke it
+	// and create one within the ceiling instead.
 	ScopeCeiling func(ctx context.Context, userID string) ([]string, error)
 	// Notifier hears about created, rotated and revoked keys, on the
 	// Guard's background notification goroutine (a slow Notifier never
@@ -124,6 +152,12 @@ func (g *Guard) NewManager(opts *ManagerOptions) (*Manager, error) {
 	if o.MaxLifetime < 0 {
 		return nil, errors.New("mcpauth: negative MaxLifetime")
 	}
+	switch {
+	case o.MaxRotationGrace < 0:
+		return nil, errors.New("mcpauth: negative MaxRotationGrace")
+	case o.MaxRotationGrace == 0:
+		o.MaxRotationGrace = DefaultMaxRotationGrace
+	}
 	if o.MaxLifetime > 0 && o.DefaultLifetime > o.MaxLifetime {
 		o.DefaultLifetime = o.MaxLifetime
 	}
@@ -161,9 +195,11 @@ type CreateOptions struct {
 	// ManagerOptions.DefaultLifetime; it may not exceed MaxLifetime.
 	ExpiresIn time.Duration
 	// RateLimit overrides the rate policy for this key (requests per
-	// minute); 0 = policy.
+	// minute); 0 = policy. It is the host's to set: KeysHandler refuses it
+	// from users unless KeysHandlerOptions.UnsafeUserRateLimit.
 	RateLimit int
-	// Metadata is free-form host data stored with the key.
+	// Metadata is free-form host data stored with the key. KeysHandler
+	// accepts from users only the keys in KeysHandlerOptions.UserMetadataKeys.
 	Metadata map[string]string
 	// AllowedCIDRs restricts the client addresses the key works from
 	// ("203.0.113.0/24", "2001:db8::/32", or single addresses).
@@ -236,14 +272,6 @@ func (m *Manager) validate(ctx context.Context, userID string, o *CreateOptions)
 	case o.ExpiresIn < 0:
 		return 0, invalid("expires_in", "must not be negative")
 	}
-	for i, s := range o.Scopes {
-		if err := validScope(s); err != nil {
-			return 0, invalid(fmt.Sprintf("scopes[%d]", i), "%v", err)
-		}
-		if len(m.opts.AllowedScopes) > 0 && !slices.Contains(m.opts.AllowedScopes, s) {
-			return 0, invalid(fmt.Sprintf("scopes[%d]", i), "unknown scope %q", s)
-		}
-	}
 	for i, c := range o.AllowedCIDRs {
 		if _, err := parseCIDR(c); err != nil {
 			return 0, invalid(fmt.Sprintf("allowed_cidrs[%d]", i), "%q is not an IP address or CIDR prefix", c)
@@ -256,18 +284,64 @@ func (m *Manager) validate(ctx context.Context, userID string, o *CreateOptions)
 	if m.opts.MaxLifetime > 0 && (life == 0 || life > m.opts.MaxLifetime) {
 		return 0, invalid("expires_in", "exceeds the maximum key lifetime of %s", m.opts.MaxLifetime)
 	}
-	if m.opts.ScopeCeiling != nil && len(o.Scopes) > 0 {
-		ceiling, err := m.opts.ScopeCeiling(ctx, userID)
-		if err != nil {
-			return 0, fmt.Errorf("mcpauth: scope ceiling for user: %w", err)
-		}
-		for _, s := range o.Scopes {
-			if !scopeCovers(ceiling, s) {
-				return 0, fmt.Errorf("%w: %s", ErrScopeNotAllowed, s)
-			}
-		}
+	if err := m.checkScopes(ctx, userID, o.Scopes); err != nil {
+		return 0, err
 	}
 	return life, nil
+}
+
+// checkScopes checks scopes against the grammar, AllowedScopes and the
+// user's current ceiling (ManagerOptions.ScopeCeiling, or the default that
+// refuses privileged scopes).
+func (m *Manager) checkScopes(ctx context.Context, userID string, scopes []string) error {
+	for i, s := range scopes {
+		if err := validScope(s); err != nil {
+			return invalid(fmt.Sprintf("scopes[%d]", i), "%v", err)
+		}
+		if len(m.opts.AllowedScopes) > 0 && !slices.Contains(m.opts.AllowedScopes, s) {
+			return invalid(fmt.Sprintf("scopes[%d]", i), "unknown scope %q", s)
+		}
+	}
+	if len(scopes) == 0 {
+		return nil
+	}
+	if m.opts.ScopeCeiling == nil {
+		for _, s := range scopes {
+			if privilegedScope(s) {
+				return fmt.Errorf("%w: %s (admin and wildcard scopes need a ScopeCeiling that contains them)", ErrScopeNotAllowed, s)
+			}
+		}
+		return nil
+	}
+	ceiling, err := m.opts.ScopeCeiling(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("mcpauth: scope ceiling for user: %w", err)
+	}
+	for _, s := range scopes {
+		if !scopeCovers(ceiling, s) {
+			return fmt.Errorf("%w: %s", ErrScopeNotAllowed, s)
+		}
+	}
+	return nil
+}
+
+// privilegedScope reports whether s grants more than one named
+// permission: "admin", "*" or a resource wildcard ("documents:*").
+func privilegedScope(s string) bool {
+	sc, err := scope.Parse(s)
+	if err != nil {
+		return true // unparsable: never issued anyway
+	}
+	return sc == scope.Admin || sc == scope.All || sc.Action() == "*"
+}
+
+// FixedScopeCeiling returns a ManagerOptions.ScopeCeiling that gives every
+// user the same ceiling, for hosts without roles and for operator tools:
+// FixedScopeCeiling("admin") allows every scope, FixedScopeCeiling("read",
+// "documents:*") allows those and what they cover.
+func FixedScopeCeiling(scopes ...string) func(ctx context.Context, userID string) ([]string, error) {
+	scopes = slices.Clone(scopes)
+	return func(context.Context, string) ([]string, error) { return scopes, nil }
 }
 
 // parseCIDR accepts a CIDR prefix or a single address.
@@ -442,24 +516,35 @@ func (m *Manager) RevokeAllForUser(ctx context.Context, userID string) (int, err
 // working until grace has passed (0 means revoke it now), never past its own
 // expiry. The new key exists before the old one is shortened, so there is
 // no moment when neither works. It needs a store.KeyUpdater when grace > 0.
+//
+// Rotation applies today's limits, not those the old key was issued under:
+//   - the scopes must be within AllowedScopes and the user's current
+//     ScopeCeiling (default: no privileged scopes); otherwise it fails with
+//     ErrScopeNotAllowed (or a *ValidationError for an unknown scope) and
+//     nothing changes: rotation never silently narrows a key;
+//   - the new key's lifetime is capped by MaxLifetime (a key that never
+//     expired gets DefaultLifetime, capped likewise);
+//   - grace may not exceed MaxRotationGrace (a *ValidationError on "grace");
+//   - with grace > 0 the old key stays active, so the user needs a free
+//     slot under MaxActiveKeys (ErrTooManyKeys otherwise); with grace 0 the
+//     new key replaces the old one and the count does not grow.
 func (m *Manager) Rotate(ctx context.Context, keyID string, grace time.Duration) (CreatedKey, error) {
-	if grace < 0 {
+	switch {
+	case grace < 0:
 		return CreatedKey{}, invalid("grace", "must not be negative")
+	case grace > m.opts.MaxRotationGrace:
+		return CreatedKey{}, invalid("grace", "exceeds the maximum grace period of %s", m.opts.MaxRotationGrace)
 	}
-	old, err := m.keys.LookupKey(ctx, keyID)
-	if errors.Is(err, store.ErrNotFound) {
-		return CreatedKey{}, ErrKeyNotFound
-	}
+	old, err := m.lookupForRotate(ctx, keyID)
 	if err != nil {
-		return CreatedKey{}, fmt.Errorf("mcpauth: rotate key: %w", err)
-	}
-	now := m.now()
-	if st := old.StatusAt(now); st != store.StatusActive {
-		return CreatedKey{}, invalid("id", "key is %s and cannot be rotated", st)
+		return CreatedKey{}, err
 	}
 	updater, ok := m.keys.(store.KeyUpdater)
 	if grace > 0 && !ok {
 		return CreatedKey{}, ErrNotSupported
+	}
+	if err := m.checkScopes(ctx, old.UserID, old.Scopes); err != nil {
+		return CreatedKey{}, err
 	}
 	life := m.opts.DefaultLifetime
 	if !old.ExpiresAt.IsZero() {
@@ -472,6 +557,17 @@ func (m *Manager) Rotate(ctx context.Context, keyID string, grace time.Duration)
 	}
 	unlock := m.lockUser(old.UserID)
 	defer unlock()
+	// Again under the user's lock: a concurrent rotation or revocation of the
+	// same key must not yield two successors.
+	if old, err = m.lookupForRotate(ctx, keyID); err != nil {
+		return CreatedKey{}, err
+	}
+	if grace > 0 {
+		if err := m.checkActiveLimit(ctx, old.UserID); err != nil {
+			return CreatedKey{}, err
+		}
+	}
+	now := m.now()
 	fresh, err := m.insert(ctx, old.UserID, CreateOptions{
 		Name: old.Name, Scopes: old.Scopes, RateLimit: old.RateLimit,
 		Metadata: old.Metadata, AllowedCIDRs: old.AllowedCIDRs,
@@ -493,6 +589,21 @@ func (m *Manager) Rotate(ctx context.Context, keyID string, grace time.Duration)
 	m.forget(old.ID)
 	m.notify(ctx, Notification{Type: KeyRotated, At: now, UserID: old.UserID, KeyID: old.ID, KeyName: old.Name, NewKeyID: fresh.Key.ID, ExpiresAt: end})
 	return fresh, nil
+}
+
+// lookupForRotate returns the key if it exists and is active.
+func (m *Manager) lookupForRotate(ctx context.Context, keyID string) (store.Key, error) {
+	k, err := m.keys.LookupKey(ctx, keyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Key{}, ErrKeyNotFound
+	}
+	if err != nil {
+		return store.Key{}, fmt.Errorf("mcpauth: rotate key: %w", err)
+	}
+	if st := k.StatusAt(m.now()); st != store.StatusActive {
+		return store.Key{}, invalid("id", "key is %s and cannot be rotated", st)
+	}
+	return k, nil
 }
 
 // ImportLegacy stores a key that a hand-rolled setup kept as the hex SHA-256

@@ -64,7 +64,9 @@ func TestPolicyThroughMiddleware(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t)})
 	reader := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
-	admin := f.create(t, "root", mcpauth.CreateOptions{Scopes: []string{"admin"}})
+	admin, err := newManager(t, f, &mcpauth.ManagerOptions{ScopeCeiling: mcpauth.FixedScopeCeiling("admin")}).
+		Create(t.Context(), "root", mcpauth.CreateOptions{Scopes: []string{"admin"}})
+	require.NoError(t, err)
 	h := &echo{}
 	srv := httptest.NewServer(f.guard.Require(h))
 	t.Cleanup(srv.Close)

@@ -141,8 +141,10 @@ func (a *app) peppers() ([]mcpauth.Pepper, error) {
 
 // manager opens the database and returns a key manager configured like the
 // server's (prefix, peppers). lifetime is the default key lifetime: 0 for
-// the library default, negative for keys that never expire.
-func (a *app) manager(lifetime time.Duration) (*mcpauth.Manager, error) {
+// the library default, negative for keys that never expire. ceiling, if
+// given, is the scope ceiling for the keys it issues or rotates; without it
+// the library's default refuses admin and wildcard scopes.
+func (a *app) manager(lifetime time.Duration, ceiling ...string) (*mcpauth.Manager, error) {
 	peppers, err := a.peppers()
 	if err != nil {
 		return nil, err
@@ -167,6 +169,11 @@ func (a *app) manager(lifetime time.Duration) (*mcpauth.Manager, error) {
 		return nil, usagef("peppers: %s", msg)
 	}
 	r.guard = g
-	// The CLI is the operator's tool: no per-user key count limit.
-	return g.NewManager(&mcpauth.ManagerOptions{MaxActiveKeys: -1, DefaultLifetime: lifetime})
+	// The CLI is the operator's tool: no per-user key count limit. Privileged
+	// scopes still need an explicit --ceiling.
+	o := &mcpauth.ManagerOptions{MaxActiveKeys: -1, DefaultLifetime: lifetime}
+	if len(ceiling) > 0 {
+		o.ScopeCeiling = mcpauth.FixedScopeCeiling(ceiling...)
+	}
+	return g.NewManager(o)
 }

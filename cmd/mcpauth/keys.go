@@ -20,7 +20,11 @@ type createFlags struct {
 	meta      listFlag
 	expires   lifetimeFlag
 	rateLimit int
+	ceiling   listFlag
 }
+
+// ceilingUsage documents --ceiling, on create, import-legacy and rotate.
+const ceilingUsage = "the highest `scope` this command may issue, such as admin or documents:*; repeat for several (default: any scope except admin and wildcards)"
 
 func (c *createFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.user, "user", "", "the host application's user `ID` the key acts for (required)")
@@ -30,6 +34,7 @@ func (c *createFlags) register(fs *flag.FlagSet) {
 	fs.Var(&c.meta, "meta", "a `name=value` metadata entry; repeat for several")
 	fs.Var(&c.expires, "expires", "key `lifetime`, such as 720h or 30d, or never (default 90d)")
 	fs.IntVar(&c.rateLimit, "rate-limit", 0, "requests per minute for this key (default: the server's policy)")
+	fs.Var(&c.ceiling, "ceiling", ceilingUsage)
 }
 
 func (c *createFlags) options(cmd string) (mcpauth.CreateOptions, error) {
@@ -79,7 +84,7 @@ func (a *app) keysCreate(name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := a.manager(c.expires.managerLifetime())
+	m, err := a.manager(c.expires.managerLifetime(), c.ceiling...)
 	if err != nil {
 		return err
 	}
@@ -216,7 +221,9 @@ the same lifetime from now) and keeps the old key working for the grace
 period, never past its own expiry; --grace 0 revokes it at once. The new raw
 key is printed once, to stdout; details go to stderr.`)
 	grace := durationFlag{d: 24 * time.Hour}
-	fs.Var(&grace, "grace", "how long the old key keeps working, such as 24h or 7d; 0 revokes it now")
+	fs.Var(&grace, "grace", "how long the old key keeps working, such as 24h or 7d (at most 7d); 0 revokes it now")
+	var ceiling listFlag
+	fs.Var(&ceiling, "ceiling", ceilingUsage)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -225,7 +232,7 @@ key is printed once, to stdout; details go to stderr.`)
 	if err != nil {
 		return err
 	}
-	m, err := a.manager(0)
+	m, err := a.manager(0, ceiling...)
 	if err != nil {
 		return err
 	}
@@ -333,7 +340,7 @@ imported key gets an ID derived from its hash ("lg..."), shown in the output.`)
 	if err != nil {
 		return err
 	}
-	m, err := a.manager(c.expires.managerLifetime())
+	m, err := a.manager(c.expires.managerLifetime(), c.ceiling...)
 	if err != nil {
 		return err
 	}

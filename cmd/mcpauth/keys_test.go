@@ -278,3 +278,32 @@ func TestWholeKeyAsID(t *testing.T) {
 	r = h.must(exitUsage, "keys", "revoke", typo)
 	assert.NotContains(t, r.stderr, typo)
 }
+
+// TestKeysPrivilegedScopesNeedCeiling: the CLI issues admin and wildcard
+// keys only when the operator names them with --ceiling; rotation applies
+// the ceiling too.
+func TestKeysPrivilegedScopesNeedCeiling(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.must(exitOK, "migrate")
+	for _, s := range []string{"admin", "*", "documents:*"} {
+		r := h.run("keys", "create", "--user", "root", "--scope", s)
+		assert.NotEqual(t, exitOK, r.code, "--scope %s without --ceiling", s)
+		assert.Contains(t, r.stderr, "scope not allowed")
+		assert.Empty(t, r.stdout, "no key printed")
+	}
+	r := h.must(exitOK, "keys", "list", "--user", "root", "--json")
+	assert.JSONEq(t, "[]", r.stdout, "no key created")
+
+	r = h.must(exitOK, "keys", "create", "--user", "root", "--scope", "admin", "--ceiling", "admin")
+	id := rawKeyOnce(t, r)[4:16]
+	r = h.run("keys", "rotate", id)
+	assert.NotEqual(t, exitOK, r.code, "rotating an admin key needs --ceiling too")
+	assert.Empty(t, r.stdout)
+	r = h.must(exitOK, "keys", "list", "--user", "root", "--json")
+	var list []mcpauth.KeyInfo
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &list))
+	require.Len(t, list, 1, "the refused rotation issued no key")
+	assert.Equal(t, "active", string(list[0].Status))
+	h.must(exitOK, "keys", "rotate", id, "--ceiling", "admin")
+}

@@ -118,7 +118,10 @@ func start(t *testing.T, stateful, httpPolicy, bind bool) *fixture {
 		srv.Close()
 		_ = guard.Close(context.Background())
 	})
-	return &fixture{srv: srv, docs: docs, keys: guard.Manager()}
+	// The tests issue admin keys: the default ceiling refuses them.
+	keys, err := guard.NewManager(&mcpauth.ManagerOptions{ScopeCeiling: mcpauth.FixedScopeCeiling("admin")})
+	require.NoError(t, err)
+	return &fixture{srv: srv, docs: docs, keys: keys}
 }
 
 func (f *fixture) key(t *testing.T, user string, scopes ...string) string {
