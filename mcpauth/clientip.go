@@ -123,39 +123,41 @@ func lastHops(dst []string, lines []string, forwarded bool) []string {
 // lastForwardedFors appends the for= values of the last elements of one
 // Forwarded line (RFC 7239: elements separated by commas, pairs by
 // semicolons, values tokens or quoted strings), rightmost first, until dst
-// is full. Commas and semicolons inside quoted strings do not split.
+// is full. Commas inside quoted strings do not split. The line is scanned
+// from the right, so that a client's unbalanced quote on the left cannot
+// swallow the elements its proxies appended.
 func lastForwardedFors(dst []string, line string) []string {
-	// Element boundaries must be found left to right (quotes), so keep
-	// the last free elements in a ring and emit them in reverse.
-	free := cap(dst) - len(dst)
-	var ring [maxForwardedHops]string
-	n := 0
-	start, quoted, escaped := 0, false, false
-	for i := 0; i <= len(line); i++ {
-		if i < len(line) {
-			c := line[i]
-			switch {
-			case escaped:
-				escaped = false
+	end, quoted := len(line), false
+	for i := len(line) - 1; i >= -1 && len(dst) < cap(dst); i-- {
+		if i >= 0 {
+			switch line[i] {
+			case '"':
+				if !escapedAt(line, i) {
+					quoted = !quoted
+				}
 				continue
-			case quoted && c == '\\':
-				escaped = true
-				continue
-			case c == '"':
-				quoted = !quoted
-				continue
-			case quoted || c != ',':
+			case ',':
+				if quoted {
+					continue
+				}
+			default:
 				continue
 			}
 		}
-		ring[n%free] = line[start:i]
-		n++
-		start = i + 1
-	}
-	for k := range min(n, free) {
-		dst = append(dst, forwardedFor(ring[(n-1-k)%free]))
+		dst = append(dst, forwardedFor(line[i+1:end]))
+		end = i
 	}
 	return dst
+}
+
+// escapedAt reports whether the quote at s[i] is a quoted-pair (preceded
+// by an odd number of backslashes).
+func escapedAt(s string, i int) bool {
+	n := 0
+	for j := i - 1; j >= 0 && s[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 1
 }
 
 // forwardedFor returns the for= value of one Forwarded element, unquoted,
