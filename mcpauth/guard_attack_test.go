@@ -166,7 +166,7 @@ func TestLegacyKeyPattern(t *testing.T) {
 	before := s.total()
 	for _, raw := range []string{
 		"sk_live_3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c", // good shape, not this operator's
-		"x" + seedKey,                              // the pattern is anchored
+		"x" + seedKey, // the pattern is anchored
 		seedKey + "00",
 		strings.ToUpper(seedKey),
 	} {
