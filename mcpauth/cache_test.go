@@ -74,7 +74,7 @@ func (s *hookStore) total() int {
 
 // guardOn builds a Guard over s with a settable clock, the test pepper and
 // no revocation polling.
-func guardOn(t *testing.T, s store.KeyStore, opts *mcpauth.Options) (*mcpauth.Guard, *clock, *bytes.Buffer) {
+func guardOn(t testing.TB, s store.KeyStore, opts *mcpauth.Options) (*mcpauth.Guard, *clock, *bytes.Buffer) {
 	t.Helper()
 	var o mcpauth.Options
 	if opts != nil {
