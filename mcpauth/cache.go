@@ -38,25 +38,42 @@ type cacheEntry struct {
 
 const cacheShards = 32
 
-// keyCache is a bounded, sharded TTL map from key ID to cacheEntry. When a
-// shard is full, expired entries go first, then an arbitrary one. It is safe
-// for concurrent use.
+// keyCache is a bounded, sharded TTL map from key ID to cacheEntry. It is
+// safe for concurrent use.
+//
+// Verified keys and negative entries (IDs the store does not know) live in
+// separate maps with separate bounds, so that a flood of made-up IDs only
+// evicts other negative entries, never a verified key. When a map of a shard
+// is full, dead entries go first, then an arbitrary one of that map.
+//
+// Every shard has a generation, bumped by forget. A fill (put) names the
+// generation it saw before asking the store and is dropped if a forget came
+// in between, so a lookup that raced a revocation cannot write the old
+// record back.
 type keyCache struct {
 	seed     maphash.Seed
 	perShard int
-	shards   [cacheShards]cacheShard
+	// stale is how long past validUntil a verified entry is kept for
+	// Options.StaleIfError.
+	stale  time.Duration
+	shards [cacheShards]cacheShard
 }
 
 type cacheShard struct {
-	mu sync.RWMutex
-	m  map[string]*cacheEntry
-	_  [40]byte // keep shards on separate cache lines
+	mu  sync.RWMutex
+	pos map[string]*cacheEntry // verified keys
+	neg map[string]*cacheEntry // unknown IDs
+	gen uint64
+	_   [16]byte // keep shards on separate cache lines
 }
 
-func newKeyCache(size int) *keyCache {
-	c := &keyCache{seed: maphash.MakeSeed(), perShard: max(1, size/cacheShards)}
+// newKeyCache returns a cache of about size verified keys and as many
+// negative entries; verified entries are kept up to stale past their TTL.
+func newKeyCache(size int, stale time.Duration) *keyCache {
+	c := &keyCache{seed: maphash.MakeSeed(), perShard: max(1, size/cacheShards), stale: max(0, stale)}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]*cacheEntry)
+		c.shards[i].pos = make(map[string]*cacheEntry)
+		c.shards[i].neg = make(map[string]*cacheEntry)
 	}
 	return c
 }
@@ -69,7 +86,10 @@ func (c *keyCache) shard(id string) *cacheShard {
 func (c *keyCache) get(id string, now time.Time) *cacheEntry {
 	s := c.shard(id)
 	s.mu.RLock()
-	e := s.m[id]
+	e := s.pos[id]
+	if e == nil {
+		e = s.neg[id]
+	}
 	s.mu.RUnlock()
 	if e == nil || !now.Before(e.validUntil) {
 		return nil
@@ -77,31 +97,67 @@ func (c *keyCache) get(id string, now time.Time) *cacheEntry {
 	return e
 }
 
-func (c *keyCache) put(id string, e *cacheEntry, now time.Time) {
+// staleEntry returns the verified entry for id whose TTL passed less than
+// c.stale ago, or nil. It is for serving while the store fails.
+func (c *keyCache) staleEntry(id string, now time.Time) *cacheEntry {
+	s := c.shard(id)
+	s.mu.RLock()
+	e := s.pos[id]
+	s.mu.RUnlock()
+	if e == nil || !now.Before(e.validUntil.Add(c.stale)) {
+		return nil
+	}
+	return e
+}
+
+// generation returns id's shard generation, to hand to put after the
+// store answered.
+func (c *keyCache) generation(id string) uint64 {
+	s := c.shard(id)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.gen
+}
+
+// put caches e for id unless the shard was forgotten since gen was read.
+// It reports whether e was stored.
+func (c *keyCache) put(id string, e *cacheEntry, gen uint64, now time.Time) bool {
 	s := c.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.m[id]; !ok && len(s.m) >= c.perShard {
+	if s.gen != gen {
+		return false // a forget raced this fill: the store may have changed
+	}
+	m, other, keep := s.pos, s.neg, c.stale
+	if e.notFound {
+		m, other, keep = s.neg, s.pos, 0
+	}
+	delete(other, id)
+	if _, ok := m[id]; !ok && len(m) >= c.perShard {
 		evicted := 0
-		for k, old := range s.m {
-			if !now.Before(old.validUntil) {
-				delete(s.m, k)
+		for k, old := range m {
+			if !now.Before(old.validUntil.Add(keep)) {
+				delete(m, k)
 				evicted++
 			}
 		}
 		if evicted == 0 {
-			for k := range s.m {
-				delete(s.m, k)
+			for k := range m {
+				delete(m, k)
 				break
 			}
 		}
 	}
-	s.m[id] = e
+	m[id] = e
+	return true
 }
 
-func (c *keyCache) delete(id string) {
+// forget drops id and invalidates fills of its shard in flight.
+func (c *keyCache) forget(id string) {
 	s := c.shard(id)
 	s.mu.Lock()
-	delete(s.m, id)
+	delete(s.pos, id)
+	delete(s.neg, id)
+	s.gen++
 	s.mu.Unlock()
 }

@@ -77,9 +77,15 @@ type Options struct {
 	// CacheTTL is how long a verified key is trusted without asking the
 	// store again; never past the key's own expiry. A key revoked through
 	// this Guard's Manager stops at once; one revoked elsewhere stops within
-	// CacheTTL. Default 30s. Negative disables the cache.
+	// CacheTTL (or the revocation poll, see RevocationPollInterval).
+	// During a store outage a cached key keeps working until its CacheTTL
+	// runs out, then fails with 503 (ErrUnavailable), unless StaleIfError
+	// allows more; keys not in the cache fail at once. Default 30s.
+	// Negative disables the cache.
 	CacheTTL time.Duration
-	// CacheSize bounds the number of cached key IDs. Default 10,000.
+	// CacheSize bounds the number of cached verified key IDs; unknown IDs
+	// (see NegativeCacheTTL) are held in a separate cache of the same size,
+	// so a flood of made-up keys never evicts a verified one. Default 10,000.
 	CacheSize int
 	// NegativeCacheTTL is how long an unknown key ID is remembered as
 	// unknown, so that floods of made-up keys do not reach the store.
@@ -111,15 +117,47 @@ type Options struct {
 	// Rand is the source of key randomness for the Manager. Default crypto/rand.
 	Rand io.Reader
 	// TrustedProxies lists the addresses (CIDR prefixes or single IPs) of
-	// reverse proxies whose X-Forwarded-For / Forwarded headers are believed
-	// when finding the client address (for key IP allowlists and new-IP
-	// notifications). Default none: the TCP peer is the client and
-	// forwarding headers are ignored, since any client can send them.
+	// reverse proxies whose TrustedProxyHeader is believed when finding the
+	// client address (for key IP allowlists, new-IP notifications and
+	// audit). Default none: the TCP peer is the client and forwarding
+	// headers are ignored, since any client can send them.
 	TrustedProxies []string
 	// AcceptLegacyKeys also accepts keys imported with Manager.ImportLegacy
 	// (SHA-256 of the whole raw key, the seed's scheme), so agents keep
 	// working while users move to new keys. Default false.
 	AcceptLegacyKeys bool
+
+	// TrustedProxyHeader names the one forwarding header the
+	// TrustedProxies set: "X-Forwarded-For" (nginx's
+	// $proxy_add_x_forwarded_for, HAProxy, most load balancers) or
+	// "Forwarded" (RFC 7239). Only that header is read, and only when the
+	// TCP peer is a trusted proxy; the other one is ignored, since clients
+	// can send it through a proxy that does not strip it. Several lines of
+	// the header are one list, in order. It is walked from the right past
+	// trusted proxies; the first other address is the client. A hop that is
+	// not an address (unknown, obfuscated, garbage) ends the walk at the
+	// last trusted address, as does a chain of more than 32 trusted hops.
+	// Default "X-Forwarded-For". Any other value makes New fail.
+	TrustedProxyHeader string
+	// StaleIfError lets a cached key whose CacheTTL ran out keep working
+	// while the store fails (error or timeout, not "not found"), for at
+	// most this long past its CacheTTL, and never past the key's expiry or
+	// a revocation time the cached record knows. Each such request still
+	// asks the store first (so recovery and revocations show at once once
+	// it answers) and is logged at Warn with the key ID. A key revoked
+	// elsewhere during the outage keeps working for up to CacheTTL +
+	// StaleIfError: that is the price of availability. Default 0: a key is
+	// never served past CacheTTL; the request fails with 503.
+	StaleIfError time.Duration
+	// LegacyKeyPattern, with AcceptLegacyKeys, narrows which credentials
+	// are tried as legacy keys: a regular expression (RE2 syntax) the whole
+	// credential must match, for example `mcp_[0-9a-f]{64}` for the seed's
+	// keys. It applies on top of the built-in shape check (16-256
+	// characters of A-Z a-z 0-9 - . _ ~ + / with trailing =, and not
+	// shaped like a current key whose checksum failed); credentials that
+	// fail either are refused without a store lookup. Default "": the
+	// built-in check only. An invalid expression makes New fail.
+	LegacyKeyPattern string
 	// Notifier hears key.new_ip: a key used from an address this process
 	// has not seen it use before. Calls run on a background goroutine, never
 	// on the request path. Default none.
@@ -193,7 +231,8 @@ type Guard struct {
 	hasher  *hasher
 	cache   *keyCache
 	touches *toucher
-	trusted []netip.Prefix
+	trusted proxyTrust
+	legacy  legacyFilter
 	newIPs  *ipWatcher
 	notes   *notifyQueue
 
@@ -276,13 +315,12 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Guard{keys: keys, opts: o, hasher: h, cache: newKeyCache(o.CacheSize)}
-	for i, c := range o.TrustedProxies {
-		p, err := parseCIDR(c)
-		if err != nil {
-			return nil, fmt.Errorf("mcpauth: TrustedProxies[%d]: %q is not an IP address or CIDR prefix", i, c)
-		}
-		g.trusted = append(g.trusted, p)
+	g := &Guard{keys: keys, opts: o, hasher: h, cache: newKeyCache(o.CacheSize, o.StaleIfError)}
+	if g.trusted, err = newProxyTrust(o.TrustedProxies, o.TrustedProxyHeader); err != nil {
+		return nil, err
+	}
+	if g.legacy, err = newLegacyFilter(o.Prefix, o.LegacyKeyPattern); err != nil {
+		return nil, err
 	}
 	g.notes = newNotifyQueue(o.Logger)
 	if o.Notifier != nil {
@@ -348,7 +386,7 @@ func (g *Guard) verify(r *http.Request, raw string) (*cacheEntry, error) {
 	switch {
 	case err == nil:
 		id, material = pk.ID, pk.material
-	case g.opts.AcceptLegacyKeys && len(raw) >= minLegacyKeyLen:
+	case g.opts.AcceptLegacyKeys && g.legacy.accepts(raw):
 		sum := sha256.Sum256([]byte(raw))
 		id, material = legacyKeyID(sum[:]), raw
 	default:
@@ -393,7 +431,7 @@ func (g *Guard) verify(r *http.Request, raw string) (*cacheEntry, error) {
 	if g.opts.Users != nil {
 		active, err := g.opts.Users.UserActive(ctx, e.principal.UserID)
 		if err != nil {
-			g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: user check failed", slog.String("key_id", pk.ID), slog.String("error", err.Error()))
+			g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: user check failed", slog.String("key_id", id), slog.String("error", err.Error()))
 			return e, fmt.Errorf("%w: user check failed", ErrUnavailable)
 		}
 		if !active {
@@ -406,19 +444,31 @@ func (g *Guard) verify(r *http.Request, raw string) (*cacheEntry, error) {
 	return e, nil
 }
 
-// load fetches a key from the store and caches the result.
+// load fetches a key from the store and caches the result, unless the key
+// was forgotten while the store was asked (the answer may predate a
+// revocation). When the store fails, a verified entry within StaleIfError
+// of its TTL is served instead (verify still checks its expiry and
+// revocation time).
 func (g *Guard) load(ctx context.Context, id string, now time.Time) (*cacheEntry, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.opts.StoreTimeout)
 	defer cancel()
+	gen := g.cache.generation(id)
 	k, err := g.keys.LookupKey(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		e := &cacheEntry{notFound: true, validUntil: now.Add(g.opts.NegativeCacheTTL)}
 		if g.opts.NegativeCacheTTL > 0 {
-			g.cache.put(id, e, now)
+			g.cache.put(id, e, gen, now)
 		}
 		return e, nil
 	case err != nil:
+		if g.opts.StaleIfError > 0 {
+			if e := g.cache.staleEntry(id, now); e != nil {
+				g.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "mcpauth: key lookup failed; serving the cached key past CacheTTL (StaleIfError)",
+					slog.String("key_id", id), slog.Time("cached_until", e.validUntil), slog.String("error", err.Error()))
+				return e, nil
+			}
+		}
 		g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: key lookup failed", slog.String("key_id", id), slog.String("error", err.Error()))
 		return nil, fmt.Errorf("%w: key lookup failed", ErrUnavailable)
 	}
@@ -439,7 +489,7 @@ func (g *Guard) load(ctx context.Context, id string, now time.Time) (*cacheEntry
 		e.allowed = append(e.allowed, p)
 	}
 	if g.opts.CacheTTL > 0 {
-		g.cache.put(id, e, now)
+		g.cache.put(id, e, gen, now)
 	}
 	return e, nil
 }
@@ -491,6 +541,7 @@ func validScopes(in []string) []string {
 }
 
 // Forget drops a key ID from this Guard's cache, so the next request with
-// it asks the store. The Manager calls it on revoke and rotate; call it
-// yourself when a key changes through another path.
-func (g *Guard) Forget(keyID string) { g.cache.delete(keyID) }
+// it asks the store. A lookup of that ID already in flight does not put its
+// (possibly older) answer back. The Manager calls it on revoke and rotate;
+// call it yourself when a key changes through another path.
+func (g *Guard) Forget(keyID string) { g.cache.forget(keyID) }

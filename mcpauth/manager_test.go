@@ -370,7 +370,7 @@ func TestIPAllowlist(t *testing.T) {
 		{"trusted proxy, XFF denied", "10.1.2.3:80", map[string]string{"X-Forwarded-For": "198.51.100.1"}, false},
 		{"client-forged left entry ignored", "10.1.2.3:80", map[string]string{"X-Forwarded-For": "203.0.113.9, 198.51.100.1"}, false},
 		{"two trusted hops", "10.1.2.3:80", map[string]string{"X-Forwarded-For": "203.0.113.9, 10.9.9.9"}, true},
-		{"Forwarded header", "[::1]:80", map[string]string{"Forwarded": `for="[2001:db8::1]:4711";proto=https`}, true},
+		{"Forwarded ignored by default (X-Forwarded-For is the trusted header)", "[::1]:80", map[string]string{"Forwarded": `for="[2001:db8::1]:4711";proto=https`}, false},
 		{"garbage hop stops the walk", "10.1.2.3:80", map[string]string{"X-Forwarded-For": "203.0.113.9, nonsense"}, false},
 	}
 	for _, tt := range tests {
