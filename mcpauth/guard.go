@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/mcpauth/mcpauth/audit"
@@ -196,8 +197,10 @@ type Options struct {
 	// Redis is down). Default nil: no rate limiting.
 	RateLimiter ratelimit.Limiter
 	// RatePolicy chooses each key's limit (default, tiers, per-key
-	// overrides from store.Key.RateLimit) and each operation's cost.
-	// Default: 100 requests per minute per key, every operation costing 1.
+	// overrides from store.Key.RateLimit) and each operation's cost. New
+	// keeps a copy: changing the Policy afterwards changes nothing.
+	// Default: 100 requests per minute per key, protocol messages free
+	// (ratelimit.FreeMethods) and every other operation costing 1.
 	RatePolicy *ratelimit.Policy
 	// LegacyRateLimitHeaders also writes X-RateLimit-Limit, -Remaining and
 	// -Reset. Default false.
@@ -238,6 +241,10 @@ type Guard struct {
 
 	revocations *revocationWatcher
 	strict      bool // audit is a Strict writer
+
+	userLocks   *userLocks
+	managerOnce sync.Once
+	manager     *Manager
 }
 
 // New returns a Guard over keys. opts may be nil. It fails if an option is
@@ -303,6 +310,7 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 		o.RequestIDHeader = "X-Request-Id"
 	}
 	o.AuditRedact = slices.Clone(o.AuditRedact)
+	o.RatePolicy = o.RatePolicy.Clone() // the caller's maps may change after New
 	if o.RateLimiter != nil && o.RatePolicy == nil {
 		o.RatePolicy = &ratelimit.Policy{}
 	}
@@ -315,7 +323,7 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Guard{keys: keys, opts: o, hasher: h, cache: newKeyCache(o.CacheSize, o.StaleIfError)}
+	g := &Guard{keys: keys, opts: o, hasher: h, cache: newKeyCache(o.CacheSize, o.StaleIfError), userLocks: newUserLocks()}
 	if g.trusted, err = newProxyTrust(o.TrustedProxies, o.TrustedProxyHeader); err != nil {
 		return nil, err
 	}

@@ -103,7 +103,8 @@ type ManagerOptions struct {
 	ScopeCeiling func(ctx context.Context, userID string) ([]string, error)
 	// Notifier hears about created, rotated and revoked keys, on the
 	// Guard's background notification goroutine (a slow Notifier never
-	// holds a Manager call); Guard.Close delivers what is queued. Default none.
+	// holds a Manager call); Guard.Close delivers what is queued. Default:
+	// the Guard's Options.Notifier, so one Notifier hears every kind.
 	Notifier Notifier
 	// Audit records key lifecycle events (Action created, rotated,
 	// revoked), with the key ID and owner, never key material. Default: the
@@ -126,18 +127,29 @@ type Manager struct {
 	log    *slog.Logger
 	opts   ManagerOptions
 
-	seed      maphash.Seed
-	userLocks [64]sync.Mutex
+	locks *userLocks // shared by every Manager of one Guard
 }
 
-// Manager returns the key manager bound to g, with default ManagerOptions.
-// Use NewManager for limits and notifications.
+// userLocks serialise the key changes of one user (the active-key count is
+// read, then a key written), for every Manager of a Guard.
+type userLocks struct {
+	seed  maphash.Seed
+	locks [64]sync.Mutex
+}
+
+func newUserLocks() *userLocks { return &userLocks{seed: maphash.MakeSeed()} }
+
+// Manager returns the key manager bound to g, with default ManagerOptions
+// (and the Guard's Options.Notifier and Audit). It is the same Manager on
+// every call. Use NewManager for limits.
 func (g *Guard) Manager() *Manager {
-	m, _ := g.NewManager(nil) // defaults always validate
-	return m
+	g.managerOnce.Do(func() { g.manager, _ = g.NewManager(nil) }) // defaults always validate
+	return g.manager
 }
 
-// NewManager returns a key manager bound to g.
+// NewManager returns a key manager bound to g. Every Manager of one Guard
+// shares the per-user locks, so MaxActiveKeys is exact within the process
+// whichever Manager creates the keys.
 func (g *Guard) NewManager(opts *ManagerOptions) (*Manager, error) {
 	var o ManagerOptions
 	if opts != nil {
@@ -170,6 +182,9 @@ func (g *Guard) NewManager(opts *ManagerOptions) (*Manager, error) {
 	if o.Audit == nil {
 		o.Audit = g.opts.Audit
 	}
+	if o.Notifier == nil {
+		o.Notifier = g.opts.Notifier
+	}
 	return &Manager{
 		keys:   g.keys,
 		prefix: g.opts.Prefix,
@@ -180,7 +195,7 @@ func (g *Guard) NewManager(opts *ManagerOptions) (*Manager, error) {
 		notes:  g.notes,
 		log:    g.opts.Logger,
 		opts:   o,
-		seed:   maphash.MakeSeed(),
+		locks:  g.userLocks,
 	}, nil
 }
 
@@ -249,7 +264,7 @@ func infoOf(k store.Key, now time.Time) KeyInfo {
 }
 
 func (m *Manager) lockUser(userID string) func() {
-	mu := &m.userLocks[maphash.String(m.seed, userID)%uint64(len(m.userLocks))]
+	mu := &m.locks.locks[maphash.String(m.locks.seed, userID)%uint64(len(m.locks.locks))]
 	mu.Lock()
 	return mu.Unlock
 }

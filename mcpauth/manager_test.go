@@ -404,9 +404,11 @@ func TestNewIPNotifications(t *testing.T) {
 	require.NoError(t, f.guard.Close(context.Background()))
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	require.Len(t, rec.ns, 2, "one per new address, ports ignored")
-	assert.Equal(t, mcpauth.Notification{Type: mcpauth.KeyNewIP, At: f.clock.Now(), UserID: "alice", KeyID: k.Key.ID, KeyName: "laptop", IP: "203.0.113.1"}, rec.ns[0])
-	assert.Equal(t, "198.51.100.7", rec.ns[1].IP)
+	require.Len(t, rec.ns, 3, "key.created, then one key.new_ip per new address, ports ignored")
+	assert.Equal(t, mcpauth.KeyCreated, rec.ns[0].Type, "the Guard's Notifier hears the Manager's notifications too")
+	newIPs := rec.ns[1:]
+	assert.Equal(t, mcpauth.Notification{Type: mcpauth.KeyNewIP, At: f.clock.Now(), UserID: "alice", KeyID: k.Key.ID, KeyName: "laptop", IP: "203.0.113.1"}, newIPs[0])
+	assert.Equal(t, "198.51.100.7", newIPs[1].IP)
 	_, err := authFrom(f, k.Raw, "192.0.2.1:1", nil)
 	require.NoError(t, err, "uses after Close still authenticate")
 }
@@ -464,4 +466,37 @@ func TestNotifyExpiring(t *testing.T) {
 
 	_, err = f.mgr.NotifyExpiring(ctx, now, now.Add(time.Hour))
 	assert.Error(t, err, "no notifier configured")
+}
+
+// TestOneManagerPerGuard: Manager returns one Manager, and every Manager of
+// a Guard shares the per-user locks, so MaxActiveKeys is exact under
+// concurrency in one process (each Manager had its own locks before).
+func TestOneManagerPerGuard(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	assert.Same(t, f.guard.Manager(), f.guard.Manager())
+	var mgrs []*mcpauth.Manager
+	for range 4 {
+		m, err := f.guard.NewManager(&mcpauth.ManagerOptions{MaxActiveKeys: 3})
+		require.NoError(t, err)
+		mgrs = append(mgrs, m)
+	}
+	var wg sync.WaitGroup
+	var created atomic.Int32
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := mgrs[i%len(mgrs)].Create(context.Background(), "bob", mcpauth.CreateOptions{}); err == nil {
+				created.Add(1)
+			} else {
+				assert.ErrorIs(t, err, mcpauth.ErrTooManyKeys)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.EqualValues(t, 3, created.Load(), "exactly MaxActiveKeys keys, whichever Manager created them")
+	keys, err := f.mgr.List(context.Background(), "bob")
+	require.NoError(t, err)
+	assert.Len(t, keys, 3)
 }

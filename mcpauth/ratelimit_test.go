@@ -125,3 +125,28 @@ func TestRateLimiterFailureFailsClosed(t *testing.T) {
 	_, err = mcpauth.New(f.store, &mcpauth.Options{RateLimiter: broken, RatePolicy: &ratelimit.Policy{Default: ratelimit.Limit{Rate: -1, Per: time.Minute}}})
 	require.Error(t, err, "an invalid policy fails at New")
 }
+
+// TestRatePolicyCopiedAtNew: the Guard keeps its own copy of the policy, so
+// a caller changing its maps after New neither changes the limits nor races
+// with requests (run with -race).
+func TestRatePolicyCopiedAtNew(t *testing.T) {
+	t.Parallel()
+	policy := &ratelimit.Policy{Default: ratelimit.Limit{Rate: 2, Per: time.Minute}, Costs: map[string]int{"tools/call": 1}}
+	f, srv := limitedServer(t, policy, false)
+	k := f.create(t, "alice", mcpauth.CreateOptions{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 1000 {
+			policy.Costs["tools/call"] = i % 3 // the caller's map, written concurrently
+		}
+	}()
+	for range 2 {
+		resp, _ := post(t, srv, k.Raw, toolCall("search_documents", "1"))
+		assert.Equal(t, 200, resp.StatusCode)
+	}
+	<-done
+	policy.Costs["tools/call"] = 0
+	resp, _ := post(t, srv, k.Raw, toolCall("search_documents", "1"))
+	assert.Equal(t, 429, resp.StatusCode, "the cost the Guard was built with still applies")
+}

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 )
@@ -60,6 +61,20 @@ type Policy struct {
 	// and its end. Without an entry, the protocol messages in FreeMethods
 	// cost 0 and anything else costs 1. Zero makes an operation free.
 	Costs map[string]int
+}
+
+// Clone returns a deep copy of p (nil for nil): callers that keep a Policy
+// (mcpauth.New does) clone it, so that changing the caller's maps later
+// changes nothing and races with nothing.
+func (p *Policy) Clone() *Policy {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	c.Tiers = maps.Clone(p.Tiers)
+	c.TierScopes = maps.Clone(p.TierScopes)
+	c.Costs = maps.Clone(p.Costs)
+	return &c
 }
 
 // OverrideName is the policy name of a per-key override in headers.
