@@ -18,6 +18,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // memSink keeps events in memory.
@@ -174,7 +175,11 @@ func TestStrictAuditFailsClosed(t *testing.T) {
 	w, err := audit.NewWriter(sink, &audit.WriterOptions{Mode: audit.Strict, MaxRetries: -1})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close(context.Background()) })
-	f := newFixture(t, &mcpauth.Options{Audit: w})
+	_, err = mcpauth.New(store.NewMemory(), &mcpauth.Options{Audit: w})
+	require.ErrorContains(t, err, "AuditStrict", "a Strict writer is not strict audit by accident")
+	_, err = mcpauth.New(store.NewMemory(), &mcpauth.Options{AuditStrict: true})
+	require.ErrorContains(t, err, "needs Options.Audit")
+	f := newFixture(t, &mcpauth.Options{Audit: w, AuditStrict: true})
 	k := f.create(t, "alice", mcpauth.CreateOptions{})
 	h := &echo{}
 	srv := httptest.NewServer(f.guard.Require(h))

@@ -209,11 +209,15 @@ type Options struct {
 	// Audit receives one event per MCP message and per failed
 	// authentication, after the response is written (status and duration
 	// known). Use an *audit.Writer in front of a slow sink so that requests
-	// never wait for it. If Audit is an *audit.Writer in audit.Strict mode,
-	// each allowed message's event is recorded before the handler runs and
-	// the request fails with 503 if it cannot be (no unrecorded action); its
-	// Status and Duration are then 0. Default nil: no audit.
+	// never wait for it. Default nil: no audit.
 	Audit audit.Sink
+	// AuditStrict records each allowed message's event before the handler
+	// runs, and fails the request with 503 if it cannot be recorded (no
+	// unrecorded action); the events' Status and Duration are then 0. Use it
+	// with an *audit.Writer in audit.Strict mode (whose Record returns only
+	// once the event is written); New refuses a Strict Writer without
+	// AuditStrict, and AuditStrict without Audit. Default false.
+	AuditStrict bool
 	// AuditArguments records tools/call and prompts/get arguments in audit
 	// events, with the values of AuditRedact field names (at any depth)
 	// replaced by "[REDACTED]". Default false: arguments are not recorded.
@@ -240,7 +244,7 @@ type Guard struct {
 	notes   *notifyQueue
 
 	revocations *revocationWatcher
-	strict      bool // audit is a Strict writer
+	strict      bool // Options.AuditStrict
 
 	userLocks   *userLocks
 	managerOnce sync.Once
@@ -334,9 +338,13 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 	if o.Notifier != nil {
 		g.newIPs = newIPWatcher(o.Notifier, g.notes)
 	}
-	if m, ok := o.Audit.(interface{ Mode() audit.Mode }); ok && m.Mode() == audit.Strict {
-		g.strict = true
+	if m, ok := o.Audit.(interface{ Mode() audit.Mode }); ok && m.Mode() == audit.Strict && !o.AuditStrict {
+		return nil, errors.New("mcpauth: Audit is a Strict audit.Writer: set Options.AuditStrict to record events before the handler runs")
 	}
+	if o.AuditStrict && o.Audit == nil {
+		return nil, errors.New("mcpauth: AuditStrict needs Options.Audit")
+	}
+	g.strict = o.AuditStrict
 	if t, ok := keys.(store.Toucher); ok {
 		g.touches = newToucher(t, o.TouchInterval, o.StoreTimeout, o.Logger)
 	}
