@@ -380,11 +380,11 @@ func compileBlocks(field string, patterns []string) (blocklist, error) {
 			if expr == "" {
 				return bl, policyErr(f, errors.New("empty regular expression"))
 			}
-			re, err := regexp.Compile("(?i)" + expr)
-			if err != nil {
+			if _, err := regexp.Compile(expr); err != nil {
 				return bl, policyErr(f, fmt.Errorf("invalid regular expression %q: %v", expr, err))
 			}
-			bl.res = append(bl.res, re)
+			// Valid on its own, valid with a leading flag group.
+			bl.res = append(bl.res, regexp.MustCompile("(?i)"+expr))
 			continue
 		}
 		if p == "" {
