@@ -38,10 +38,22 @@
 // need only a valid key.
 //
 // A blocklist of tool, resource and prompt patterns (globs or regular
-// expressions) is checked first and can never be reached, whatever the
-// scopes, admin included. DefaultBlocked (secret files: .env, private keys,
-// /etc/passwd, .ssh, cloud credentials) applies to resource URIs unless the
+// expressions, both matched case-insensitively) is checked first and can
+// never be reached, whatever the scopes, admin included. DefaultBlocked
+// (secret files: .env, private keys, .ssh, /etc/passwd and /etc/shadow,
+// cloud and Kubernetes credentials) applies to resource URIs unless the
 // configuration sets UnsafeNoDefaultBlocked.
+//
+// # Resource URIs
+//
+// Resource URIs are canonicalised before any rule or blocklist pattern
+// sees them: scheme and host lower-cased, query, fragment and default
+// ports dropped, host and path percent-decoded until nothing changes, dot
+// segments removed. URIs servers disagree on (user information, a port
+// no rule names on a scheme without a default port, control bytes,
+// non-ASCII hosts, ".." climbing above the root or out of the matching
+// rule's prefix, no scheme) are refused: the Verdict is Blocked, with a
+// Reason saying why. Rule.Match has the details.
 //
 // Policy.Decide is a pure function of the operation and the granted Set;
 // its Verdict says whether the operation is allowed, which scopes it needs

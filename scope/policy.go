@@ -58,8 +58,9 @@ type Operation struct {
 type Verdict struct {
 	// Allowed is true when the operation may proceed.
 	Allowed bool
-	// Blocked is true when a blocklist pattern matched: no scope, admin
-	// included, can allow the operation.
+	// Blocked is true when a blocklist pattern matched, or when a resource
+	// URI was refused as unparseable or ambiguous (see Rule.Match): no
+	// scope, admin included, can allow the operation.
 	Blocked bool
 	// Required are the scopes the operation needs (all of them), nil when
 	// a valid key suffices or nothing can allow it. Read-only: the slice is
@@ -82,8 +83,31 @@ type Rule struct {
 	// ref, or a glob where "*" matches any run of characters, "/" included
 	// ("search_*", "file:///reports/*"). Exact matches win over globs;
 	// among globs the first listed wins. Matching is case-sensitive.
-	// Resource URIs are matched after normalisation (percent-decoding,
-	// dot segments resolved, query and fragment dropped).
+	//
+	// Resource URIs are matched in canonical form: scheme and host
+	// lower-cased, query and fragment dropped, default ports (http 80,
+	// https 443, ws 80, wss 443) dropped, host and path percent-decoded
+	// until nothing changes, backslashes read as slashes, repeated slashes
+	// collapsed, dot segments resolved, trailing slash dropped. Write
+	// resource rules in that form ("docs://documents/*", not
+	// "DOCS://documents/./*"); a rule in another form never matches.
+	//
+	// A URI is refused (Verdict.Blocked, whatever the scopes) when it has
+	// no scheme, user information ("docs://x@users/..."), a control byte
+	// (raw or encoded, "%00"), a non-ASCII or malformed host, a port on a
+	// scheme other than http, https, ws and wss that no resource rule
+	// names with that port ("docs://users:80/..."), more than four levels
+	// of percent-encoding, or ".." segments that climb above the root or
+	// back out of the literal prefix of the rule it matches
+	// ("docs://documents/..%2F..%2Fusers/..." or
+	// "file:///reports/../reports/x" for "file:///reports/*"): servers
+	// disagree on what such URIs name, so none is guessed.
+	//
+	// The path stays case-sensitive: "file:///Reports/x" does not match
+	// "file:///reports/*". On a server whose resources are case-insensitive
+	// (macOS or Windows file systems), keep unlisted_resources at its
+	// default (deny), or case variants of a scoped path are reachable as
+	// unlisted resources.
 	Match string `json:"match"`
 	// Scopes are all required. Empty means a valid key suffices.
 	Scopes []string `json:"scopes"`
@@ -102,8 +126,17 @@ type Unlisted struct {
 // A pattern is a glob ("*" matches any run of characters) matched
 // case-insensitively (ASCII) against the whole name or URI, or, prefixed
 // with "re:", a Go regular expression (RE2, unanchored unless you anchor
-// it: "re:^user:.*:password$"). Resource patterns are tried on the URI as
-// sent and on its normalised form.
+// it: "re:^user:.*:password$") matched case-insensitively too (it is
+// compiled with the (?i) flag; Unicode simple folding, so "K" also
+// matches the Kelvin sign). Case-insensitive blocking is deliberate: a
+// blocklist that over-blocks a resource differing only in case is safe,
+// one that misses "docs://users/Alice/API_KEYS" on a case-insensitive
+// server is not. Write "(?-i)" inside a pattern to match case exactly.
+//
+// Resource patterns are matched against the canonical form of the URI
+// (see Rule.Match; scheme and host are lower-cased there anyway), and
+// also against the URI as sent and, when a non-default port was kept,
+// against the canonical form without the port.
 type Blocklist struct {
 	Tools     []string `json:"tools,omitempty"`
 	Resources []string `json:"resources,omitempty"`
@@ -112,18 +145,25 @@ type Blocklist struct {
 
 // DefaultBlocked are resource URI patterns for secrets no AI agent should
 // read: environment files, private keys and keystores, SSH and GnuPG
-// directories, system password files, cloud and package-registry
-// credentials, process environments. A policy blocks them unless
+// directories (~/.ssh, /root/.ssh, /home/*/.ssh, authorized_keys), system
+// password files (/etc/passwd, /etc/shadow*, /etc/gshadow*, /etc/sudoers*),
+// cloud credentials (AWS, gcloud, Azure), Kubernetes credentials
+// (~/.kube, service-account tokens under /var/run/secrets), Docker,
+// Git and package-registry credentials, process environments. They are
+// globs matched case-insensitively against the canonical URI (see
+// Rule.Match), so "FILE:///ETC/%73hadow" and "file:///x/../etc/shadow" are
+// blocked like "file:///etc/shadow". A policy blocks them unless
 // PolicyConfig.UnsafeNoDefaultBlocked is set. The slice is a copy each call.
 func DefaultBlocked() []string {
 	return []string{
 		"*/.env", "*/.env.*", "*/.envrc",
-		"*/id_rsa*", "*/id_dsa*", "*/id_ecdsa*", "*/id_ed25519*",
+		"*/id_rsa*", "*/id_dsa*", "*/id_ecdsa*", "*/id_ed25519*", "*/authorized_keys*", "*/known_hosts",
 		"*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore",
-		"*/.ssh/*", "*/.gnupg/*",
-		"*/etc/passwd", "*/etc/shadow", "*/etc/gshadow", "*/etc/sudoers*", "*/etc/master.passwd",
-		"*/.aws/credentials", "*/.aws/config", "*/.config/gcloud/*", "*/.azure/*",
-		"*/.kube/config", "*/.docker/config.json",
+		"*/.ssh", "*/.ssh/*", "*/.gnupg", "*/.gnupg/*",
+		"*/etc/passwd", "*/etc/shadow*", "*/etc/gshadow*", "*/etc/sudoers*", "*/etc/master.passwd",
+		"*/.aws/credentials", "*/.aws/config", "*/.aws/sso/*", "*/.config/gcloud", "*/.config/gcloud/*", "*/.azure", "*/.azure/*",
+		"*/.kube/config", "*/.kube/*", "*/var/run/secrets/*", "*/run/secrets/*",
+		"*/.docker/config.json",
 		"*/.netrc", "*/.git-credentials", "*/.pgpass", "*/.npmrc", "*/.pypirc",
 		"*/proc/*/environ",
 	}
@@ -165,6 +205,10 @@ type PolicyConfig struct {
 type Policy struct {
 	tools, resources, prompts, completions   ruleSet
 	blockTools, blockResources, blockPrompts blocklist
+	// ports are the "scheme://host:port" authorities that resource rules
+	// name, for schemes without a known default port: the only ports of
+	// those schemes a URI may carry.
+	ports map[string]bool
 }
 
 type decision struct {
@@ -182,6 +226,9 @@ type ruleSet struct {
 type globRule struct {
 	g glob
 	d *decision
+	// prefix is the length of the pattern's literal prefix (before its
+	// first "*").
+	prefix int
 }
 
 type blocklist struct {
@@ -226,7 +273,37 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 	if p.blockPrompts, err = compileBlocks("blocked.prompts", cfg.Blocked.Prompts); err != nil {
 		return nil, err
 	}
+	p.ports = portAuthorities(cfg.Resources)
 	return p, nil
+}
+
+// portAuthorities collects "scheme://host:port" of the resource rules
+// whose scheme has no known default port.
+func portAuthorities(rules []Rule) map[string]bool {
+	var m map[string]bool
+	for _, r := range rules {
+		scheme, rest, ok := strings.Cut(r.Match, "://")
+		if !ok {
+			continue
+		}
+		scheme = strings.ToLower(scheme)
+		if _, known := defaultPorts[scheme]; known {
+			continue
+		}
+		authority := rest
+		if i := strings.IndexAny(rest, "/*"); i >= 0 {
+			authority = rest[:i]
+		}
+		host, port, why := splitAuthority(authority)
+		if why != "" || port == "" {
+			continue
+		}
+		if m == nil {
+			m = make(map[string]bool)
+		}
+		m[scheme+"://"+host+":"+port] = true
+	}
+	return m
 }
 
 func renumber(field, prefix string, off int) string {
@@ -279,7 +356,7 @@ func compileRules(field, noun string, rules []Rule, unlisted Unlisted, unlistedF
 		}
 		d := &decision{required: req}
 		if isGlob(r.Match) {
-			rs.globs = append(rs.globs, globRule{g: compileGlob(r.Match, false), d: d})
+			rs.globs = append(rs.globs, globRule{g: compileGlob(r.Match, false), d: d, prefix: strings.IndexByte(r.Match, '*')})
 		} else {
 			rs.exact[r.Match] = d
 		}
@@ -303,11 +380,11 @@ func compileBlocks(field string, patterns []string) (blocklist, error) {
 			if expr == "" {
 				return bl, policyErr(f, errors.New("empty regular expression"))
 			}
-			re, err := regexp.Compile(expr)
-			if err != nil {
+			if _, err := regexp.Compile(expr); err != nil {
 				return bl, policyErr(f, fmt.Errorf("invalid regular expression %q: %v", expr, err))
 			}
-			bl.res = append(bl.res, re)
+			// Valid on its own, valid with a leading flag group.
+			bl.res = append(bl.res, regexp.MustCompile("(?i)"+expr))
 			continue
 		}
 		if p == "" {
@@ -333,20 +410,28 @@ func (b *blocklist) match(s string) bool {
 }
 
 func (rs *ruleSet) lookup(name string) *decision {
+	d, _ := rs.lookupPrefix(name)
+	return d
+}
+
+// lookupPrefix is lookup that also returns the length of the literal
+// prefix the matching rule fixes: the whole name for an exact rule, the
+// part before the first "*" for a glob, 0 for unlisted.
+func (rs *ruleSet) lookupPrefix(name string) (*decision, int) {
 	if d, ok := rs.exact[name]; ok {
-		return d
+		return d, len(name)
 	}
 	for _, gr := range rs.globs {
 		if gr.g.match(name) {
-			return gr.d
+			return gr.d, gr.prefix
 		}
 	}
-	return &rs.unlisted
+	return &rs.unlisted, 0
 }
 
 // Decide says whether a key holding granted may perform op. It is a pure
 // function; for an allowed operation it does not allocate (resource URIs
-// that need normalising aside).
+// not already in canonical form aside, see Rule.Match).
 func (p *Policy) Decide(op Operation, granted Set) Verdict {
 	switch op.Method {
 	case MethodToolsCall:
@@ -369,11 +454,29 @@ func (p *Policy) decideName(rs *ruleSet, bl *blocklist, name string, granted Set
 }
 
 func (p *Policy) decideURI(rs *ruleSet, uri string, granted Set) Verdict {
-	norm := normalizeURI(uri)
-	if p.blockResources.match(uri) || (norm != uri && p.blockResources.match(norm)) {
-		return blocked(rs.noun, uri)
+	c, v, ok := p.checkURI(rs.noun, uri)
+	if !ok {
+		return v
 	}
-	return verdict(rs.noun, uri, rs.lookup(norm), granted)
+	d, prefix := rs.lookupPrefix(c.uri)
+	if c.stable < prefix {
+		return refused(rs.noun, uri, `its path climbs out of the rule prefix `+quote(c.uri[:prefix])+` with ".." segments`)
+	}
+	return verdict(rs.noun, uri, d, granted)
+}
+
+// checkURI canonicalises uri and applies the resource blocklist. When ok
+// is false, v is the refusal.
+func (p *Policy) checkURI(noun, uri string) (c canonURI, v Verdict, ok bool) {
+	c = canonicalURI(uri, p.ports)
+	if c.refusal != "" {
+		return c, refused(noun, uri, c.refusal), false
+	}
+	bl := &p.blockResources
+	if bl.match(c.uri) || (c.uri != uri && bl.match(uri)) || (c.noPort != "" && bl.match(c.noPort)) {
+		return c, blocked(noun, uri), false
+	}
+	return c, Verdict{}, true
 }
 
 func (p *Policy) decideCompletion(op Operation, granted Set) Verdict {
@@ -403,8 +506,8 @@ func (p *Policy) completionVerdict(op Operation, d *decision, granted Set) Verdi
 			return blocked("prompt", op.Ref)
 		}
 	case RefResource:
-		if norm := normalizeURI(op.Ref); p.blockResources.match(op.Ref) || p.blockResources.match(norm) {
-			return blocked("resource", op.Ref)
+		if _, v, ok := p.checkURI("resource", op.Ref); !ok {
+			return v
 		}
 	}
 	return verdict(p.completions.noun, op.Ref, d, granted)
@@ -426,6 +529,11 @@ func verdict(noun, name string, d *decision, granted Set) Verdict {
 		reason += "; this API key lacks " + Join(missing)
 	}
 	return Verdict{Required: d.required, Reason: reason}
+}
+
+// refused is the verdict for a resource URI that cannot be decided on.
+func refused(noun, name, why string) Verdict {
+	return Verdict{Blocked: true, Reason: fmt.Sprintf("%s %s is refused by this server's policy: %s", noun, quote(name), why)}
 }
 
 func blocked(noun, name string) Verdict {
