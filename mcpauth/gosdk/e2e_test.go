@@ -62,6 +62,7 @@ type empty struct{}
 type docServer struct {
 	server *mcp.Server
 	calls  map[string]*atomic.Int32
+	reads  atomic.Int32 // resource reads that reached a handler
 }
 
 func newDocServer(policy *scope.Policy) *docServer {
@@ -76,6 +77,7 @@ func newDocServer(policy *scope.Policy) *docServer {
 		})
 	}
 	read := func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		d.reads.Add(1)
 		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "secret-or-not"}}}, nil
 	}
 	d.server.AddResource(&mcp.Resource{URI: "docs://documents/1", Name: "doc1"}, read)

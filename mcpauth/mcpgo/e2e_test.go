@@ -50,6 +50,7 @@ func testPolicy(t testing.TB) *scope.Policy {
 type docServer struct {
 	server *server.MCPServer
 	calls  map[string]*atomic.Int32
+	reads  atomic.Int32 // resource reads that reached a handler
 }
 
 func newDocServer(policy *scope.Policy) *docServer {
@@ -66,6 +67,7 @@ func newDocServer(policy *scope.Policy) *docServer {
 		})
 	}
 	read := func(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		d.reads.Add(1)
 		return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, Text: "secret-or-not"}}, nil
 	}
 	d.server.AddResource(mcp.NewResource("docs://documents/1", "doc1"), read)
