@@ -35,62 +35,6 @@ func requestID(r *http.Request, header string) string {
 	return audit.NewEventID()
 }
 
-// reasonOf names an error for audit events: short, stable, never the
-// error text (which may carry internal detail).
-func reasonOf(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, ErrNoCredential):
-		return "no_credential"
-	case errors.Is(err, ErrConflictingCredentials):
-		return "conflicting_credentials"
-	case errors.Is(err, ErrMalformedKey):
-		return "malformed_key"
-	case errors.Is(err, ErrKeyRevoked):
-		return "key_revoked"
-	case errors.Is(err, ErrKeyExpired):
-		return "key_expired"
-	case errors.Is(err, ErrUnknownKey):
-		return "unknown_key"
-	case errors.Is(err, ErrAddressNotAllowed):
-		return "address_not_allowed"
-	case errors.Is(err, ErrUserInactive):
-		return "user_inactive"
-	case errors.Is(err, ErrBlocked):
-		return "blocked"
-	case errors.Is(err, ErrInsufficientScope):
-		return "insufficient_scope"
-	case errors.Is(err, ErrRateLimited):
-		return "rate_limited"
-	case errors.Is(err, ErrBodyTooLarge):
-		return "body_too_large"
-	case errors.Is(err, ErrParse):
-		return "parse_error"
-	case errors.Is(err, ErrInvalidRequest):
-		return "invalid_request"
-	case errors.Is(err, ErrUnavailable):
-		return "unavailable"
-	default:
-		return "error"
-	}
-}
-
-func outcomeOf(err error) audit.Outcome {
-	switch {
-	case err == nil:
-		return audit.OutcomeAllowed
-	case errors.Is(err, ErrNoCredential), errors.Is(err, ErrConflictingCredentials), errors.Is(err, ErrInvalidKey):
-		return audit.OutcomeUnauthenticated
-	case errors.Is(err, ErrRateLimited):
-		return audit.OutcomeRateLimited
-	case errors.Is(err, ErrUnavailable):
-		return audit.OutcomeError
-	default:
-		return audit.OutcomeDenied
-	}
-}
-
 // record writes the request's audit events: one per JSON-RPC message of an
 // allowed request, or one for the request when it has none (GET, DELETE) or
 // was refused. A refused request is one event whatever its size (the

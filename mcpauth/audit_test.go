@@ -241,7 +241,7 @@ func TestAuditRefusedRequestIsOneEvent(t *testing.T) {
 		{"unauthenticated batch", "", batchOf(30, saveNote), "no_credential"},
 		{"bad key batch", "mcp_000000000000000000000000000000000000000000", batchOf(30, saveNote), "malformed_key"},
 		{"unauthenticated notifications", "", notes, "no_credential"},
-		{"batch too large", "good", batchOf(200, saveNote), "invalid_request"},
+		{"batch too large", "good", batchOf(200, saveNote), "batch_too_large"},
 		{"refused batch", "good", "[" + toolCall("search_documents", "1") + "," + toolCall("delete_document", "2") + "]", "insufficient_scope"},
 	}
 	for _, tc := range attacks {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/mcpauth/mcpauth/audit"
 )
 
 // kindError is a sentinel that is also another sentinel: ErrKeyExpired is an
@@ -274,35 +276,101 @@ func descriptionValue(s string) string {
 	return string(b)
 }
 
+// meaning is what one error means to every part of mcpauth that answers or
+// records it: the HTTP status and "error" code of responses, the message a
+// client (and a model) reads, and the audit event's Reason and Outcome.
+type meaning struct {
+	err     error
+	status  int
+	code    string
+	message string
+	reason  string
+	outcome audit.Outcome
+}
+
+const invalidKeyMessage = "The API key is invalid, expired or revoked."
+
+// meanings is the one table of what errors mean. The first entry whose err
+// matches (errors.Is) applies, so precise errors come before those they
+// also are (ErrKeyExpired before ErrInvalidKey). Unknown errors mean
+// internalError.
+var meanings = []meaning{
+	{ErrKeyInQuery, 401, "unauthorized", "An API key in the URL is never accepted (URLs end up in logs); send it as 'Authorization: Bearer <key>'.", "key_in_query", audit.OutcomeUnauthenticated},
+	{ErrNotBearer, 401, "unauthorized", "Only Bearer credentials are accepted; send the API key as 'Authorization: Bearer <key>'.", "not_bearer", audit.OutcomeUnauthenticated},
+	{ErrNoCredential, 401, "unauthorized", "An API key is required. Send it as 'Authorization: Bearer <key>'.", "no_credential", audit.OutcomeUnauthenticated},
+	{ErrConflictingCredentials, 400, "invalid_request", "Send exactly one API key, in one header.", "conflicting_credentials", audit.OutcomeUnauthenticated},
+	{ErrMalformedKey, 401, "invalid_token", invalidKeyMessage, "malformed_key", audit.OutcomeUnauthenticated},
+	{ErrKeyRevoked, 401, "invalid_token", invalidKeyMessage, "key_revoked", audit.OutcomeUnauthenticated},
+	{ErrKeyExpired, 401, "invalid_token", invalidKeyMessage, "key_expired", audit.OutcomeUnauthenticated},
+	{ErrUnknownKey, 401, "invalid_token", invalidKeyMessage, "unknown_key", audit.OutcomeUnauthenticated},
+	{ErrInvalidKey, 401, "invalid_token", invalidKeyMessage, "invalid_key", audit.OutcomeUnauthenticated},
+	{ErrAddressNotAllowed, 403, "address_not_allowed", "This API key may not be used from this network address.", "address_not_allowed", audit.OutcomeDenied},
+	{ErrUserInactive, 403, "account_inactive", "The account this API key belongs to is not active.", "user_inactive", audit.OutcomeDenied},
+	{ErrBlocked, 403, "blocked", "This target is blocked by the server's policy.", "blocked", audit.OutcomeDenied},
+	{ErrInsufficientScope, 403, "insufficient_scope", "This API key may not perform this operation.", "insufficient_scope", audit.OutcomeDenied},
+	{ErrRateLimited, 429, "rate_limited", "Too many requests from this API key, please try again later.", "rate_limited", audit.OutcomeRateLimited},
+	{ErrBodyTooLarge, 413, "request_too_large", "The request body is too large.", "body_too_large", audit.OutcomeDenied},
+	{ErrParse, 400, "parse_error", "Parse error: the request body is not valid JSON.", "parse_error", audit.OutcomeDenied},
+	{ErrBatchTooLarge, 400, "batch_too_large", "Invalid request: the batch has more messages than this server accepts in one request.", "batch_too_large", audit.OutcomeDenied},
+	{ErrHeaderMismatch, 400, "header_mismatch", "Invalid request: the Mcp-Method or Mcp-Name header does not match the body.", "header_mismatch", audit.OutcomeDenied},
+	{ErrInvalidRequest, 400, "invalid_request", "Invalid request: the body is not a JSON-RPC message, or has a key given twice or in another letter case.", "invalid_request", audit.OutcomeDenied},
+	{ErrUnavailable, 503, "temporarily_unavailable", "Authentication is temporarily unavailable. Try again shortly.", "unavailable", audit.OutcomeError},
+	// Key administration (KeysHandler).
+	{ErrKeyNotFound, 404, "not_found", "No such key.", "not_found", audit.OutcomeDenied},
+	{ErrTooManyKeys, 409, "too_many_keys", "You have reached the maximum number of active keys. Revoke one first.", "too_many_keys", audit.OutcomeDenied},
+	{ErrScopeNotAllowed, 403, "scope_not_allowed", "A requested scope is not allowed for this user.", "scope_not_allowed", audit.OutcomeDenied},
+}
+
+var internalError = meaning{status: 500, code: "internal_error", message: "The request could not be authenticated.", reason: "error", outcome: audit.OutcomeError}
+
+// meaningOf looks err up in meanings.
+func meaningOf(err error) meaning {
+	for _, m := range meanings {
+		if errors.Is(err, m.err) {
+			return m
+		}
+	}
+	return internalError
+}
+
+// reasonOf names an error for audit events: short, stable, never the
+// error text (which may carry internal detail).
+func reasonOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	return meaningOf(err).reason
+}
+
+func outcomeOf(err error) audit.Outcome {
+	if err == nil {
+		return audit.OutcomeAllowed
+	}
+	return meaningOf(err).outcome
+}
+
 func responseFor(err error, bearer string) Response {
-	switch {
-	case errors.Is(err, ErrNoCredential):
-		return Response{Status: http.StatusUnauthorized, Challenge: bearer, Code: "unauthorized",
-			Message: noCredentialMessage(err)}
-	case errors.Is(err, ErrConflictingCredentials):
-		const msg = "Send exactly one API key, in one header."
-		return Response{Status: http.StatusBadRequest, Challenge: challenge(bearer, "invalid_request", msg), Code: "invalid_request",
-			Message: msg, RPCCode: RPCCodeUnauthorized}
-	case errors.Is(err, ErrInvalidKey):
-		const msg = "The API key is invalid, expired or revoked."
-		return Response{Status: http.StatusUnauthorized, Challenge: challenge(bearer, "invalid_token", msg), Code: "invalid_token",
-			Message: msg}
-	case errors.Is(err, ErrAddressNotAllowed):
-		return Response{Status: http.StatusForbidden, Code: "address_not_allowed",
-			Message: "This API key may not be used from this network address."}
-	case errors.Is(err, ErrUserInactive):
-		return Response{Status: http.StatusForbidden, Code: "account_inactive",
-			Message: "The account this API key belongs to is not active."}
-	case errors.Is(err, ErrInsufficientScope):
-		var se *ScopeError
-		if !errors.As(err, &se) {
-			se = &ScopeError{Reason: "this API key may not perform this operation"}
+	m := meaningOf(err)
+	resp := Response{Status: m.status, Code: m.code, Message: m.message, RPCCode: rpcCodeFor(m.status)}
+	switch m.status {
+	case http.StatusUnauthorized:
+		resp.Challenge = bearer
+		if m.code == "invalid_token" {
+			resp.Challenge = challenge(bearer, "invalid_token", m.message)
 		}
-		resp := Response{Status: http.StatusForbidden, Code: "insufficient_scope", Message: se.Reason,
-			JSONRPC: true, RPCID: se.ID, RPCCode: RPCCodeForbidden}
-		if se.Blocked {
-			resp.Code = "blocked"
+	case http.StatusBadRequest:
+		if m.err == ErrConflictingCredentials {
+			resp.Challenge, resp.RPCCode = challenge(bearer, "invalid_request", m.message), RPCCodeUnauthorized
+		} else {
+			resp.JSONRPC = true // the body's fault: a JSON-RPC error, id null unless known
 		}
+	}
+	if m.err == ErrParse {
+		resp.RPCCode = RPCCodeParseError
+	}
+	var se *ScopeError
+	if errors.As(err, &se) {
+		resp.Message, resp.JSONRPC, resp.RPCID = se.Reason, true, se.ID
 		// A challenge only when some scope would allow the operation: for a
 		// blocked or unlisted target a client asking for more scopes would
 		// loop.
@@ -310,56 +378,18 @@ func responseFor(err error, bearer string) Response {
 			resp.Scope = strings.Join(se.Required, " ")
 			resp.Challenge = challenge(bearer, "insufficient_scope", se.Reason) + `, scope="` + resp.Scope + `"`
 		}
-		return resp
-	case errors.Is(err, ErrRateLimited):
-		resp := Response{Status: http.StatusTooManyRequests, Code: "rate_limited",
-			Message: "Too many requests from this API key, please try again later.", RPCCode: RPCCodeRateLimited}
-		var rl *RateLimitError
-		if errors.As(err, &rl) {
-			resp.RetryAfter = rl.RetryAfter
-			if rl.ID != nil {
-				resp.JSONRPC, resp.RPCID = true, rl.ID
-			}
-			if rl.Cost > rl.Burst {
-				resp.Message = fmt.Sprintf("This request costs %d rate-limit units, more than this API key may spend at once (%d). Send fewer messages per request.", rl.Cost, rl.Burst)
-			}
+	}
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		resp.RetryAfter = rl.RetryAfter
+		if rl.ID != nil {
+			resp.JSONRPC, resp.RPCID = true, rl.ID
 		}
-		return resp
-	case errors.Is(err, ErrBodyTooLarge):
-		return Response{Status: http.StatusRequestEntityTooLarge, Code: "request_too_large",
-			Message: "The request body is too large."}
-	case errors.Is(err, ErrParse):
-		return Response{Status: http.StatusBadRequest, Code: "parse_error",
-			Message: "Parse error: the request body is not valid JSON.", JSONRPC: true, RPCCode: RPCCodeParseError}
-	case errors.Is(err, ErrBatchTooLarge):
-		return Response{Status: http.StatusBadRequest, Code: "batch_too_large",
-			Message: "Invalid request: the batch has more messages than this server accepts in one request.", JSONRPC: true, RPCCode: RPCCodeInvalidRequest}
-	case errors.Is(err, ErrHeaderMismatch):
-		return Response{Status: http.StatusBadRequest, Code: "header_mismatch",
-			Message: "Invalid request: the Mcp-Method or Mcp-Name header does not match the body.", JSONRPC: true, RPCCode: RPCCodeInvalidRequest}
-	case errors.Is(err, ErrInvalidRequest):
-		return Response{Status: http.StatusBadRequest, Code: "invalid_request",
-			Message: "Invalid request: the body is not a JSON-RPC message, or has a key given twice or in another letter case.", JSONRPC: true, RPCCode: RPCCodeInvalidRequest}
-	case errors.Is(err, ErrUnavailable):
-		return Response{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
-			Message: "Authentication is temporarily unavailable. Try again shortly.", RPCCode: RPCCodeUnavailable}
-	default:
-		return Response{Status: http.StatusInternalServerError, Code: "internal_error",
-			Message: "The request could not be authenticated.", RPCCode: RPCCodeUnavailable}
+		if rl.Cost > rl.Burst {
+			resp.Message = fmt.Sprintf("This request costs %d rate-limit units, more than this API key may spend at once (%d). Send fewer messages per request.", rl.Cost, rl.Burst)
+		}
 	}
-}
-
-// noCredentialMessage says how to send a key, and why one that was sent
-// elsewhere was ignored.
-func noCredentialMessage(err error) string {
-	switch {
-	case errors.Is(err, ErrKeyInQuery):
-		return "An API key in the URL is never accepted (URLs end up in logs); send it as 'Authorization: Bearer <key>'."
-	case errors.Is(err, ErrNotBearer):
-		return "Only Bearer credentials are accepted; send the API key as 'Authorization: Bearer <key>'."
-	default:
-		return "An API key is required. Send it as 'Authorization: Bearer <key>'."
-	}
+	return resp
 }
 
 // DefaultErrorHandler writes ResponseFor(err, DefaultRealm) as JSON:

@@ -302,12 +302,12 @@ func (h *keysHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ve):
 		writeAPIError(w, http.StatusBadRequest, "invalid_request", ve.Field, ve.Error())
-	case errors.Is(err, ErrKeyNotFound):
-		writeAPIError(w, http.StatusNotFound, "not_found", "", "No such key.")
-	case errors.Is(err, ErrTooManyKeys):
-		writeAPIError(w, http.StatusConflict, "too_many_keys", "", "You have reached the maximum number of active keys. Revoke one first.")
+	case errors.Is(err, ErrKeyNotFound), errors.Is(err, ErrTooManyKeys):
+		m := meaningOf(err)
+		writeAPIError(w, m.status, m.code, "", m.message)
 	case errors.Is(err, ErrScopeNotAllowed):
-		writeAPIError(w, http.StatusForbidden, "scope_not_allowed", "scopes", err.Error())
+		m := meaningOf(err)
+		writeAPIError(w, m.status, m.code, "scopes", err.Error()) // names the scope, never a secret
 	default:
 		h.m.log.LogAttrs(r.Context(), slog.LevelError, "mcpauth: keys API failed", slog.String("error", err.Error()))
 		writeAPIError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "", "The key service is temporarily unavailable.")
