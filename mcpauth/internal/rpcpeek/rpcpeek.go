@@ -1,22 +1,27 @@
 // Package rpcpeek reads the few fields of JSON-RPC messages that mcpauth's
-// policy needs (method, id, params.name, params.uri, params.ref,
-// params.protocolVersion) straight from the request body, validating the
-// JSON as it goes but decoding nothing else: tool arguments are skipped
-// byte by byte, never turned into Go values, so the cost does not depend on
-// their shape and allocations stay constant as they grow.
+// policy and audit need (method, id, params.name, params.uri, params.ref,
+// params.protocolVersion, params.arguments) straight from the request body,
+// validating the JSON as it goes but decoding nothing else: tool arguments
+// are skipped byte by byte and returned raw, never turned into Go values,
+// so the cost does not depend on their shape and allocations stay constant
+// as they grow.
 //
 // # Strictness
 //
 // The body must be valid JSON (RFC 8259, as encoding/json accepts it),
 // nested at most MaxDepth levels; otherwise Peek returns ErrSyntax. A key
-// the policy depends on (method, id, params; name, uri, ref,
-// protocolVersion in params; type, name, uri in params.ref) that appears
-// twice in the same object, or in another letter case ("Name", "NAME"), is
-// rejected with ErrInvalidRequest rather than resolved: encoding/json (used
-// by mcp-go) matches keys case-insensitively and keeps the last duplicate,
-// the go-sdk is case-sensitive, other parsers keep the first duplicate, and
-// any difference would let a client show the policy one tool name and the
-// server another. Escaped keys ("na\u006de") are unescaped before matching.
+// the policy or the audit depends on (method, id, params; name, uri, ref,
+// protocolVersion, arguments in params; type, name, uri in params.ref) that
+// appears twice in the same object, or in any other spelling a decoder
+// could match to it, is rejected with ErrInvalidRequest rather than
+// resolved: encoding/json (used by mcp-go) matches keys case-insensitively
+// with Unicode simple folding (U+017F LATIN SMALL LETTER LONG S is an "s",
+// U+212A KELVIN SIGN a "k", so "paramſ" is "params") and keeps the last
+// duplicate, the go-sdk (segmentio/encoding/json) is case-sensitive, other
+// parsers keep the first duplicate, and any difference would let a client
+// show the policy one tool name, or the audit one set of arguments, and the
+// server another. Escaped keys ("na\u006de", "param\u017f") are unescaped
+// before matching.
 // Returned strings are decoded as encoding/json decodes them (escapes
 // resolved, invalid UTF-8 and lone surrogates replaced by U+FFFD).
 //
@@ -81,6 +86,11 @@ type Message struct {
 	// aliases the body), for the rare checks that need more than the fields
 	// above (subscriptions/listen, opt-in audit of arguments).
 	Params []byte
+	// Arguments is the raw JSON of params.arguments (tools/call,
+	// prompts/get), validated but not decoded (it aliases the body), nil if
+	// absent: exactly the bytes every decoder hands the tool, since a
+	// second "arguments" in any spelling is refused.
+	Arguments []byte
 }
 
 // Ref returns what a completion ref points at: its URI for a
@@ -255,11 +265,12 @@ const (
 	kRef
 	kType
 	kProtocolVersion
+	kArguments
 )
 
 var (
 	messageKeys = []watched{{"method", kMethod}, {"id", kID}, {"params", kParams}}
-	paramsKeys  = []watched{{"name", kName}, {"uri", kURI}, {"ref", kRef}, {"protocolVersion", kProtocolVersion}}
+	paramsKeys  = []watched{{"name", kName}, {"uri", kURI}, {"ref", kRef}, {"protocolVersion", kProtocolVersion}, {"arguments", kArguments}}
 	refKeys     = []watched{{"type", kType}, {"name", kName}, {"uri", kURI}}
 )
 
@@ -269,32 +280,49 @@ type watched struct {
 }
 
 // classify returns the bit of a watched key (0 for others). A duplicate or
-// a case variant of a watched key is recorded in s.ambig (reported once
-// the whole body is known to be valid JSON) and its value skipped.
-func (s *scanner) classify(key []byte, flags uint8, keys []watched, seen *uint16) (uint16, error) {
-	k := key
-	if flags&strEscaped != 0 {
-		k = []byte(unescape(key))
-	}
-	ascii := flags&strNonASCII == 0
+// a variant of a watched key is recorded in s.ambig (reported once the
+// whole body is known to be valid JSON) and its value skipped. A variant is
+// any other spelling that bytes.EqualFold matches: other letter case and
+// Unicode simple folding (U+017F is an s, U+212A a k), which is how
+// encoding/json and segmentio's case-insensitive mode match struct fields.
+// key is the key as decoded (escapes resolved).
+func (s *scanner) classify(key []byte, ascii bool, keys []watched, seen *uint16) uint16 {
 	for _, w := range keys {
-		if ascii && len(k) != len(w.key) {
-			continue // ASCII keys fold only to keys of the same length
+		// An ASCII key folds only to a key of its own length; a non-ASCII
+		// one may be longer (ſ is two bytes, K three) and is compared
+		// with every watched key.
+		if ascii && len(key) != len(w.key) {
+			continue
 		}
-		if string(k) == w.key {
+		if string(key) == w.key {
 			if *seen&w.bit != 0 {
 				s.ambiguous(w.key)
-				return 0, nil
+				return 0
 			}
 			*seen |= w.bit
-			return w.bit, nil
+			return w.bit
 		}
-		if bytes.EqualFold(k, []byte(w.key)) {
-			s.ambiguous(string(k))
-			return 0, nil
+		if bytes.EqualFold(key, []byte(w.key)) {
+			s.ambiguous(string(key))
+			return 0
 		}
 	}
-	return 0, nil
+	return 0
+}
+
+// key returns an object key as decoders see it (escapes resolved) and
+// whether it is pure ASCII. Only escaped keys are copied.
+func key(raw []byte, flags uint8) ([]byte, bool) {
+	if flags&strEscaped == 0 {
+		return raw, flags&strNonASCII == 0
+	}
+	k := appendUnescaped(make([]byte, 0, len(raw)), raw)
+	for _, c := range k {
+		if c >= utf8.RuneSelf {
+			return k, false
+		}
+	}
+	return k, true
 }
 
 func (s *scanner) ambiguous(key string) {
@@ -309,12 +337,9 @@ func (s *scanner) message(m *Message) error {
 	var seen uint16
 	var hasResult bool
 	methodOK := true
-	err := s.object(1, func(key []byte, flags uint8) error {
-		bit, err := s.classify(key, flags, messageKeys, &seen)
-		if err != nil {
-			return err
-		}
-		switch bit {
+	err := s.object(1, func(raw []byte, flags uint8) error {
+		k, ascii := key(raw, flags)
+		switch s.classify(k, ascii, messageKeys, &seen) {
 		case kMethod:
 			str, ok, err := s.optString(1)
 			if err != nil {
@@ -335,10 +360,6 @@ func (s *scanner) message(m *Message) error {
 			err := s.params(m)
 			m.Params = s.b[start:s.i]
 			return err
-		}
-		k := key
-		if flags&strEscaped != 0 {
-			k = []byte(unescape(key))
 		}
 		if string(k) == "result" || string(k) == "error" {
 			hasResult = true
@@ -368,12 +389,10 @@ func (s *scanner) params(m *Message) error {
 		return s.value(1) // positional params: nothing we need
 	}
 	var seen uint16
-	return s.object(2, func(key []byte, flags uint8) error {
-		bit, err := s.classify(key, flags, paramsKeys, &seen)
-		if err != nil {
-			return err
-		}
-		switch bit {
+	return s.object(2, func(raw []byte, flags uint8) error {
+		k, ascii := key(raw, flags)
+		var err error
+		switch s.classify(k, ascii, paramsKeys, &seen) {
 		case kName:
 			m.Name, _, err = s.optString(2)
 		case kURI:
@@ -385,12 +404,10 @@ func (s *scanner) params(m *Message) error {
 				return s.value(2)
 			}
 			var refSeen uint16
-			return s.object(3, func(key []byte, flags uint8) error {
-				bit, err := s.classify(key, flags, refKeys, &refSeen)
-				if err != nil {
-					return err
-				}
-				switch bit {
+			return s.object(3, func(raw []byte, flags uint8) error {
+				k, ascii := key(raw, flags)
+				var err error
+				switch s.classify(k, ascii, refKeys, &refSeen) {
 				case kType:
 					m.RefType, _, err = s.optString(3)
 				case kName:
@@ -402,8 +419,12 @@ func (s *scanner) params(m *Message) error {
 				}
 				return err
 			})
+		case kArguments:
+			start := s.i
+			err = s.value(2) // validated, not decoded
+			m.Arguments = s.b[start:s.i]
 		default:
-			err = s.value(2) // arguments, _meta, ...: skipped, not decoded
+			err = s.value(2) // _meta, task, ...: skipped, not decoded
 		}
 		return err
 	})
@@ -642,7 +663,11 @@ func (s *scanner) digits() bool {
 // unescape decodes a string body already validated by str, the way
 // encoding/json does (invalid surrogates and UTF-8 become U+FFFD).
 func unescape(raw []byte) string {
-	out := make([]byte, 0, len(raw))
+	return string(appendUnescaped(make([]byte, 0, len(raw)), raw))
+}
+
+// appendUnescaped appends the decoded string body raw to out.
+func appendUnescaped(out, raw []byte) []byte {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c != '\\' {
@@ -687,7 +712,7 @@ func unescape(raw []byte) string {
 		}
 		i++
 	}
-	return string(out)
+	return out
 }
 
 func hex4(b []byte) rune {
