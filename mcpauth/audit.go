@@ -133,7 +133,7 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 		e := ev
 		g.describe(&e, m)
 		if g.opts.AuditArguments {
-			if args := argumentsOf(m.Params); len(args) > 0 {
+			if args := argumentsOf(m); len(args) > 0 {
 				e.Arguments = audit.RedactArguments(args, g.opts.AuditRedact)
 			}
 		}
@@ -173,17 +173,11 @@ func (g *Guard) describe(e *audit.Event, m *rpcpeek.Message) {
 	}
 }
 
-// argumentsOf returns params.arguments of a message's raw params. It
-// decodes them with encoding/json, which only the opt-in
-// Options.AuditArguments pays for.
-func argumentsOf(params []byte) json.RawMessage {
-	var p struct {
-		Arguments json.RawMessage `json:"arguments"`
-	}
-	if len(params) == 0 || json.Unmarshal(params, &p) != nil {
-		return nil
-	}
-	return p.Arguments
+// argumentsOf returns params.arguments of a message: the raw bytes rpcpeek
+// found, which are exactly what the server's decoder hands the tool (a
+// second "arguments" in any spelling is refused before the handler).
+func argumentsOf(m *rpcpeek.Message) json.RawMessage {
+	return m.Arguments
 }
 
 // knownMethods are returned without copying.
