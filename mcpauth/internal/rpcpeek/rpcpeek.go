@@ -285,12 +285,16 @@ type watched struct {
 // any other spelling that bytes.EqualFold matches: other letter case and
 // Unicode simple folding (U+017F is an s, U+212A a k), which is how
 // encoding/json and segmentio's case-insensitive mode match struct fields.
-// key is the key as decoded (escapes resolved).
-func (s *scanner) classify(key []byte, ascii bool, keys []watched, seen *uint16) uint16 {
+// Escaped keys are compared unescaped, as every decoder reads them.
+func (s *scanner) classify(key []byte, flags uint8, keys []watched, seen *uint16) uint16 {
+	ascii := flags&strNonASCII == 0
+	if flags&strEscaped != 0 {
+		key, ascii = unescapeKey(key)
+	}
 	for _, w := range keys {
 		// An ASCII key folds only to a key of its own length; a non-ASCII
-		// one may be longer (ſ is two bytes, K three) and is compared
-		// with every watched key.
+		// one may be longer (U+017F is two bytes, U+212A three) and is
+		// compared with every watched key.
 		if ascii && len(key) != len(w.key) {
 			continue
 		}
@@ -310,12 +314,9 @@ func (s *scanner) classify(key []byte, ascii bool, keys []watched, seen *uint16)
 	return 0
 }
 
-// key returns an object key as decoders see it (escapes resolved) and
-// whether it is pure ASCII. Only escaped keys are copied.
-func key(raw []byte, flags uint8) ([]byte, bool) {
-	if flags&strEscaped == 0 {
-		return raw, flags&strNonASCII == 0
-	}
+// unescapeKey decodes an escaped key and reports whether the result is
+// ASCII: "param\u017f" is not, whatever its escaped form.
+func unescapeKey(raw []byte) ([]byte, bool) {
 	k := appendUnescaped(make([]byte, 0, len(raw)), raw)
 	for _, c := range k {
 		if c >= utf8.RuneSelf {
@@ -337,9 +338,8 @@ func (s *scanner) message(m *Message) error {
 	var seen uint16
 	var hasResult bool
 	methodOK := true
-	err := s.object(1, func(raw []byte, flags uint8) error {
-		k, ascii := key(raw, flags)
-		switch s.classify(k, ascii, messageKeys, &seen) {
+	err := s.object(1, func(key []byte, flags uint8) error {
+		switch s.classify(key, flags, messageKeys, &seen) {
 		case kMethod:
 			str, ok, err := s.optString(1)
 			if err != nil {
@@ -360,6 +360,10 @@ func (s *scanner) message(m *Message) error {
 			err := s.params(m)
 			m.Params = s.b[start:s.i]
 			return err
+		}
+		k := key
+		if flags&strEscaped != 0 {
+			k, _ = unescapeKey(key)
 		}
 		if string(k) == "result" || string(k) == "error" {
 			hasResult = true
@@ -389,10 +393,9 @@ func (s *scanner) params(m *Message) error {
 		return s.value(1) // positional params: nothing we need
 	}
 	var seen uint16
-	return s.object(2, func(raw []byte, flags uint8) error {
-		k, ascii := key(raw, flags)
+	return s.object(2, func(key []byte, flags uint8) error {
 		var err error
-		switch s.classify(k, ascii, paramsKeys, &seen) {
+		switch s.classify(key, flags, paramsKeys, &seen) {
 		case kName:
 			m.Name, _, err = s.optString(2)
 		case kURI:
@@ -404,10 +407,9 @@ func (s *scanner) params(m *Message) error {
 				return s.value(2)
 			}
 			var refSeen uint16
-			return s.object(3, func(raw []byte, flags uint8) error {
-				k, ascii := key(raw, flags)
+			return s.object(3, func(key []byte, flags uint8) error {
 				var err error
-				switch s.classify(k, ascii, refKeys, &refSeen) {
+				switch s.classify(key, flags, refKeys, &refSeen) {
 				case kType:
 					m.RefType, _, err = s.optString(3)
 				case kName:
