@@ -73,18 +73,10 @@ func nonASCIIFolds() []rune {
 	return out
 }
 
-// escapeRune spells r as a JSON \u escape (a surrogate pair past the BMP).
+// escapeRune spells r (in the BMP, as every folding rune is) as a JSON
+// \u escape.
 func escapeRune(r rune) string {
-	if r > 0xFFFF {
-		r1, r2 := utf16EncodeRune(r)
-		return fmt.Sprintf(`\u%04x\u%04x`, r1, r2)
-	}
 	return fmt.Sprintf(`\u%04X`, r)
-}
-
-func utf16EncodeRune(r rune) (rune, rune) {
-	r -= 0x10000
-	return 0xD800 + (r>>10)&0x3FF, 0xDC00 + r&0x3FF
 }
 
 // foldVariants returns spellings of key (raw and escaped) that a
