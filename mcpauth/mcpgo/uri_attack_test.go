@@ -8,42 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// policyAttacks are bodies with which a documents:read key tries to run
-// delete_document (or hide the arguments search_documents runs with) on a
-// server behind Require: keys that a decoder folds or takes twice.
-var policyAttacks = []struct{ name, body string }{
-	{"params with an escaped long s (U+017F)", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{}},"param\u017f":{"name":"delete_document","arguments":{}}}`},
-	{"params with a raw long s", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{}},"paramſ":{"name":"delete_document","arguments":{}}}`},
-	{"name escaped, twice", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","nam\u0065":"delete_document","arguments":{}}}`},
-	{"Name beside name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","Name":"delete_document","arguments":{}}}`},
-	{"Params beside params", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{}},"Params":{"name":"delete_document","arguments":{}}}`},
-	{"params twice", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{}},"params":{"name":"delete_document","arguments":{}}}`},
-	{"METHOD beside method", `{"jsonrpc":"2.0","id":1,"method":"ping","METHOD":"tools/call","params":{"name":"delete_document","arguments":{}}}`},
-	{"arguments and Arguments", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"harmless"},"Arguments":{"q":"DROP TABLE","password":"hunter2"}}}`},
-	{"arguments twice", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"harmless"},"arguments":{"q":"DROP TABLE"}}}`},
-	{"argument\u017f", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"harmless"},"argument\u017f":{"q":"DROP TABLE"}}}`},
-}
-
-// TestPolicyAttacksOnRealServer proves on a real mcp-go server that none of
-// policyAttacks runs a tool: not the forbidden one, and not the allowed one
-// with arguments the audit would not record.
-func TestPolicyAttacksOnRealServer(t *testing.T) {
-	f := start(t, false, true, false)
-	key := f.key(t, "alice", "documents:read")
-	code, body := f.post(t, key, "", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{}}}`)
-	assert.Equal(t, http.StatusOK, code, body)
-	assert.EqualValues(t, 1, f.docs.calls["search_documents"].Load(), "control: the allowed call runs")
-	for _, a := range policyAttacks {
-		t.Run(a.name, func(t *testing.T) {
-			code, body := f.post(t, key, "", a.body)
-			assert.Equal(t, http.StatusBadRequest, code, body)
-			assert.Contains(t, body, `"invalid_request"`)
-			assert.Zero(t, f.docs.calls["delete_document"].Load(), "the forbidden tool did not run")
-			assert.EqualValues(t, 1, f.docs.calls["search_documents"].Load(), "no tool ran with arguments other than the audited ones")
-		})
-	}
-}
-
 // uriAttacks are resource URIs with which a documents:read key tries to
 // reach the blocked docs://users/alice/api_keys (which the server has) or
 // escape docs://documents/ (which its template serves).

@@ -1,22 +1,27 @@
 // Package rpcpeek reads the few fields of JSON-RPC messages that mcpauth's
-// policy needs (method, id, params.name, params.uri, params.ref,
-// params.protocolVersion) straight from the request body, validating the
-// JSON as it goes but decoding nothing else: tool arguments are skipped
-// byte by byte, never turned into Go values, so the cost does not depend on
-// their shape and allocations stay constant as they grow.
+// policy and audit need (method, id, params.name, params.uri, params.ref,
+// params.protocolVersion, params.arguments) straight from the request body,
+// validating the JSON as it goes but decoding nothing else: tool arguments
+// are skipped byte by byte and returned raw, never turned into Go values,
+// so the cost does not depend on their shape and allocations stay constant
+// as they grow.
 //
 // # Strictness
 //
 // The body must be valid JSON (RFC 8259, as encoding/json accepts it),
 // nested at most MaxDepth levels; otherwise Peek returns ErrSyntax. A key
-// the policy depends on (method, id, params; name, uri, ref,
-// protocolVersion, arguments in params; type, name, uri in params.ref) that appears
-// twice in the same object, or in another letter case ("Name", "NAME"), is
-// rejected with ErrInvalidRequest rather than resolved: encoding/json (used
-// by mcp-go) matches keys case-insensitively and keeps the last duplicate,
-// the go-sdk is case-sensitive, other parsers keep the first duplicate, and
-// any difference would let a client show the policy one tool name and the
-// server another. Escaped keys ("na\u006de") are unescaped before matching.
+// the policy or the audit depends on (method, id, params; name, uri, ref,
+// protocolVersion, arguments in params; type, name, uri in params.ref) that
+// appears twice in the same object, or in any other spelling a decoder
+// could match to it, is rejected with ErrInvalidRequest rather than
+// resolved: encoding/json (used by mcp-go) matches keys case-insensitively
+// with Unicode simple folding (U+017F LATIN SMALL LETTER LONG S is an "s",
+// U+212A KELVIN SIGN a "k", so "paramſ" is "params") and keeps the last
+// duplicate, the go-sdk (segmentio/encoding/json) is case-sensitive, other
+// parsers keep the first duplicate, and any difference would let a client
+// show the policy one tool name, or the audit one set of arguments, and the
+// server another. Escaped keys ("na\u006de", "param\u017f") are unescaped
+// before matching.
 // Returned strings are decoded as encoding/json decodes them (escapes
 // resolved, invalid UTF-8 and lone surrogates replaced by U+FFFD).
 //
@@ -79,12 +84,12 @@ type Message struct {
 	ProtocolVersion string
 	// Params is the raw JSON of params, validated but not decoded (it
 	// aliases the body), for the rare checks that need more than the fields
-	// above (subscriptions/listen).
+	// above (subscriptions/listen, opt-in audit of arguments).
 	Params []byte
 	// Arguments is the raw JSON of params.arguments (tools/call,
-	// prompts/get), validated but not decoded (it aliases the body); nil if
-	// absent. It is the one value every decoder gives the handler: a second
-	// "arguments" in any letter case is refused.
+	// prompts/get), validated but not decoded (it aliases the body), nil if
+	// absent: exactly the bytes every decoder hands the tool, since a
+	// second "arguments" in any spelling is refused.
 	Arguments []byte
 }
 
@@ -275,44 +280,50 @@ type watched struct {
 }
 
 // classify returns the bit of a watched key (0 for others). A duplicate or
-// a case variant of a watched key is recorded in s.ambig (reported once
-// the whole body is known to be valid JSON) and its value skipped.
-func (s *scanner) classify(key []byte, flags uint8, keys []watched, seen *uint16) (uint16, error) {
-	k := key
+// a variant of a watched key is recorded in s.ambig (reported once the
+// whole body is known to be valid JSON) and its value skipped. A variant is
+// any other spelling that bytes.EqualFold matches: other letter case and
+// Unicode simple folding (U+017F is an s, U+212A a k), which is how
+// encoding/json and segmentio's case-insensitive mode match struct fields.
+// Escaped keys are compared unescaped, as every decoder reads them.
+func (s *scanner) classify(key []byte, flags uint8, keys []watched, seen *uint16) uint16 {
+	ascii := flags&strNonASCII == 0
 	if flags&strEscaped != 0 {
-		k = []byte(unescape(key))
+		key, ascii = unescapeKey(key)
 	}
-	// Whether the key is ASCII is a property of the decoded key: an escaped
-	// "param\u017f" is ASCII on the wire but folds to "params" (ſ, U+017F),
-	// as the Kelvin sign K (U+212A) folds to "k", in encoding/json.
-	ascii := flags&strNonASCII == 0 && (flags&strEscaped == 0 || isASCII(k))
 	for _, w := range keys {
-		if ascii && len(k) != len(w.key) {
-			continue // ASCII keys fold only to keys of the same length
+		// An ASCII key folds only to a key of its own length; a non-ASCII
+		// one may be longer (U+017F is two bytes, U+212A three) and is
+		// compared with every watched key.
+		if ascii && len(key) != len(w.key) {
+			continue
 		}
-		if string(k) == w.key {
+		if string(key) == w.key {
 			if *seen&w.bit != 0 {
 				s.ambiguous(w.key)
-				return 0, nil
+				return 0
 			}
 			*seen |= w.bit
-			return w.bit, nil
+			return w.bit
 		}
-		if bytes.EqualFold(k, []byte(w.key)) {
-			s.ambiguous(string(k))
-			return 0, nil
+		if bytes.EqualFold(key, []byte(w.key)) {
+			s.ambiguous(string(key))
+			return 0
 		}
 	}
-	return 0, nil
+	return 0
 }
 
-func isASCII(b []byte) bool {
-	for _, c := range b {
+// unescapeKey decodes an escaped key and reports whether the result is
+// ASCII: "param\u017f" is not, whatever its escaped form.
+func unescapeKey(raw []byte) ([]byte, bool) {
+	k := appendUnescaped(make([]byte, 0, len(raw)), raw)
+	for _, c := range k {
 		if c >= utf8.RuneSelf {
-			return false
+			return k, false
 		}
 	}
-	return true
+	return k, true
 }
 
 func (s *scanner) ambiguous(key string) {
@@ -328,11 +339,7 @@ func (s *scanner) message(m *Message) error {
 	var hasResult bool
 	methodOK := true
 	err := s.object(1, func(key []byte, flags uint8) error {
-		bit, err := s.classify(key, flags, messageKeys, &seen)
-		if err != nil {
-			return err
-		}
-		switch bit {
+		switch s.classify(key, flags, messageKeys, &seen) {
 		case kMethod:
 			str, ok, err := s.optString(1)
 			if err != nil {
@@ -356,7 +363,7 @@ func (s *scanner) message(m *Message) error {
 		}
 		k := key
 		if flags&strEscaped != 0 {
-			k = []byte(unescape(key))
+			k, _ = unescapeKey(key)
 		}
 		if string(k) == "result" || string(k) == "error" {
 			hasResult = true
@@ -387,32 +394,22 @@ func (s *scanner) params(m *Message) error {
 	}
 	var seen uint16
 	return s.object(2, func(key []byte, flags uint8) error {
-		bit, err := s.classify(key, flags, paramsKeys, &seen)
-		if err != nil {
-			return err
-		}
-		switch bit {
+		var err error
+		switch s.classify(key, flags, paramsKeys, &seen) {
 		case kName:
 			m.Name, _, err = s.optString(2)
 		case kURI:
 			m.URI, _, err = s.optString(2)
 		case kProtocolVersion:
 			m.ProtocolVersion, _, err = s.optString(2)
-		case kArguments:
-			start := s.i
-			err = s.value(2)
-			m.Arguments = s.b[start:s.i]
 		case kRef:
 			if s.peek() != '{' {
 				return s.value(2)
 			}
 			var refSeen uint16
 			return s.object(3, func(key []byte, flags uint8) error {
-				bit, err := s.classify(key, flags, refKeys, &refSeen)
-				if err != nil {
-					return err
-				}
-				switch bit {
+				var err error
+				switch s.classify(key, flags, refKeys, &refSeen) {
 				case kType:
 					m.RefType, _, err = s.optString(3)
 				case kName:
@@ -424,8 +421,12 @@ func (s *scanner) params(m *Message) error {
 				}
 				return err
 			})
+		case kArguments:
+			start := s.i
+			err = s.value(2) // validated, not decoded
+			m.Arguments = s.b[start:s.i]
 		default:
-			err = s.value(2) // arguments, _meta, ...: skipped, not decoded
+			err = s.value(2) // _meta, task, ...: skipped, not decoded
 		}
 		return err
 	})
@@ -664,7 +665,11 @@ func (s *scanner) digits() bool {
 // unescape decodes a string body already validated by str, the way
 // encoding/json does (invalid surrogates and UTF-8 become U+FFFD).
 func unescape(raw []byte) string {
-	out := make([]byte, 0, len(raw))
+	return string(appendUnescaped(make([]byte, 0, len(raw)), raw))
+}
+
+// appendUnescaped appends the decoded string body raw to out.
+func appendUnescaped(out, raw []byte) []byte {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c != '\\' {
@@ -709,7 +714,7 @@ func unescape(raw []byte) string {
 		}
 		i++
 	}
-	return string(out)
+	return out
 }
 
 func hex4(b []byte) rune {

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
-	segjson "github.com/segmentio/encoding/json"
+	sjson "github.com/segmentio/encoding/json"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -22,9 +23,9 @@ func TestPeek(t *testing.T) {
 		wantErr error
 	}{
 		{"tools/call", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"search","arguments":{"q":"x","name":"decoy","deep":[{"uri":"decoy"}]}}}`,
-			[]Message{{Kind: Request, ID: []byte("7"), Method: "tools/call", Name: "search"}}, false, nil},
+			[]Message{{Kind: Request, ID: []byte("7"), Method: "tools/call", Name: "search", Arguments: []byte(`{"q":"x","name":"decoy","deep":[{"uri":"decoy"}]}`)}}, false, nil},
 		{"arguments before name", `{"params":{"arguments":{"name":"decoy"},"name":"real"},"method":"tools/call","id":"a-1","jsonrpc":"2.0"}`,
-			[]Message{{Kind: Request, ID: []byte(`"a-1"`), Method: "tools/call", Name: "real"}}, false, nil},
+			[]Message{{Kind: Request, ID: []byte(`"a-1"`), Method: "tools/call", Name: "real", Arguments: []byte(`{"name":"decoy"}`)}}, false, nil},
 		{"resources/read", ` {"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///reports/q1.pdf"}} `,
 			[]Message{{Kind: Request, ID: []byte("1"), Method: "resources/read", URI: "file:///reports/q1.pdf"}}, false, nil},
 		{"completion ref", `{"jsonrpc":"2.0","id":2,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"summarize"},"argument":{"name":"x","value":"y"}}}`,
@@ -56,11 +57,15 @@ func TestPeek(t *testing.T) {
 			nil, false, ErrInvalidRequest},
 		{"ambiguity after a syntax error is a syntax error", `{"id":1,"method":"a","params":{"name":"x","NAME":"y"}`, nil, false, ErrSyntax},
 		{"duplicates inside arguments are the tool's business", `{"id":1,"method":"tools/call","params":{"name":"a","arguments":{"name":"b","name":"c","NAME":"d"}}}`,
-			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "a"}}, false, nil},
+			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "a", Arguments: []byte(`{"name":"b","name":"c","NAME":"d"}`)}}, false, nil},
 		{"other keys in other cases are fine", `{"JSONRPC":"2.0","id":1,"method":"tools/call","params":{"name":"a","_META":{}}}`,
 			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "a"}}, false, nil},
-		{"arguments in another case (the audit would record one, the server run the other)", `{"id":1,"method":"tools/call","params":{"name":"a","arguments":{"q":"harmless"},"Arguments":{"q":"DROP TABLE"}}}`, nil, false, ErrInvalidRequest},
-		{"arguments twice", `{"id":1,"method":"tools/call","params":{"name":"a","arguments":{"q":"harmless"},"arguments":{"q":"DROP TABLE"}}}`, nil, false, ErrInvalidRequest},
+		{"arguments are returned raw", `{"id":1,"method":"tools/call","params":{"arguments" : {"q": "a\u0062c" , "n":[1, 2]} ,"name":"a"}}`,
+			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "a", Arguments: []byte(`{"q": "a\u0062c" , "n":[1, 2]}`)}}, false, nil},
+		{"prompt arguments", `{"id":1,"method":"prompts/get","params":{"name":"p","arguments":{"topic":"x"}}}`,
+			[]Message{{Kind: Request, ID: []byte("1"), Method: "prompts/get", Name: "p", Arguments: []byte(`{"topic":"x"}`)}}, false, nil},
+		{"null arguments", `{"id":1,"method":"tools/call","params":{"name":"a","arguments":null}}`,
+			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "a", Arguments: []byte(`null`)}}, false, nil},
 		{"invalid UTF-8 becomes U+FFFD", "{\"id\":1,\"method\":\"a\xdc\"}",
 			[]Message{{Kind: Request, ID: []byte("1"), Method: "a\uFFFD"}}, false, nil},
 		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}},{"jsonrpc":"2.0","method":"notifications/x"}]`,
@@ -77,7 +82,7 @@ func TestPeek(t *testing.T) {
 		{"no method, no result", `{"jsonrpc":"2.0","id":1}`, nil, false, ErrInvalidRequest},
 		{"method not a string", `{"jsonrpc":"2.0","id":1,"method":7}`, nil, false, ErrInvalidRequest},
 		{"deep but allowed", `{"id":1,"method":"tools/call","params":{"name":"a","arguments":` + strings.Repeat("[", 900) + strings.Repeat("]", 900) + `}}`,
-			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "a"}}, false, nil},
+			[]Message{{Kind: Request, ID: []byte("1"), Method: "tools/call", Name: "a", Arguments: []byte(strings.Repeat("[", 900) + strings.Repeat("]", 900))}}, false, nil},
 		{"exactly MaxDepth levels", strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth), nil, true, ErrInvalidRequest},
 		{"too deep", strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1), nil, true, ErrSyntax},
 		{"too deep in arguments", `{"id":1,"method":"tools/call","params":{"name":"a","arguments":` + strings.Repeat(`{"a":`, MaxDepth) + "1" + strings.Repeat("}", MaxDepth) + `}}`, nil, false, ErrSyntax},
@@ -114,11 +119,12 @@ func TestPeek(t *testing.T) {
 					assert.Contains(t, tt.body, string(got[i].Params))
 					assert.True(t, json.Valid(got[i].Params))
 				}
+				got[i].Params = nil
 				if got[i].Arguments != nil {
+					// Arguments are the raw value, exactly as sent.
 					assert.Contains(t, tt.body, string(got[i].Arguments))
 					assert.True(t, json.Valid(got[i].Arguments))
 				}
-				got[i].Params, got[i].Arguments = nil, nil
 			}
 			assert.Equal(t, tt.want, got)
 		})
@@ -138,9 +144,15 @@ func TestPeekAllocatesNothing(t *testing.T) {
 
 // FuzzPeek checks that Peek accepts exactly the JSON that encoding/json
 // accepts (validity agreement; ambiguous keys are valid JSON refused as
-// ErrInvalidRequest), and that whenever Peek accepts a message, every field
-// it returns equals what encoding/json decodes: a message Peek accepts means
-// the same thing to the policy and to the server.
+// ErrInvalidRequest), and that whenever Peek accepts a body, every decoder
+// a real MCP server uses on it (see decoders) reads the same method, id,
+// params.name, params.uri, params.protocolVersion, params.ref and
+// params.arguments as Peek, message by message: a body Peek accepts means
+// the same thing to the policy, the audit and the server.
+//
+// The seed corpus holds, for every watched key, every spelling a
+// case-insensitive decoder matches to it (other case, each non-ASCII rune
+// whose SimpleFold orbit holds one of its letters), raw and escaped.
 func FuzzPeek(f *testing.F) {
 	for _, s := range []string{
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":[1,2.5e3,-0,true,null]}}}`,
@@ -148,32 +160,35 @@ func FuzzPeek(f *testing.F) {
 		`{"id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"p\u00e9"}}}`,
 		`{"id":1,"method":"x","params":{"name":"a","NAME":"b"}}`,
 		`{"id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}`,
-		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{}},"param\u017f":{"name":"delete_document","arguments":{}}}`,
+		`[{"id":1,"method":"tools/call","params":{"name":"a","arguments":null}},{"method":"n","params":{"arguments":[1]}}]`,
 	} {
 		f.Add([]byte(s))
 	}
-	// Every watched key spelt with a rune that folds to one of its letters,
-	// raw and escaped, beside the real key: the bodies a decoder that folds
-	// would read differently.
-	for _, k := range foldedKeys("params") {
-		f.Add([]byte(`{"id":1,"method":"tools/call","params":{"name":"a"},"` + k + `":{"name":"b"}}`))
-	}
-	for _, k := range foldedKeys("method") {
-		f.Add([]byte(`{"id":1,"method":"ping","` + k + `":"tools/call"}`))
-	}
-	for _, key := range []string{"name", "uri", "arguments", "protocolVersion"} {
-		for _, k := range foldedKeys(key) {
-			f.Add([]byte(`{"id":1,"method":"tools/call","params":{"` + key + `":"a","` + k + `":"b"}}`))
+	for _, lv := range watchedByLevel {
+		for k, hidden := range lv.keys {
+			for _, v := range foldVariants(k) {
+				f.Add([]byte(lv.body(`,"` + v + `":` + hidden)))
+			}
 		}
 	}
-	for _, key := range []string{"type", "name", "uri"} {
-		for _, k := range foldedKeys(key) {
-			f.Add([]byte(`{"id":1,"method":"completion/complete","params":{"ref":{"` + key + `":"a","` + k + `":"b"}}}`))
+	for _, r := range nonASCIIFolds() {
+		// Each folding rune on its own, raw and escaped, in each watched
+		// key holding its ASCII partner and as a whole key.
+		for _, lv := range watchedByLevel {
+			for k, hidden := range lv.keys {
+				for i, c := range k {
+					if slices.Contains(foldOrbit(c), r) {
+						f.Add([]byte(lv.body(`,"` + k[:i] + string(r) + k[i+1:] + `":` + hidden)))
+						f.Add([]byte(lv.body(`,"` + k[:i] + escapeRune(r) + k[i+1:] + `":` + hidden)))
+					}
+				}
+			}
 		}
+		f.Add([]byte(`{"id":1,"method":"tools/call","params":{"name":"x","` + string(r) + `":1,"` + escapeRune(r) + `":2}}`))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var buf [2]Message
-		msgs, _, err := Peek(body, buf[:])
+		msgs, isBatch, err := Peek(body, buf[:])
 		if errors.Is(err, errTooDeep) {
 			return // encoding/json allows 10000 levels, the go-sdk 1000
 		}
@@ -181,51 +196,59 @@ func FuzzPeek(f *testing.F) {
 		if valid != !errors.Is(err, ErrSyntax) {
 			t.Fatalf("json.Valid=%v, Peek err=%v for %q", valid, err, body)
 		}
-		if err != nil || len(msgs) != 1 || !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
+		if err != nil {
 			return
 		}
-		// Each decoder a real server uses must read what Peek read:
-		// encoding/json (mcp-go: case-insensitive keys, last duplicate wins)
-		// and segmentio/encoding/json as the go-sdk configures it
-		// (case-sensitive keys).
-		m := msgs[0]
-		got := []string{m.Method, string(m.ID), m.Name, m.URI, m.ProtocolVersion, m.RefType, m.RefName, m.RefURI, string(m.Arguments)}
-		for _, dec := range decoders {
-			var w wire
-			if dec.unmarshal(body, &w) != nil {
-				continue // e.g. params is not an object: nothing to compare
+		elems := [][]byte{body}
+		if isBatch {
+			var raw []json.RawMessage
+			if json.Unmarshal(body, &raw) != nil || len(raw) != len(msgs) {
+				t.Fatalf("Peek read %d messages, encoding/json cannot split %q", len(msgs), body)
 			}
-			want := []string{str(w.Method), string(w.ID), "", "", "", "", "", "", ""}
-			if w.Params != nil {
-				want[2], want[3], want[4], want[8] = str(w.Params.Name), str(w.Params.URI), str(w.Params.ProtocolVersion), string(w.Params.Arguments)
-				if r := w.Params.Ref; r != nil {
-					want[5], want[6], want[7] = str(r.Type), str(r.Name), str(r.URI)
+			elems = elems[:0]
+			for _, r := range raw {
+				elems = append(elems, r)
+			}
+		}
+		for i, elem := range elems {
+			got := fieldsOf(&msgs[i])
+			for _, d := range decoders {
+				var w wire
+				if d.unmarshal(elem, &w) != nil {
+					continue // the server refuses the message: nothing runs
 				}
-			}
-			for i := range got {
-				if got[i] != want[i] {
-					t.Fatalf("field %d: peek %q, %s %q, body %q", i, got[i], dec.name, want[i], body)
+				if want := w.fields(); got != want {
+					t.Fatalf("message %d: peek %+v, %s %+v, body %q", i, got, d.name, want, body)
 				}
 			}
 		}
 	})
 }
 
-// decoders are the JSON decoders of the MCP servers mcpauth protects.
+// decoders are the decoders MCP servers run on a request body, with the
+// settings they run them with:
+//   - mcp-go v1.2.1 decodes every message with encoding/json (v1:
+//     case-insensitive keys, Unicode simple folding, last duplicate wins;
+//     server/request_handler.go, mcp.CallToolParams.UnmarshalJSON);
+//   - the go-sdk v1.8.0 decodes messages and params with
+//     segmentio/encoding/json and DontMatchCaseInsensitiveStructFields
+//     (internal/json/json.go; exact keys after unescaping, last duplicate
+//     wins).
 var decoders = []struct {
 	name      string
 	unmarshal func([]byte, any) error
 }{
 	{"encoding/json (mcp-go)", json.Unmarshal},
-	{"segmentio (go-sdk)", func(b []byte, v any) error {
-		dec := segjson.NewDecoder(bytes.NewReader(b))
-		dec.DontMatchCaseInsensitiveStructFields()
-		return dec.Decode(v)
+	{"segmentio, case-sensitive (go-sdk)", func(b []byte, v any) error {
+		d := sjson.NewDecoder(bytes.NewReader(b))
+		d.DontMatchCaseInsensitiveStructFields()
+		return d.Decode(v)
 	}},
 }
 
-// wire is what encoding/json (mcp-go's decoder: case-insensitive keys, last
-// duplicate wins) makes of a message.
+// wire is what a decoder makes of a message, in the shape the SDKs decode
+// it (jsonrpc2.wireDecode and CallToolParamsRaw in the go-sdk,
+// mcp.CallToolRequest in mcp-go).
 type wire struct {
 	Method *string         `json:"method"`
 	ID     json.RawMessage `json:"id"`
@@ -240,6 +263,26 @@ type wire struct {
 			URI  *string `json:"uri"`
 		} `json:"ref"`
 	} `json:"params"`
+}
+
+// fields are the values compared, as one comparable value.
+type fields struct {
+	Method, ID, Name, URI, ProtocolVersion, Arguments, RefType, RefName, RefURI string
+}
+
+func fieldsOf(m *Message) fields {
+	return fields{m.Method, string(m.ID), m.Name, m.URI, m.ProtocolVersion, string(m.Arguments), m.RefType, m.RefName, m.RefURI}
+}
+
+func (w *wire) fields() fields {
+	f := fields{Method: str(w.Method), ID: string(w.ID)}
+	if p := w.Params; p != nil {
+		f.Name, f.URI, f.ProtocolVersion, f.Arguments = str(p.Name), str(p.URI), str(p.ProtocolVersion), string(p.Arguments)
+		if r := p.Ref; r != nil {
+			f.RefType, f.RefName, f.RefURI = str(r.Type), str(r.Name), str(r.URI)
+		}
+	}
+	return f
 }
 
 func str(p *string) string {
