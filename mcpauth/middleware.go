@@ -309,42 +309,19 @@ func (g *Guard) authorize(x *exchange) error {
 		if m.Kind == rpcpeek.Response {
 			continue
 		}
-		if m.Method == methodSubscriptionsListen {
-			if err := g.authorizeListen(m, x); err != nil {
-				return err
+		sm := messageOf(m)
+		if m.Method == scope.MethodSubscriptionsListen {
+			uris, err := subscriptionURIs(m.Params)
+			if err != nil {
+				return ErrInvalidRequest
 			}
-			continue
+			sm.Subscriptions = uris
 		}
-		v := g.opts.Policy.Decide(operationOf(m), x.entry.scopes)
+		v, target := g.opts.Policy.DecideMessage(sm, x.entry.scopes)
 		if v.Allowed {
 			continue
 		}
-		se := &ScopeError{ID: cloneID(m.ID), Method: strings.Clone(m.Method), Target: strings.Clone(targetOf(m)), Blocked: v.Blocked, Reason: v.Reason}
-		for _, s := range v.Required {
-			se.Required = append(se.Required, s.String())
-		}
-		return se
-	}
-	return nil
-}
-
-// methodSubscriptionsListen (SEP-2575) subscribes to resources by URI in
-// params.notifications.resourceSubscriptions instead of resources/subscribe.
-const methodSubscriptionsListen = "subscriptions/listen"
-
-// authorizeListen checks each URI a subscriptions/listen message would
-// subscribe to, as a resources/subscribe of it.
-func (g *Guard) authorizeListen(m *rpcpeek.Message, x *exchange) error {
-	uris, err := subscriptionURIs(m.Params)
-	if err != nil {
-		return ErrInvalidRequest
-	}
-	for _, uri := range uris {
-		v := g.opts.Policy.Decide(scope.Operation{Method: scope.MethodResourcesSubscribe, URI: uri}, x.entry.scopes)
-		if v.Allowed {
-			continue
-		}
-		se := &ScopeError{ID: cloneID(m.ID), Method: methodSubscriptionsListen, Target: uri, Blocked: v.Blocked, Reason: v.Reason}
+		se := &ScopeError{ID: cloneID(m.ID), Method: strings.Clone(m.Method), Target: strings.Clone(target), Blocked: v.Blocked, Reason: v.Reason}
 		for _, s := range v.Required {
 			se.Required = append(se.Required, s.String())
 		}
@@ -405,28 +382,14 @@ func subscriptionURIs(params []byte) ([]string, error) {
 	return uris, nil
 }
 
-func operationOf(m *rpcpeek.Message) scope.Operation {
-	op := scope.Operation{Method: m.Method, Name: m.Name, URI: m.URI, RefType: m.RefType}
-	if m.RefType == scope.RefResource || (m.RefURI != "" && m.RefName == "") {
-		op.Ref = m.RefURI
-	} else {
-		op.Ref = m.RefName
-	}
-	return op
+// messageOf is what the policy reads of a message (scope's one operation
+// model; the SDK adapters fill the same struct from their typed params).
+// Its strings alias the body.
+func messageOf(m *rpcpeek.Message) scope.Message {
+	return scope.Message{Method: m.Method, Name: m.Name, URI: m.URI, RefType: m.RefType, RefName: m.RefName, RefURI: m.RefURI}
 }
 
-func targetOf(m *rpcpeek.Message) string {
-	switch {
-	case m.Name != "":
-		return m.Name
-	case m.URI != "":
-		return m.URI
-	case m.RefName != "":
-		return m.RefName
-	default:
-		return m.RefURI
-	}
-}
+func targetOf(m *rpcpeek.Message) string { return messageOf(m).Target() }
 
 // cloneID copies a JSON-RPC id out of the pooled body buffer.
 func cloneID(id []byte) []byte {

@@ -17,7 +17,6 @@ const (
 	methodListPrompts           = "prompts/list"
 	methodListResources         = "resources/list"
 	methodListResourceTemplates = "resources/templates/list"
-	methodSubscriptionsListen   = "subscriptions/listen"
 )
 
 // cacheScopePrivate marks a list result as per-user (SEP-2549): a filtered
@@ -76,19 +75,9 @@ func Middleware(policy *scope.Policy) mcp.Middleware {
 					return res, err
 				}
 				return filterList(policy, granted, res)
-			case methodSubscriptionsListen:
-				if p, ok := req.GetParams().(*mcp.SubscriptionsListenParams); ok && p != nil && p.Notifications != nil {
-					for _, uri := range p.Notifications.ResourceSubscriptions {
-						op := scope.Operation{Method: scope.MethodResourcesSubscribe, URI: uri}
-						if v := policy.Decide(op, granted); !v.Allowed {
-							return nil, denial(v)
-						}
-					}
-				}
-				return next(ctx, method, req)
 			}
-			if op, ok := operation(method, req.GetParams()); ok {
-				if v := policy.Decide(op, granted); !v.Allowed {
+			if m, ok := message(method, req.GetParams()); ok {
+				if v, _ := policy.DecideMessage(m, granted); !v.Allowed {
 					return nil, denial(v)
 				}
 			}
@@ -97,54 +86,53 @@ func Middleware(policy *scope.Policy) mcp.Middleware {
 	}
 }
 
-// operation extracts what the policy needs from a request's params; false
-// for methods the policy does not guard. A guarded method whose params are
-// missing or of an unexpected type yields an operation with an empty
-// target, which the policy decides like any unlisted name (deny by
+// message fills scope's operation model from a request's typed params;
+// false for methods the policy does not guard. A guarded method whose
+// params are missing or of an unexpected type yields a message with an
+// empty target, which the policy decides like any unlisted name (deny by
 // default), so nothing unexpected slips through.
-func operation(method string, params mcp.Params) (scope.Operation, bool) {
-	op := scope.Operation{Method: method}
+func message(method string, params mcp.Params) (scope.Message, bool) {
+	m := scope.Message{Method: method}
 	switch method {
 	case scope.MethodToolsCall:
 		switch p := params.(type) {
 		case *mcp.CallToolParamsRaw:
 			if p != nil {
-				op.Name = p.Name
+				m.Name = p.Name
 			}
 		case *mcp.CallToolParams:
 			if p != nil {
-				op.Name = p.Name
+				m.Name = p.Name
 			}
 		}
 	case scope.MethodPromptsGet:
 		if p, ok := params.(*mcp.GetPromptParams); ok && p != nil {
-			op.Name = p.Name
+			m.Name = p.Name
 		}
 	case scope.MethodResourcesRead:
 		if p, ok := params.(*mcp.ReadResourceParams); ok && p != nil {
-			op.URI = p.URI
+			m.URI = p.URI
 		}
 	case scope.MethodResourcesSubscribe:
 		if p, ok := params.(*mcp.SubscribeParams); ok && p != nil {
-			op.URI = p.URI
+			m.URI = p.URI
 		}
 	case scope.MethodResourcesUnsubscribe:
 		if p, ok := params.(*mcp.UnsubscribeParams); ok && p != nil {
-			op.URI = p.URI
+			m.URI = p.URI
 		}
 	case scope.MethodCompletionComplete:
 		if p, ok := params.(*mcp.CompleteParams); ok && p != nil && p.Ref != nil {
-			op.RefType = p.Ref.Type
-			if p.Ref.Type == scope.RefResource || (p.Ref.URI != "" && p.Ref.Name == "") {
-				op.Ref = p.Ref.URI
-			} else {
-				op.Ref = p.Ref.Name
-			}
+			m.RefType, m.RefName, m.RefURI = p.Ref.Type, p.Ref.Name, p.Ref.URI
+		}
+	case scope.MethodSubscriptionsListen:
+		if p, ok := params.(*mcp.SubscriptionsListenParams); ok && p != nil && p.Notifications != nil {
+			m.Subscriptions = p.Notifications.ResourceSubscriptions
 		}
 	default:
-		return op, false
+		return m, false
 	}
-	return op, true
+	return m, true
 }
 
 // denial is the JSON-RPC error for a refused operation.

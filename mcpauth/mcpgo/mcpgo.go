@@ -195,21 +195,12 @@ func RequestHook(policy *scope.Policy) server.OnRequestInitializationFunc {
 		if err := json.Unmarshal(raw, &req); err != nil {
 			return ErrUnreadable
 		}
-		if req.Method == string(mcp.MethodSubscriptionsListen) {
-			for _, uri := range req.Params.Notifications.ResourceSubscriptions {
-				if v := policy.Decide(scope.Operation{Method: scope.MethodResourcesSubscribe, URI: uri}, granted); !v.Allowed {
-					return &DeniedError{Verdict: v}
-				}
-			}
-			return nil
+		m := scope.Message{
+			Method: req.Method, Name: req.Params.Name, URI: req.Params.URI,
+			RefType: req.Params.Ref.Type, RefName: req.Params.Ref.Name, RefURI: req.Params.Ref.URI,
+			Subscriptions: req.Params.Notifications.ResourceSubscriptions,
 		}
-		op := scope.Operation{Method: req.Method, Name: req.Params.Name, URI: req.Params.URI, RefType: req.Params.Ref.Type}
-		if r := req.Params.Ref; r.Type == scope.RefResource || (r.URI != "" && r.Name == "") {
-			op.Ref = r.URI
-		} else {
-			op.Ref = r.Name
-		}
-		if v := policy.Decide(op, granted); !v.Allowed {
+		if v, _ := policy.DecideMessage(m, granted); !v.Allowed {
 			return &DeniedError{Verdict: v}
 		}
 		return nil

@@ -49,8 +49,8 @@ func peekDecide(body []byte, p *scope.Policy, granted scope.Set) bool {
 	}
 	for i := range msgs {
 		m := &msgs[i]
-		op := scope.Operation{Method: m.Method, Name: m.Name, URI: m.URI, Ref: m.Ref(), RefType: m.RefType}
-		if !p.Decide(op, granted).Allowed {
+		sm := scope.Message{Method: m.Method, Name: m.Name, URI: m.URI, RefType: m.RefType, RefName: m.RefName, RefURI: m.RefURI}
+		if !p.Decide(sm.Operation(), granted).Allowed {
 			return false
 		}
 	}

@@ -93,15 +93,6 @@ type Message struct {
 	Arguments []byte
 }
 
-// Ref returns what a completion ref points at: its URI for a
-// "ref/resource", otherwise its name (or its URI when it has no name).
-func (m *Message) Ref() string {
-	if m.RefType == "ref/resource" || m.RefName == "" {
-		return m.RefURI
-	}
-	return m.RefName
-}
-
 // Errors. ErrSyntax means the body is not JSON, or nests deeper than
 // MaxDepth (JSON-RPC -32700); ErrInvalidRequest means JSON that is not a
 // JSON-RPC message or batch, or a message whose meaning parsers could
