@@ -15,6 +15,7 @@ import (
 // key's record (hash, status times, and the Principal handed to handlers) or
 // a negative entry for an ID the store does not know.
 type cacheEntry struct {
+	guard         *Guard // the Guard that verified the key; answers refusals (WriteError)
 	notFound      bool
 	hash          []byte
 	pepperVersion int

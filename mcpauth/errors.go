@@ -64,6 +64,10 @@ var (
 	// key may reach. The error is a *ScopeError; it is also an
 	// ErrInsufficientScope.
 	ErrBlocked = &kindError{msg: "mcpauth: blocked", parent: ErrInsufficientScope}
+	// ErrSessionUserMismatch: the request names an MCP session that was
+	// issued to another user. SDK adapters that bind sessions to users
+	// answer it (through WriteError).
+	ErrSessionUserMismatch = errors.New("mcpauth: session user mismatch")
 	// ErrRateLimited: the key (or its user) is over its rate limit. The
 	// error is a *RateLimitError.
 	ErrRateLimited = errors.New("mcpauth: rate limited")
@@ -308,6 +312,7 @@ var meanings = []meaning{
 	{ErrUserInactive, 403, "account_inactive", "The account this API key belongs to is not active.", "user_inactive", audit.OutcomeDenied},
 	{ErrBlocked, 403, "blocked", "This target is blocked by the server's policy.", "blocked", audit.OutcomeDenied},
 	{ErrInsufficientScope, 403, "insufficient_scope", "This API key may not perform this operation.", "insufficient_scope", audit.OutcomeDenied},
+	{ErrSessionUserMismatch, 403, "session_user_mismatch", "session user mismatch: this MCP session belongs to another user; start a new session with this key.", "session_user_mismatch", audit.OutcomeDenied},
 	{ErrRateLimited, 429, "rate_limited", "Too many requests from this API key, please try again later.", "rate_limited", audit.OutcomeRateLimited},
 	{ErrBodyTooLarge, 413, "request_too_large", "The request body is too large.", "body_too_large", audit.OutcomeDenied},
 	{ErrParse, 400, "parse_error", "Parse error: the request body is not valid JSON.", "parse_error", audit.OutcomeDenied},

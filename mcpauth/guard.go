@@ -489,6 +489,7 @@ func (g *Guard) load(ctx context.Context, id string, now time.Time) (*cacheEntry
 		return nil, fmt.Errorf("%w: key lookup failed", ErrUnavailable)
 	}
 	e := entryFor(k, now, g.opts.CacheTTL)
+	e.guard = g
 	if g.opts.RatePolicy != nil {
 		e.bucket, e.limit = g.opts.RatePolicy.Resolve(ratelimit.Subject{
 			KeyID: k.ID, UserID: k.UserID, Scopes: k.Scopes, Metadata: k.Metadata, Override: k.RateLimit,

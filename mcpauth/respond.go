@@ -36,7 +36,21 @@ func inBand(status int) bool {
 	return status == http.StatusForbidden || status == http.StatusTooManyRequests
 }
 
-// respond writes the response for a refusal, through Options.ErrorHandler
+// WriteError answers err for r as the Guard whose Require authenticated r
+// would: through its Options.ErrorHandler, in its realm and refusal mode.
+// For a request that did not pass through a Guard it is
+// DefaultErrorHandler. SDK adapters answer their own refusals with it, so
+// that one hook shapes every response. err should be (or wrap) one of this
+// package's errors; its text is never sent.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if e := entryFrom(r.Context()); e != nil && e.guard != nil {
+		e.guard.fail(w, r, err)
+		return
+	}
+	DefaultErrorHandler(w, r, err)
+}
+
+// fail writes the response for a refusal, through Options.ErrorHandler
 // when set.
 func (g *Guard) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if g.opts.ErrorHandler != nil {

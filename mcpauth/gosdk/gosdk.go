@@ -106,7 +106,7 @@ func Bridge(h http.Handler) http.Handler {
 	inner := auth.RequireBearerToken(verifier, nil)(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := mcpauth.PrincipalFrom(r.Context()); !ok {
-			mcpauth.DefaultErrorHandler(w, r, mcpauth.ErrNoCredential)
+			mcpauth.WriteError(w, r, mcpauth.ErrNoCredential)
 			return
 		}
 		if v := r.Header.Get("Authorization"); len(v) < 7 || !strings.EqualFold(v[:7], "bearer ") {

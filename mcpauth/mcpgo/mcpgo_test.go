@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauth/mcpgo"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 func ctxFor(scopes ...string) context.Context {
@@ -181,4 +182,31 @@ func TestSessionsRequireWithoutPrincipal(t *testing.T) {
 	s.Require(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true })).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/mcp", nil))
 	assert.Equal(t, http.StatusUnauthorized, rec.Code)
 	assert.False(t, called)
+}
+
+// TestSessionRefusalsGoThroughErrorHandler: the adapter's own refusals are
+// answered by the Guard's Options.ErrorHandler, like every other refusal.
+func TestSessionRefusalsGoThroughErrorHandler(t *testing.T) {
+	t.Parallel()
+	var got error
+	guard, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+		got = err
+		w.WriteHeader(http.StatusTeapot)
+	}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = guard.Close(context.Background()) })
+	key, err := guard.Manager().Create(context.Background(), "alice", mcpauth.CreateOptions{})
+	require.NoError(t, err)
+	sessions, err := mcpgo.NewSessions(nil)
+	require.NoError(t, err)
+	ran := false
+	h := guard.Require(sessions.Require(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ran = true })))
+	r := httptest.NewRequest(http.MethodGet, "/mcp", nil)
+	r.Header.Set("Authorization", "Bearer "+key.Raw)
+	r.Header.Set("Mcp-Session-Id", "not-issued-by-sessions")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	assert.Equal(t, http.StatusTeapot, w.Code)
+	assert.ErrorIs(t, got, mcpauth.ErrSessionUserMismatch)
+	assert.False(t, ran)
 }

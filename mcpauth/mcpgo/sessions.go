@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -26,7 +25,7 @@ const macLen = 16
 
 // ErrSessionUser: a session ID was presented with the key of a user it was
 // not issued to, or was not issued by Sessions at all.
-var ErrSessionUser = errors.New("mcpauth/mcpgo: session user mismatch")
+var ErrSessionUser = fmt.Errorf("mcpauth/mcpgo: %w", mcpauth.ErrSessionUserMismatch)
 
 // SessionOptions configures Sessions. A nil *SessionOptions uses every
 // default.
@@ -177,12 +176,12 @@ func (s *Sessions) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := mcpauth.PrincipalFrom(r.Context())
 		if !ok {
-			mcpauth.DefaultErrorHandler(w, r, mcpauth.ErrNoCredential)
+			mcpauth.WriteError(w, r, mcpauth.ErrNoCredential)
 			return
 		}
 		if id := r.Header.Get(sessionHeader); id != "" {
 			if _, err := s.check(id, p.UserID); err != nil {
-				http.Error(w, "session user mismatch", http.StatusForbidden)
+				mcpauth.WriteError(w, r, mcpauth.ErrSessionUserMismatch)
 				return
 			}
 		}
