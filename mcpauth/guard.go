@@ -435,13 +435,11 @@ func (g *Guard) verify(r *http.Request, raw string) (*cacheEntry, error) {
 	if exp := e.principal.ExpiresAt; !exp.IsZero() && !now.Before(exp) {
 		return e, ErrKeyExpired
 	}
+	var ip netip.Addr
 	if len(e.allowed) > 0 || g.newIPs != nil {
-		ip := clientIP(r, g.trusted)
+		ip = clientIP(r, g.trusted)
 		if len(e.allowed) > 0 && (!ip.IsValid() || !inPrefixes(ip, e.allowed)) {
 			return e, ErrAddressNotAllowed
-		}
-		if g.newIPs != nil && ip.IsValid() {
-			g.newIPs.seen(e.principal, ip, now)
 		}
 	}
 	if g.opts.Users != nil {
@@ -453,6 +451,10 @@ func (g *Guard) verify(r *http.Request, raw string) (*cacheEntry, error) {
 		if !active {
 			return e, ErrUserInactive
 		}
+	}
+	// Only a use that authenticated is news: no key.new_ip for a refusal.
+	if g.newIPs != nil && ip.IsValid() {
+		g.newIPs.seen(e.principal, ip, now)
 	}
 	if g.touches != nil {
 		g.touches.use(e, id, now)

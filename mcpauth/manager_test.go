@@ -500,3 +500,29 @@ func TestOneManagerPerGuard(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, keys, 3)
 }
+
+// TestNoNewIPNotificationForRefusedUse: a key of an inactive user (or one
+// whose user check fails) is refused, and its address is not announced.
+func TestNoNewIPNotificationForRefusedUse(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	var inactive atomic.Bool
+	inactive.Store(true)
+	f := newFixture(t, &mcpauth.Options{Notifier: rec, Users: mcpauth.UserCheckerFunc(func(context.Context, string) (bool, error) { return !inactive.Load(), nil })})
+	k := f.create(t, "alice", mcpauth.CreateOptions{})
+	_, err := authFrom(f, k.Raw, "203.0.113.9:1", nil)
+	require.ErrorIs(t, err, mcpauth.ErrUserInactive)
+	inactive.Store(false)
+	_, err = authFrom(f, k.Raw, "198.51.100.1:1", nil)
+	require.NoError(t, err)
+	require.NoError(t, f.guard.Close(context.Background()))
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var ips []string
+	for _, n := range rec.ns {
+		if n.Type == mcpauth.KeyNewIP {
+			ips = append(ips, n.IP)
+		}
+	}
+	assert.Equal(t, []string{"198.51.100.1"}, ips, "the refused use from 203.0.113.9 is not announced")
+}
