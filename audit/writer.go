@@ -100,8 +100,11 @@ type WriterOptions struct {
 	// can therefore fill at most half the queue, k callers flooding at once
 	// leave at least QueueSize/(k+1) slots free, and a caller with few
 	// events queued loses one only when the queue is (nearly) full: one
-	// request's flood cannot push out other callers' events. Its cost is a
-	// short mutex-held map update per event. Turning it off lets one key's
+	// request's flood cannot push out other callers' events. Callers are
+	// counted without locks in a count-min sketch (2 x 4096 counters, a
+	// random hash seed per Writer): a caller's count can only be too high,
+	// when both its counters are shared with other callers' queued events,
+	// which an attacker cannot aim for. Turning it off lets one key's
 	// flood use the whole queue and drop everyone else's events; it only
 	// makes sense when a single trusted caller produces every event (size
 	// QueueSize for twice the burst instead). Blocking and Strict callers
@@ -252,7 +255,7 @@ func NewWriter(sink Sink, opts *WriterOptions) (*Writer, error) {
 		loss:    newLossLog(o.Logger, o.Now, o.LossLogInterval),
 	}
 	if o.Mode == BestEffort && !o.UnsafeNoCallerShare {
-		w.shares = &shares{n: make(map[caller]int)}
+		w.shares = newShares()
 	}
 	w.donePool.New = func() any { return make(chan error, 1) }
 	go w.run()
@@ -264,7 +267,8 @@ func (w *Writer) Mode() Mode { return w.opts.Mode }
 
 // Record queues e according to the Writer's Mode; see Mode for what it
 // waits for and returns. In BestEffort mode it never blocks and costs one
-// channel send and the caller share's map update, without allocating.
+// hash of the caller, four atomic adds and one channel send, without
+// allocating.
 //
 // The Writer holds on to e until it is written, including the memory that
 // e.Arguments and e.Attributes refer to: do not modify them after Record.
