@@ -29,6 +29,10 @@ const (
 	maxLossKeys = 64
 	// lossTopKeys is how many key IDs (those with the most losses) a line names.
 	lossTopKeys = 5
+	// lossClockEvery: while losses wait for their line, a drop reads the
+	// clock only every lossClockEvery drops (a clock read can cost more
+	// than the drop); the writer goroutine's timer covers the quiet end.
+	lossClockEvery = 64
 )
 
 // LossMessage is the message of the Writer's loss summary lines.
@@ -49,6 +53,7 @@ type lossLog struct {
 	last    time.Time // when the last line was written
 	first   time.Time // the first loss not yet logged
 	waiting bool      // wake was sent for the losses not yet logged
+	drops   uint64    // drops counted while waiting
 	counts  [nLossReasons]uint64
 	keys    map[string]uint64 // key ID -> losses not yet logged
 }
@@ -61,6 +66,12 @@ func newLossLog(l *slog.Logger, now func() time.Time, interval time.Duration) *l
 func (l *lossLog) drop(r lossReason, keyID string) {
 	l.mu.Lock()
 	l.countLocked(r, keyID, 1)
+	if l.waiting {
+		if l.drops++; l.drops%lossClockEvery != 0 {
+			l.mu.Unlock()
+			return
+		}
+	}
 	l.settleLocked(false)
 }
 
@@ -134,7 +145,7 @@ func (l *lossLog) settleLocked(force bool) bool {
 	}
 	l.counts = [nLossReasons]uint64{}
 	clear(l.keys)
-	l.logged, l.last, l.waiting = true, now, false
+	l.logged, l.last, l.waiting, l.drops = true, now, false, 0
 	l.mu.Unlock()
 	l.log.LogAttrs(context.Background(), slog.LevelError, LossMessage, attrs...)
 	return false

