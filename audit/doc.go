@@ -9,7 +9,9 @@
 // (mcp.method.name, gen_ai.tool.name, mcp.resource.uri, mcp.session.id,
 // jsonrpc.request.id, error.type, ...); see [Event.Attrs] and the Key...
 // constants. Events never carry key material: a key appears by its public
-// ID only. Tool arguments are not recorded unless the host opts in, and then
+// ID only. An event can stand for several messages of one request
+// ([Event.Count], set by the middleware past its per-request bound). Tool
+// arguments are not recorded unless the host opts in, and then
 // go through [RedactArguments] with the fields to hide (at least
 // [DefaultRedactFields]).
 //
@@ -27,9 +29,13 @@
 // event and a single goroutine writes batches (by size and by time). The
 // operator picks a [Mode]:
 //
-//   - BestEffort (default): Record never blocks; when the queue is full the
-//     event is dropped. Drops are counted exactly in [Writer.Stats]. Enqueue
-//     costs well under 150 ns and no allocation.
+//   - BestEffort (default): Record never blocks; when the queue is full, or
+//     the event's caller (key, else user, else client address) already
+//     holds as many queued events as there are free slots, the event is
+//     dropped. One caller alone can fill at most half the queue, so one
+//     request's flood cannot push out other callers' events
+//     (WriterOptions.UnsafeNoCallerShare turns this off). Drops are counted
+//     exactly in [Writer.Stats], by reason. Enqueue costs no allocation.
 //   - Blocking: Record waits for queue space, so a slow database slows
 //     requests instead of losing events.
 //   - Strict: Record returns once the event is written, or the sink's error,
@@ -39,7 +45,11 @@
 // A batch the sink refuses is retried with exponential backoff
 // (WriterOptions.MaxRetries, RetryBackoff); after the last retry it is given
 // up and counted in Stats.Failed (BestEffort and Blocking) or returned to
-// every waiting Record (Strict). A retried batch may reach a sink that had
+// every waiting Record (Strict). Dropped and given-up events are logged
+// (WriterOptions.Logger, default slog.Default()): one Error line with
+// counts and the key IDs that lost most, at once for the first loss and
+// then at most once per LossLogInterval (10s), never with other event
+// contents. A retried batch may reach a sink that had
 // partly written it again; sqlaudit writes a batch in one transaction, so it
 // does not.
 //

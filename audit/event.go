@@ -91,6 +91,14 @@ type Event struct {
 	Status int
 	// Duration is the time from request start to response written.
 	Duration time.Duration
+	// Count is the number of MCP messages this one event stands for. It is
+	// set (to 2 or more) on the event that aggregates the messages of one
+	// HTTP request past the middleware's per-request event bound: their
+	// common fields are recorded once, with the number of messages here.
+	// 0, the zero value, is an ordinary event for one message; every sink
+	// treats values below 2 as 0 (stores 0, omits it from JSON and slog).
+	// Use [Event.Messages] to count messages.
+	Count int
 	// ClientIP is the client address as the middleware determined it.
 	ClientIP string
 	// UserAgent is the User-Agent header.
@@ -123,6 +131,7 @@ const (
 	KeyProtocolVersion = "mcp.protocol.version"
 	KeyStatus          = "http.response.status_code"
 	KeyDuration        = "mcpauth.duration_ns"
+	KeyCount           = "mcpauth.event.count"
 	KeyClientIP        = "client.address"
 	KeyUserAgent       = "user_agent.original"
 	KeyArguments       = "gen_ai.tool.call.arguments"
@@ -159,6 +168,9 @@ func (e Event) Attrs() []slog.Attr {
 	if e.Duration != 0 {
 		a = append(a, slog.Duration(KeyDuration, e.Duration))
 	}
+	if e.Count > 1 {
+		a = append(a, slog.Int(KeyCount, e.Count))
+	}
 	str(KeyClientIP, e.ClientIP)
 	str(KeyUserAgent, e.UserAgent)
 	if len(e.Arguments) > 0 {
@@ -173,6 +185,10 @@ func (e Event) Attrs() []slog.Attr {
 	}
 	return a
 }
+
+// Messages returns the number of MCP messages the event stands for: Count
+// when it is 2 or more, else 1.
+func (e Event) Messages() int { return max(e.Count, 1) }
 
 // level is the slog level an event is logged at: Info for allowed traffic
 // and lifecycle actions, Warn for refusals, Error for backend failures.

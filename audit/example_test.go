@@ -37,7 +37,7 @@ func ExampleNewWriter() {
 	fmt.Printf("%+v\n", w.Stats())
 	// Output:
 	// {"time":"2026-03-14T15:09:26Z","mcpauth.event.id":"ev1","user.id":"user_42","mcpauth.key.id":"k8Hq2pXz","mcpauth.outcome":"denied","error.type":"insufficient_scope","mcp.method.name":"tools/call","gen_ai.tool.name":"delete_document","http.response.status_code":403,"mcpauth.duration_ns":2000000}
-	// {Written:1 Dropped:0 Failed:0 Rejected:0 Retries:0 Batches:1 Queued:0}
+	// {Written:1 Dropped:0 DroppedQueueFull:0 DroppedCallerShare:0 Failed:0 Rejected:0 Retries:0 Batches:1 Queued:0}
 }
 
 // Tool arguments are recorded only if the host opts in, with secrets

@@ -31,6 +31,7 @@ type jsonEvent struct {
 	ProtocolVersion string            `json:"mcp.protocol.version,omitempty"`
 	Status          int               `json:"http.response.status_code,omitempty"`
 	Duration        int64             `json:"mcpauth.duration_ns,omitempty"`
+	Count           int               `json:"mcpauth.event.count,omitempty"`
 	ClientIP        string            `json:"client.address,omitempty"`
 	UserAgent       string            `json:"user_agent.original,omitempty"`
 	Arguments       json.RawMessage   `json:"gen_ai.tool.call.arguments,omitempty"`
@@ -48,6 +49,9 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		Prompt: e.Prompt, RPCID: e.RPCID, SessionID: e.SessionID,
 		ProtocolVersion: e.ProtocolVersion, Status: e.Status, Duration: int64(e.Duration),
 		ClientIP: e.ClientIP, UserAgent: e.UserAgent, Attributes: e.Attributes,
+	}
+	if e.Count > 1 {
+		j.Count = e.Count
 	}
 	if len(e.Arguments) > 0 {
 		if json.Valid(e.Arguments) {
@@ -89,6 +93,9 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		SessionID: j.SessionID, ProtocolVersion: j.ProtocolVersion, Status: j.Status,
 		Duration: time.Duration(j.Duration), ClientIP: j.ClientIP, UserAgent: j.UserAgent,
 		Arguments: j.Arguments, Attributes: j.Attributes,
+	}
+	if j.Count > 1 {
+		e.Count = j.Count
 	}
 	return nil
 }

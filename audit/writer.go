@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,10 +14,12 @@ import (
 type Mode int
 
 const (
-	// BestEffort never blocks a request: when the queue is full the event is
-	// dropped and counted (Stats.Dropped), and a batch the sink still refuses
-	// after the retries is dropped and counted (Stats.Failed). Record returns
-	// nil in both cases. The default.
+	// BestEffort never blocks a request: when the queue is full, or the
+	// event's caller already holds its share of the queue (see
+	// WriterOptions.UnsafeNoCallerShare), the event is dropped and counted
+	// (Stats.Dropped), and a batch the sink still refuses after the retries
+	// is dropped and counted (Stats.Failed). Record returns nil in both
+	// cases; losses are logged (see WriterOptions.Logger). The default.
 	BestEffort Mode = iota
 	// Blocking applies back-pressure: Record waits for queue space (or for
 	// its context to end, returning the context's error). A batch the sink
@@ -83,10 +86,44 @@ type WriterOptions struct {
 	MaxRetryBackoff time.Duration
 	// OnError, if set, is called from the writer's goroutine with the sink's
 	// error and the number of events given up each time a batch is given up.
-	// It must not block for long. Default: nothing.
+	// It must not block for long. Default: nothing (losses are still logged,
+	// see Logger).
 	OnError func(err error, events int)
-	// Now stamps events that arrive with a zero Time. Default time.Now.
+	// Now stamps events that arrive with a zero Time and is the clock of the
+	// loss log's interval. Default time.Now.
 	Now func() time.Time
+
+	// UnsafeNoCallerShare turns off the per-caller share of the queue in
+	// BestEffort mode. With the share on (the default), an event is queued
+	// only while its caller (Event.KeyID, else UserID, else ClientIP) has
+	// fewer events queued than the queue has free slots. One caller alone
+	// can therefore fill at most half the queue, k callers flooding at once
+	// leave at least QueueSize/(k+1) slots free, and a caller with few
+	// events queued loses one only when the queue is (nearly) full: one
+	// request's flood cannot push out other callers' events. Callers are
+	// counted without locks in a count-min sketch (2 x 4096 counters, a
+	// random hash seed per Writer): a caller's count can only be too high,
+	// when both its counters are shared with other callers' queued events,
+	// which an attacker cannot aim for. Turning it off lets one key's
+	// flood use the whole queue and drop everyone else's events; it only
+	// makes sense when a single trusted caller produces every event (size
+	// QueueSize for twice the burst instead). Blocking and Strict callers
+	// wait for space in arrival order, so they need no share.
+	UnsafeNoCallerShare bool
+	// Logger receives the loss summary: one Error line with the message
+	// LossMessage and the counts of events dropped (dropped_queue_full,
+	// dropped_caller_share) and given up after sink errors (failed) since
+	// the previous line, the time of the first of them (since), and the up
+	// to 5 key IDs with the most losses (group keys). Lines never carry
+	// other event contents nor the sink's error text (use OnError for it).
+	// The first loss is logged at once, later ones at most once per
+	// LossLogInterval (a loss is logged at the latest one interval after it
+	// happened, later if the sink is stuck in a write), and losses not yet
+	// logged are logged by Close. Default slog.Default().
+	Logger *slog.Logger
+	// LossLogInterval is the least time between two loss summary lines.
+	// Default 10s.
+	LossLogInterval time.Duration
 }
 
 // Stats are the Writer's counters since it was created. Every event given to
@@ -95,8 +132,14 @@ type WriterOptions struct {
 type Stats struct {
 	// Written events were accepted by the sink.
 	Written uint64
-	// Dropped events found the queue full (BestEffort only).
+	// Dropped events were not queued (BestEffort only): DroppedQueueFull +
+	// DroppedCallerShare.
 	Dropped uint64
+	// DroppedQueueFull events found the queue full.
+	DroppedQueueFull uint64
+	// DroppedCallerShare events found their caller holding its share of
+	// the queue (see WriterOptions.UnsafeNoCallerShare).
+	DroppedCallerShare uint64
 	// Failed events were in batches the sink refused after every retry.
 	Failed uint64
 	// Rejected events were not queued: Record returned an error (closed
@@ -118,8 +161,11 @@ type item struct {
 // Writer is an asynchronous, batching Sink in front of another Sink. Record
 // queues the event; one goroutine groups queued events into batches and
 // hands them to the sink (whole batches to a BatchSink), retrying failed
-// batches with exponential backoff. Close flushes everything and stops the
-// goroutine. A Writer is safe for concurrent use.
+// batches with exponential backoff. In BestEffort mode each caller gets a
+// share of the queue, so that one caller's flood cannot push out the
+// others' events. Lost events are counted in Stats and logged, rate-limited.
+// Close flushes everything and stops the goroutine. A Writer is safe for
+// concurrent use.
 //
 // The Writer fills an empty Event.ID (NewEventID) and a zero Event.Time.
 type Writer struct {
@@ -135,8 +181,12 @@ type Writer struct {
 	stop      chan struct{}
 	done      chan struct{}
 
-	written, dropped, failed, rejected, retries, batches atomic.Uint64
-	pending                                              atomic.Int64 // taken from the queue, not yet finished
+	shares *shares // nil unless BestEffort with the caller share on
+	loss   *lossLog
+
+	written, failed, rejected, retries, batches atomic.Uint64
+	dropped                                     [nLossReasons]atomic.Uint64 // by reason; lossFailed unused
+	pending                                     atomic.Int64                // taken from the queue, not yet finished
 
 	donePool sync.Pool
 }
@@ -159,7 +209,7 @@ func NewWriter(sink Sink, opts *WriterOptions) (*Writer, error) {
 		return nil, fmt.Errorf("%w: unknown mode %d", ErrInvalidOptions, int(o.Mode))
 	case o.QueueSize < 0, o.BatchSize < 0:
 		return nil, fmt.Errorf("%w: negative queue or batch size", ErrInvalidOptions)
-	case o.FlushInterval < 0, o.WriteTimeout < 0, o.RetryBackoff < 0, o.MaxRetryBackoff < 0:
+	case o.FlushInterval < 0, o.WriteTimeout < 0, o.RetryBackoff < 0, o.MaxRetryBackoff < 0, o.LossLogInterval < 0:
 		return nil, fmt.Errorf("%w: negative duration", ErrInvalidOptions)
 	}
 	if o.QueueSize == 0 {
@@ -188,6 +238,12 @@ func NewWriter(sink Sink, opts *WriterOptions) (*Writer, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.LossLogInterval == 0 {
+		o.LossLogInterval = 10 * time.Second
+	}
 	w := &Writer{
 		sink:    sink,
 		opts:    o,
@@ -196,6 +252,10 @@ func NewWriter(sink Sink, opts *WriterOptions) (*Writer, error) {
 		closing: make(chan struct{}),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
+		loss:    newLossLog(o.Logger, o.Now, o.LossLogInterval),
+	}
+	if o.Mode == BestEffort && !o.UnsafeNoCallerShare {
+		w.shares = newShares()
 	}
 	w.donePool.New = func() any { return make(chan error, 1) }
 	go w.run()
@@ -207,7 +267,8 @@ func (w *Writer) Mode() Mode { return w.opts.Mode }
 
 // Record queues e according to the Writer's Mode; see Mode for what it
 // waits for and returns. In BestEffort mode it never blocks and costs one
-// channel send, without allocating.
+// hash of the caller, four atomic adds and one channel send, without
+// allocating.
 //
 // The Writer holds on to e until it is written, including the memory that
 // e.Arguments and e.Attributes refer to: do not modify them after Record.
@@ -226,10 +287,20 @@ func (w *Writer) Record(ctx context.Context, e Event) error {
 	}
 	switch w.opts.Mode {
 	case BestEffort:
-		select {
-		case w.queue <- item{ev: e}:
-		default:
-			w.dropped.Add(1)
+		r := lossNone
+		if w.shares != nil {
+			r = w.shares.enqueue(w.queue, item{ev: e})
+		} else {
+			select {
+			case w.queue <- item{ev: e}:
+			default:
+				r = lossQueueFull
+			}
+		}
+		if r != lossNone {
+			// Counted before RUnlock, so that Close's last line has it.
+			w.dropped[r].Add(1)
+			w.loss.drop(r, e.KeyID)
 		}
 		w.mu.RUnlock()
 		return nil
@@ -327,14 +398,17 @@ func (w *Writer) Close(ctx context.Context) error {
 
 // Stats returns a snapshot of the counters.
 func (w *Writer) Stats() Stats {
+	full, share := w.dropped[lossQueueFull].Load(), w.dropped[lossCallerShare].Load()
 	return Stats{
-		Written:  w.written.Load(),
-		Dropped:  w.dropped.Load(),
-		Failed:   w.failed.Load(),
-		Rejected: w.rejected.Load(),
-		Retries:  w.retries.Load(),
-		Batches:  w.batches.Load(),
-		Queued:   len(w.queue) + int(w.pending.Load()),
+		Written:            w.written.Load(),
+		Dropped:            full + share,
+		DroppedQueueFull:   full,
+		DroppedCallerShare: share,
+		Failed:             w.failed.Load(),
+		Rejected:           w.rejected.Load(),
+		Retries:            w.retries.Load(),
+		Batches:            w.batches.Load(),
+		Queued:             len(w.queue) + int(w.pending.Load()),
 	}
 }
 
@@ -346,6 +420,11 @@ func (w *Writer) run() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	timerOn := false
+	// lossTimer wakes the goroutine to log losses that came within the
+	// interval after the previous line; it runs only while some wait.
+	lossTimer := time.NewTimer(time.Hour)
+	lossTimer.Stop()
+	lossTimerOn := false
 
 	flush := func() {
 		if timerOn {
@@ -366,6 +445,7 @@ func (w *Writer) run() {
 	// add appends it and, without waiting, whatever else is queued, up to
 	// a full batch; it reports whether the batch should be written now.
 	add := func(it item) bool {
+		from := len(batch)
 		w.pending.Add(1)
 		batch = append(batch, it)
 		strict := it.done != nil
@@ -379,6 +459,9 @@ func (w *Writer) run() {
 			default:
 			}
 			break
+		}
+		if w.shares != nil {
+			w.shares.taken(batch[from:])
 		}
 		return len(batch) >= w.opts.BatchSize || strict
 	}
@@ -411,11 +494,25 @@ func (w *Writer) run() {
 		case ack := <-w.flushq:
 			drain()
 			close(ack)
+		case <-w.loss.wake:
+			if !lossTimerOn {
+				lossTimer.Reset(w.opts.LossLogInterval)
+				lossTimerOn = true
+			}
+		case <-lossTimer.C:
+			lossTimerOn = false
+			if w.loss.flush(false) {
+				lossTimer.Reset(w.opts.LossLogInterval)
+				lossTimerOn = true
+			}
 		case <-w.stop:
 			// Close holds the write lock while closing stop, so no
 			// Record is between its closed check and its send: the
-			// queue holds everything there will ever be.
+			// queue holds everything there will ever be, and every
+			// drop is counted.
 			drain()
+			lossTimer.Stop()
+			w.loss.flush(true)
 			return
 		}
 	}
@@ -464,6 +561,7 @@ func (w *Writer) write(batch []item, events []Event) {
 		w.written.Add(uint64(len(rest)))
 	} else {
 		w.failed.Add(uint64(len(rest)))
+		w.loss.failed(rest)
 		if w.opts.OnError != nil {
 			w.opts.OnError(err, len(rest))
 		}

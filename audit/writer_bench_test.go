@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,20 @@ type discard struct{}
 func (discard) Record(context.Context, audit.Event) error        { return nil }
 func (discard) RecordBatch(context.Context, []audit.Event) error { return nil }
 
+// benchKeys is how many callers (key IDs) the benchmarks' events come from:
+// the Writer's per-caller queue share is keyed on them.
+const benchKeys = 64
+
+// benchEvents returns benchEvent from benchKeys different keys.
+func benchEvents() []audit.Event {
+	evs := make([]audit.Event, benchKeys)
+	for i := range evs {
+		evs[i] = benchEvent()
+		evs[i].KeyID = fmt.Sprintf("k8Hq2p%02d", i)
+	}
+	return evs
+}
+
 func benchEvent() audit.Event {
 	return audit.Event{
 		Time: time.Now(), RequestID: "req-0123456789", UserID: "user_42", KeyID: "k8Hq2pXz",
@@ -28,36 +43,46 @@ func benchEvent() audit.Event {
 }
 
 // BenchmarkWriterEnqueue is the request-path cost of recording an event in
-// BestEffort mode, from many goroutines at once.
+// BestEffort mode, from many goroutines at once, for events of 64 keys and
+// for one key's flood (which the queue share mostly drops).
 func BenchmarkWriterEnqueue(b *testing.B) {
-	w, err := audit.NewWriter(discard{}, &audit.WriterOptions{QueueSize: 65536, BatchSize: 1000})
-	if err != nil {
-		b.Fatal(err)
+	for _, c := range []struct {
+		name string
+		evs  []audit.Event
+	}{{"keys=64", benchEvents()}, {"keys=1", []audit.Event{benchEvent()}}} {
+		b.Run(c.name, func(b *testing.B) {
+			w, err := audit.NewWriter(discard{}, &audit.WriterOptions{QueueSize: 65536, BatchSize: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					_ = w.Record(ctx, c.evs[i%len(c.evs)])
+					i++
+				}
+			})
+			b.StopTimer()
+			_ = w.Close(ctx)
+			s := w.Stats()
+			b.ReportMetric(float64(s.Dropped)/float64(b.N), "dropped/op")
+		})
 	}
-	ev := benchEvent()
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			_ = w.Record(ctx, ev)
-		}
-	})
-	b.StopTimer()
-	_ = w.Close(ctx)
-	s := w.Stats()
-	b.ReportMetric(float64(s.Dropped)/float64(b.N), "dropped/op")
 }
 
 // BenchmarkWriterEnqueueAccepted measures only events that are queued (none
 // dropped): the timer stops while the queue is flushed every 4096 events.
+// The queue has twice that room, so that no key reaches its share.
 func BenchmarkWriterEnqueueAccepted(b *testing.B) {
 	const chunk = 4096
-	w, err := audit.NewWriter(discard{}, &audit.WriterOptions{QueueSize: chunk, BatchSize: 1000, FlushInterval: time.Hour})
+	w, err := audit.NewWriter(discard{}, &audit.WriterOptions{QueueSize: 2 * chunk, BatchSize: 1000, FlushInterval: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev := benchEvent()
+	evs := benchEvents()
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -69,7 +94,7 @@ func BenchmarkWriterEnqueueAccepted(b *testing.B) {
 			}
 			b.StartTimer()
 		}
-		_ = w.Record(ctx, ev)
+		_ = w.Record(ctx, evs[i%benchKeys])
 	}
 	b.StopTimer()
 	_ = w.Close(ctx)
@@ -86,13 +111,15 @@ func BenchmarkWriterBlockingPipeline(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev := benchEvent()
+	evs := benchEvents()
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		i := 0
 		for pb.Next() {
-			_ = w.Record(ctx, ev)
+			_ = w.Record(ctx, evs[i%benchKeys])
+			i++
 		}
 	})
 	_ = w.Close(ctx)
@@ -104,24 +131,26 @@ func BenchmarkWriterBlockingPipeline(b *testing.B) {
 
 // BenchmarkWriterEnqueueParallelAccepted is BenchmarkWriterEnqueue with a
 // queue large enough for every event, so that no event is dropped and every
-// op is a real enqueue. The queue is sized to b.N: run it with a fixed
-// count, e.g. -benchtime=1000000x (above 2,000,000 it is skipped, to bound
-// memory).
+// op is a real enqueue. The queue is sized to 2*b.N (so that no key reaches
+// its share): run it with a fixed count, e.g. -benchtime=1000000x (above
+// 2,000,000 it is skipped, to bound memory).
 func BenchmarkWriterEnqueueParallelAccepted(b *testing.B) {
 	if b.N > 2_000_000 {
 		b.Skip("use -benchtime=Nx with N <= 2,000,000")
 	}
-	w, err := audit.NewWriter(discard{}, &audit.WriterOptions{QueueSize: b.N + 1, BatchSize: 1000, FlushInterval: time.Hour})
+	w, err := audit.NewWriter(discard{}, &audit.WriterOptions{QueueSize: 2*b.N + 1, BatchSize: 1000, FlushInterval: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev := benchEvent()
+	evs := benchEvents()
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		i := 0
 		for pb.Next() {
-			_ = w.Record(ctx, ev)
+			_ = w.Record(ctx, evs[i%benchKeys])
+			i++
 		}
 	})
 	b.StopTimer()

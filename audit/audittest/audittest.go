@@ -68,6 +68,7 @@ func FullEvent(id string) audit.Event {
 		ProtocolVersion: "2025-06-18",
 		Status:          403,
 		Duration:        1234567 * time.Nanosecond,
+		Count:           279620,
 		ClientIP:        "2001:db8::7",
 		UserAgent:       "claude-code/1.0 (linux)",
 		Arguments:       json.RawMessage(`{"id":17,"password":"[REDACTED]","tags":["a","b"]}`),
@@ -96,6 +97,7 @@ func AssertEqual(t *testing.T, want, got audit.Event) {
 	assert.Equal(t, want.ProtocolVersion, got.ProtocolVersion, "ProtocolVersion")
 	assert.Equal(t, want.Status, got.Status, "Status")
 	assert.Equal(t, want.Duration, got.Duration, "Duration")
+	assert.Equal(t, countOf(want), countOf(got), "Count")
 	assert.Equal(t, want.ClientIP, got.ClientIP, "ClientIP")
 	assert.Equal(t, want.UserAgent, got.UserAgent, "UserAgent")
 	if len(want.Arguments) == 0 {
@@ -108,6 +110,14 @@ func AssertEqual(t *testing.T, want, got audit.Event) {
 	} else {
 		assert.Equal(t, want.Attributes, got.Attributes, "Attributes")
 	}
+}
+
+// countOf is e.Count as sinks keep it: below 2 means an ordinary event.
+func countOf(e audit.Event) int {
+	if e.Count < 2 {
+		return 0
+	}
+	return e.Count
 }
 
 func byID(t *testing.T, events []audit.Event) map[string]audit.Event {
@@ -134,6 +144,9 @@ func testMinimal(t *testing.T, h Harness) {
 		{Time: Base, ID: "min1", Outcome: audit.OutcomeUnauthenticated, Reason: "no_credential", Status: 401},
 		{Time: Base.Add(time.Second), ID: "min2", KeyID: "k1", UserID: "u1", Action: audit.ActionRevoked},
 		{Time: Base.Add(2 * time.Second), ID: "min3", Outcome: audit.OutcomeAllowed, Method: "notifications/initialized"},
+		{Time: Base.Add(3 * time.Second), ID: "min4", Outcome: audit.OutcomeAllowed, Method: "notifications/progress", Count: 1},
+		{Time: Base.Add(4 * time.Second), ID: "min5", Outcome: audit.OutcomeRateLimited, Method: "tools/call", Count: 2},
+		{Time: Base.Add(5 * time.Second), ID: "min6", Outcome: audit.OutcomeAllowed, Method: "ping", Count: -3},
 	}
 	for _, e := range cases {
 		require.NoError(t, h.Sink.Record(context.Background(), e))

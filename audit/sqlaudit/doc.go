@@ -32,7 +32,9 @@
 //
 // With Options.Chain each row stores prev_hash, the hash of the event before
 // it, and hash = SHA-256(prev_hash || canonical form), where the canonical
-// form covers the sequence number and every stored field. [Store.Verify]
+// form covers the sequence number and every stored field (the event count
+// only on aggregated events, so that chains written before the event_count
+// column existed verify unchanged). [Store.Verify]
 // recomputes the chain over a time range and returns a *ChainError for the
 // first link that does not hold: an edited row (hash mismatch), an edited
 // and re-hashed row (the next row's previous hash mismatch), a deleted row

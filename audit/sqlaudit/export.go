@@ -25,11 +25,12 @@ const (
 )
 
 // CSVHeader is the first line of a CSV export. time is RFC 3339 in UTC;
-// arguments and attributes are JSON.
+// arguments and attributes are JSON; count is audit.Event.Count (0 for an
+// ordinary event).
 var CSVHeader = []string{
 	"time", "id", "request_id", "user_id", "key_id", "outcome", "reason", "action",
 	"method", "tool", "resource_uri", "prompt", "rpc_id", "session_id", "protocol_version",
-	"status", "duration_ns", "client_ip", "user_agent", "arguments", "attributes",
+	"status", "duration_ns", "client_ip", "user_agent", "arguments", "attributes", "count",
 }
 
 // Export writes every event matching f (newest first, starting at f.Cursor;
@@ -96,15 +97,19 @@ func csvRecord(e audit.Event) []string {
 		b, _ := json.Marshal(e.Attributes)
 		attrs = string(b)
 	}
+	count := 0 // ordinary event
+	if e.Count > 1 {
+		count = e.Count
+	}
 	rec := []string{
 		e.Time.UTC().Format(time.RFC3339Nano), e.ID, e.RequestID, e.UserID, e.KeyID,
 		string(e.Outcome), e.Reason, string(e.Action), e.Method, e.Tool, e.ResourceURI,
 		e.Prompt, e.RPCID, e.SessionID, e.ProtocolVersion, strconv.Itoa(e.Status),
 		strconv.FormatInt(int64(e.Duration), 10), e.ClientIP, e.UserAgent,
-		string(e.Arguments), attrs,
+		string(e.Arguments), attrs, strconv.Itoa(count),
 	}
 	for i, v := range rec {
-		if i == 15 || i == 16 || v == "" {
+		if i == 15 || i == 16 || i == 21 || v == "" {
 			continue // numbers
 		}
 		switch v[0] {

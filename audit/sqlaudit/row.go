@@ -24,6 +24,7 @@ type row struct {
 	durationNS int64
 	arguments  string // "" for none
 	attributes string // "" for none
+	count      int64  // Event.Count; 0 below 2
 	prevHash   []byte
 	hash       []byte
 }
@@ -34,9 +35,9 @@ const nStr = 15
 // columns lists every column of the events table in row order.
 const columns = "seq, id, event_time, request_id, user_id, key_id, outcome, reason, action, method, tool, " +
 	"resource_uri, prompt, rpc_id, session_id, protocol_version, client_ip, user_agent, " +
-	"status, duration_ns, arguments, attributes, prev_hash, hash"
+	"status, duration_ns, arguments, attributes, event_count, prev_hash, hash"
 
-const nColumns = 24
+const nColumns = 25
 
 // clean makes s storable as TEXT everywhere: valid UTF-8 without NUL
 // (PostgreSQL refuses both).
@@ -59,6 +60,9 @@ func toRow(e audit.Event, now func() time.Time) row {
 		timeUS:     e.Time.UnixMicro(),
 		status:     int64(e.Status),
 		durationNS: int64(e.Duration),
+	}
+	if e.Count > 1 {
+		r.count = int64(e.Count)
 	}
 	for i, v := range [nStr]string{
 		e.RequestID, e.UserID, e.KeyID, string(e.Outcome), e.Reason, string(e.Action), e.Method, e.Tool,
@@ -103,6 +107,9 @@ func (r *row) event() audit.Event {
 		Status:          int(r.status),
 		Duration:        time.Duration(r.durationNS),
 	}
+	if r.count > 1 {
+		e.Count = int(r.count)
+	}
 	if r.arguments != "" {
 		e.Arguments = json.RawMessage(r.arguments)
 	}
@@ -119,8 +126,14 @@ const canonicalVersion = "mcpauth-audit-v1"
 // computeHash returns SHA-256(prev || canonical form of r), where the
 // canonical form is the version tag, then seq, time, status and duration as
 // 8-byte big-endian integers, then each text field (id, the 15 strs,
-// arguments, attributes) as a uvarint length and its bytes. A missing prev
-// (the first event) is 32 zero bytes.
+// arguments, attributes) as a uvarint length and its bytes, then, only for
+// an aggregated event (count 2 or more), the count as an 8-byte big-endian
+// integer. A missing prev (the first event) is 32 zero bytes.
+//
+// The count comes last and only when set, so that rows written before the
+// event_count column existed (count 0) hash exactly as they did then: their
+// chains keep verifying. The form stays unambiguous: the text fields are
+// length-prefixed, so whatever follows the attributes is the count.
 func computeHash(prev []byte, r *row) []byte {
 	h := sha256.New()
 	var zero [sha256.Size]byte
@@ -144,6 +157,9 @@ func computeHash(prev []byte, r *row) []byte {
 	}
 	str(r.arguments)
 	str(r.attributes)
+	if r.count > 1 {
+		buf = binary.BigEndian.AppendUint64(buf, uint64(r.count))
+	}
 	h.Write(buf)
 	return h.Sum(nil)
 }
@@ -154,7 +170,7 @@ func (s *Store) appendArgs(args []any, r *row) []any {
 	for _, v := range r.strs {
 		args = append(args, v)
 	}
-	args = append(args, r.status, r.durationNS, nullString(r.arguments), nullString(r.attributes), nullBytes(r.prevHash), nullBytes(r.hash))
+	args = append(args, r.status, r.durationNS, nullString(r.arguments), nullString(r.attributes), r.count, nullBytes(r.prevHash), nullBytes(r.hash))
 	return args
 }
 
@@ -181,7 +197,7 @@ func scanRow(sc interface{ Scan(...any) error }, r *row) error {
 	for i := range nStr {
 		dest = append(dest, &r.strs[i])
 	}
-	dest = append(dest, &r.status, &r.durationNS, &args, &attrs, &r.prevHash, &r.hash)
+	dest = append(dest, &r.status, &r.durationNS, &args, &attrs, &r.count, &r.prevHash, &r.hash)
 	if err := sc.Scan(dest...); err != nil {
 		return err
 	}

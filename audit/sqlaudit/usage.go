@@ -49,7 +49,8 @@ type UsageRow struct {
 	Start time.Time
 	// KeyID is set for ByKey and ByKeyAndTool, Tool for ByTool and ByKeyAndTool.
 	KeyID, Tool string
-	// Calls counts every message; the others count outcomes.
+	// Calls counts every message (an aggregated event counts as its
+	// audit.Event.Count messages); the others count outcomes.
 	Calls, Allowed, Denied, Unauthenticated, RateLimited, Errors int64
 }
 
@@ -100,13 +101,15 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	if !q.To.IsZero() {
 		add("event_time < $%d", s.timeArg(q.To))
 	}
+	// n is the number of messages a row stands for; the sums are cast
+	// because PostgreSQL's SUM of a BIGINT is a NUMERIC.
 	count := func(o string) string {
-		return "SUM(CASE WHEN outcome = '" + o + "' THEN 1 ELSE 0 END)"
+		return "CAST(SUM(CASE WHEN outcome = '" + o + "' THEN n ELSE 0 END) AS BIGINT)"
 	}
-	sqlText := "SELECT b, k, t, COUNT(*), " + strings.Join([]string{
+	sqlText := "SELECT b, k, t, CAST(SUM(n) AS BIGINT), " + strings.Join([]string{
 		count("allowed"), count("denied"), count("unauthenticated"), count("rate_limited"), count("error"),
 	}, ", ") +
-		" FROM (SELECT " + bucket + " AS b, " + groupCols + ", outcome FROM " + s.EventsTable() +
+		" FROM (SELECT " + bucket + " AS b, " + groupCols + ", outcome, CASE WHEN event_count > 1 THEN event_count ELSE 1 END AS n FROM " + s.EventsTable() +
 		" WHERE " + strings.Join(conds, " AND ") + ") AS x" +
 		" GROUP BY b, k, t ORDER BY b, k, t"
 	rows, err := s.db.QueryContext(ctx, s.rebind(sqlText), args...)

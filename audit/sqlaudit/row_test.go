@@ -1,0 +1,38 @@
+package sqlaudit
+
+import (
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/mcpauth/mcpauth/audit/audittest"
+)
+
+// TestCanonicalHashOfOrdinaryEventsUnchanged pins the chain hashes of an
+// ordinary event (Count below 2) to the values computed before the
+// event_count column existed: chains written by older versions must keep
+// verifying. An aggregated event's count is covered by its hash.
+func TestCanonicalHashOfOrdinaryEventsUnchanged(t *testing.T) {
+	const first = "5b125d213b0bc9bc4915d45f7f06bcc0973d4c203604587db89a63d209640960"
+	const second = "f748b12aef6c917a82ba45fa069c1e1696c532c1282a70f061f028585f1eae37"
+	for _, count := range []int{0, 1, -5} {
+		e := audittest.FullEvent("golden1")
+		e.Count = count
+		r := toRow(e, time.Now)
+		r.seq = 42
+		h := computeHash(nil, &r)
+		assert.Equal(t, first, hex.EncodeToString(h), "count %d", count)
+		assert.Equal(t, second, hex.EncodeToString(computeHash(h, &r)), "count %d", count)
+	}
+	hashes := map[string]int{}
+	for _, count := range []int{0, 2, 3, 279620} {
+		e := audittest.FullEvent("golden1")
+		e.Count = count
+		r := toRow(e, time.Now)
+		r.seq = 42
+		hashes[hex.EncodeToString(computeHash(nil, &r))] = count
+	}
+	assert.Len(t, hashes, 4, "every count hashes differently")
+}
