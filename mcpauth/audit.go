@@ -36,8 +36,9 @@ func requestID(r *http.Request, header string) string {
 }
 
 // record writes the request's audit events: one per JSON-RPC message of an
-// allowed request, or one for the request when it has none (GET, DELETE) or
-// was refused. A refused request is one event whatever its size (the
+// allowed request (at most maxEventsPerRequest; the rest aggregated into one
+// event with a Count), or one for the request when it has none (GET,
+// DELETE) or was refused. A refused request is one event whatever its size (the
 // refused message, or the first one), so that a flood of refused messages
 // cannot flood the audit log. With wait set (strict audit) it returns
 // ErrUnavailable if an event cannot be recorded.
@@ -83,7 +84,11 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 		g.describe(&ev, m)
 		return g.emit(ctx, ev, wait)
 	}
-	for i := range x.msgs {
+	n := len(x.msgs)
+	if n > maxEventsPerRequest {
+		n = maxEventsPerRequest - 1 // the rest are aggregated into one event
+	}
+	for i := range x.msgs[:n] {
 		m := &x.msgs[i]
 		e := ev
 		g.describe(&e, m)
@@ -96,7 +101,29 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 			return err
 		}
 	}
+	if rest := x.msgs[n:]; len(rest) > 0 {
+		e := ev
+		e.Method, e.Count = aggregateMethod(rest), len(rest)
+		return g.emit(ctx, e, wait)
+	}
 	return nil
+}
+
+// maxEventsPerRequest bounds the events one request produces: past it, the
+// remaining messages of a batch are recorded as one event whose Count says
+// how many there were, so that one large request cannot flood the log.
+const maxEventsPerRequest = 16
+
+// aggregateMethod is the method of an aggregated event: the messages' one
+// method, or "batch" when they differ.
+func aggregateMethod(msgs []rpcpeek.Message) string {
+	m := msgs[0].Method
+	for i := range msgs {
+		if msgs[i].Method != m || msgs[i].Kind == rpcpeek.Response {
+			return "batch"
+		}
+	}
+	return internMethod(m)
 }
 
 // describe fills an event's MCP fields from a message. The message's

@@ -269,3 +269,31 @@ func TestAuditRefusedRequestIsOneEvent(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditEventsPerRequestBounded: an allowed batch larger than the
+// per-request bound makes at most 16 events, the last one standing for the
+// rest with their count.
+func TestAuditEventsPerRequestBounded(t *testing.T) {
+	t.Parallel()
+	sink := &memSink{}
+	f := newFixture(t, &mcpauth.Options{Audit: sink, MaxBatchLength: 1000})
+	k := f.create(t, "alice", mcpauth.CreateOptions{})
+	srv := httptest.NewServer(f.guard.Require(&echo{}))
+	t.Cleanup(srv.Close)
+	notes := batchOf(500, func(int) string { return `{"jsonrpc":"2.0","method":"notifications/progress","params":{}}` })
+	resp, _ := post(t, srv, k.Raw, notes)
+	require.Equal(t, 200, resp.StatusCode)
+	evs := sink.requests()
+	require.Len(t, evs, 16)
+	total := 0
+	for _, e := range evs {
+		total += e.Messages()
+		assert.Equal(t, "notifications/progress", e.Method)
+	}
+	assert.Equal(t, 500, total, "every message is accounted for")
+	assert.Equal(t, 485, evs[15].Count)
+
+	resp, _ = post(t, srv, k.Raw, batchOf(3, saveNote))
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Len(t, sink.requests(), 19, "small batches keep one event per message")
+}
