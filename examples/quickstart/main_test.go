@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -258,4 +259,36 @@ func TestAuditLandsInSQLite(t *testing.T) {
 	require.Len(t, page.Events, 1)
 	assert.Equal(t, "save_note", page.Events[0].Tool)
 	assert.Equal(t, "insufficient_scope", page.Events[0].Reason)
+}
+
+// TestBusyPortKeepsTheDemoKey: a start that fails because the port is taken
+// says so and issues no key, so the next run still shows one.
+func TestBusyPortKeepsTheDemoKey(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	path := t.TempDir() + "/mcpauth.db"
+	var out bytes.Buffer
+	err = run(ln.Addr().String(), path, false, &out)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "-addr")
+	assert.Empty(t, out.String(), "nothing printed for a start that failed")
+
+	ctx := context.Background()
+	keys, closeDB, err := openStore(ctx, path)
+	require.NoError(t, err)
+	t.Cleanup(closeDB)
+	a, err := newApp(keys, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.close(ctx) })
+	raw, err := demoKey(ctx, a.keys, false)
+	require.NoError(t, err)
+	assert.NotEmpty(t, raw, "no key was used up by the failed start: the next run issues one")
+}
+
+func TestWelcomeWithoutNewKeySaysHowToGetOne(t *testing.T) {
+	var buf bytes.Buffer
+	printWelcome(&buf, "http://127.0.0.1:8080", "")
+	assert.Contains(t, buf.String(), "-new-key")
+	assert.Contains(t, buf.String(), "-db memory")
 }
