@@ -217,7 +217,7 @@ func ResponseFor(err error, realm string) Response {
 	}
 	resp := responseFor(err, `Bearer realm="`+realm+`"`)
 	var me *messagesError
-	if errors.As(err, &me) && (resp.JSONRPC || len(me.ids) > 0) && resp.Status != http.StatusRequestEntityTooLarge {
+	if errors.As(err, &me) && (resp.JSONRPC || len(me.ids) > 0) {
 		resp.JSONRPC = true
 		if resp.RPCCode == 0 {
 			resp.RPCCode = rpcCodeFor(resp.Status)
@@ -240,7 +240,7 @@ func rpcCodeFor(status int) int {
 		return RPCCodeForbidden
 	case http.StatusTooManyRequests:
 		return RPCCodeRateLimited
-	case http.StatusBadRequest:
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		return RPCCodeInvalidRequest
 	default:
 		return RPCCodeUnavailable

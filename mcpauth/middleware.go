@@ -163,18 +163,21 @@ func (g *Guard) statusFor(err error) int { return g.responseFor(err).Status }
 // inspect reads the POST body (at most limit bytes), finds the JSON-RPC
 // messages in it and puts the body back, byte for byte, for the handler.
 func (g *Guard) inspect(r *http.Request, x *exchange, limit int64) error {
-	if r.ContentLength > limit {
-		return ErrBodyTooLarge
-	}
 	b := newBodyBuffer()
 	x.body = b
+	if r.ContentLength > limit {
+		// Too large to read: only the start, to answer with its id.
+		_, _ = b.buf.ReadFrom(io.LimitReader(r.Body, min(limit, unauthenticatedPeekBytes)))
+		_ = r.Body.Close()
+		return tooLarge(x, b.buf.Bytes())
+	}
 	n, err := b.buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	_ = r.Body.Close()
 	if err != nil {
 		return ErrParse
 	}
 	if n > limit {
-		return ErrBodyTooLarge
+		return tooLarge(x, b.buf.Bytes()[:min(n, unauthenticatedPeekBytes)])
 	}
 	body := b.buf.Bytes()
 	r.Body = b.reader(body)
@@ -187,6 +190,17 @@ func (g *Guard) inspect(r *http.Request, x *exchange, limit int64) error {
 		return ErrInvalidRequest
 	}
 	return nil
+}
+
+// tooLarge is ErrBodyTooLarge, remembering the id the body's start names
+// (rpcpeek.LeadingID) so that the refusal answers the request: clients
+// keep a session whose refused call has its answer.
+func tooLarge(x *exchange, prefix []byte) error {
+	if id, ok := rpcpeek.LeadingID(prefix); ok {
+		x.buf[0] = rpcpeek.Message{Kind: rpcpeek.Request, ID: id}
+		x.msgs, x.batch = x.buf[:1], false
+	}
+	return ErrBodyTooLarge
 }
 
 // checkMessages refuses batches longer than MaxBatchLength and requests

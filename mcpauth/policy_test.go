@@ -192,16 +192,22 @@ func TestBodyLimit(t *testing.T) {
 	srv := httptest.NewServer(f.guard.Require(&echo{}))
 	t.Cleanup(srv.Close)
 	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"` + strings.Repeat("x", 2000) + `"}}}`
-	resp, _ := post(t, srv, reader.Raw, big)
+	// The answer carries the request's id (read from the body's start), so
+	// that clients keep the session.
+	want := `{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"The request body is too large.","data":{"error":"request_too_large"}}}`
+	resp, got := post(t, srv, reader.Raw, big)
 	assert.Equal(t, 413, resp.StatusCode)
+	assert.JSONEq(t, want, got)
 	// Without Content-Length (chunked), the limit still holds.
 	req, _ := http.NewRequest("POST", srv.URL, io.MultiReader(strings.NewReader(big)))
 	req.ContentLength = -1
 	req.Header.Set("Authorization", "Bearer "+reader.Raw)
 	cr, err := srv.Client().Do(req)
 	require.NoError(t, err)
+	cb, _ := io.ReadAll(cr.Body)
 	cr.Body.Close()
 	assert.Equal(t, 413, cr.StatusCode)
+	assert.JSONEq(t, want, string(cb))
 	resp, _ = post(t, srv, reader.Raw, toolCall("search_documents", "1"))
 	assert.Equal(t, 200, resp.StatusCode)
 }

@@ -18,10 +18,11 @@ const (
 	// authorization specification expects: OAuth-aware clients act on 401
 	// and on 403 insufficient_scope. The default.
 	RefusalHTTP RefusalMode = iota
-	// RefusalJSONRPC answers policy, account, address and rate-limit
-	// refusals with HTTP 200 and the JSON-RPC error, for clients that
-	// surface JSON-RPC errors but not HTTP errors. 401 (no or bad key), 400,
-	// 413 and 503 keep their status: there is no session to keep.
+	// RefusalJSONRPC answers policy, account, address, rate-limit and
+	// backend-unavailable refusals with HTTP 200 and the JSON-RPC error, for
+	// clients that surface JSON-RPC errors but not HTTP errors (the go-sdk
+	// client reads no body of a 429 or 503). 401 (no or bad key), 400 and
+	// 413 keep their status: they are about the credential or the body.
 	RefusalJSONRPC
 	// RefusalToolResult is RefusalJSONRPC, and a refused tools/call (not in
 	// a batch) is answered as a successful call whose result has isError
@@ -33,7 +34,7 @@ const (
 // inBand reports whether a refusal may be answered with HTTP 200 in the
 // JSON-RPC modes.
 func inBand(status int) bool {
-	return status == http.StatusForbidden || status == http.StatusTooManyRequests
+	return status == http.StatusForbidden || status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
 }
 
 // WriteError answers err for r as the Guard whose Require authenticated r

@@ -712,3 +712,38 @@ func hex4(b []byte) rune {
 	v, _ := strconv.ParseUint(string(b), 16, 32)
 	return rune(v)
 }
+
+// errFound stops LeadingID's scan once the id is read.
+var errFound = errors.New("rpcpeek: found")
+
+// LeadingID returns the raw id of the single JSON-RPC message that prefix
+// begins, when the id appears (whole) in prefix before the scan reaches its
+// end or anything that is not JSON; prefix may be cut anywhere. It is for
+// answering a body too large to read with the id of its request, and
+// decides nothing: it takes the first "id" member, spelt exactly.
+func LeadingID(prefix []byte) ([]byte, bool) {
+	s := scanner{b: prefix}
+	s.ws()
+	if s.peek() != '{' {
+		return nil, false
+	}
+	var id []byte
+	err := s.object(1, func(key []byte, flags uint8) error {
+		if flags&strEscaped == 0 && string(key) == "id" {
+			start := s.i
+			if err := s.value(1); err != nil {
+				return err
+			}
+			if s.i < len(s.b) { // the value ended inside the prefix
+				id = s.b[start:s.i]
+				return errFound
+			}
+			return ErrSyntax
+		}
+		return s.value(1)
+	})
+	if err == errFound && (id[0] == '"' || id[0] == '-' || id[0] >= '0' && id[0] <= '9') {
+		return id, true
+	}
+	return nil, false
+}

@@ -291,3 +291,29 @@ func str(p *string) string {
 	}
 	return *p
 }
+
+func TestLeadingID(t *testing.T) {
+	t.Parallel()
+	huge := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"a","arguments":{"x":"` + strings.Repeat("y", 1000)
+	tests := []struct {
+		name, prefix, want string
+	}{
+		{"id first, body cut in params", huge, "7"},
+		{"string id", `{"id":"req-1","method":"x","params":{"a":"bbbbbb`, `"req-1"`},
+		{"id after method", `{"jsonrpc":"2.0","method":"tools/call","id":12,"params":{`, "12"},
+		{"id after the cut", `{"jsonrpc":"2.0","method":"tools/call","params":{"a":"` + strings.Repeat("z", 100), ""},
+		{"id cut in the middle", `{"id":12`, ""},
+		{"null id is not echoed", `{"id":null,"method":"x"`, ""},
+		{"object id is not an id", `{"id":{"a":1},"method":"x"`, ""},
+		{"batch", `[{"id":1,"method":"x"}`, ""},
+		{"not JSON", `id=7`, ""},
+		{"escaped key is not id", `{"\u0069d":3,"method":"x"`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := LeadingID([]byte(tt.prefix))
+			assert.Equal(t, tt.want != "", ok)
+			assert.Equal(t, tt.want, string(got))
+		})
+	}
+}
