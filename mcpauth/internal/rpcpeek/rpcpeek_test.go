@@ -317,3 +317,30 @@ func TestLeadingID(t *testing.T) {
 		})
 	}
 }
+
+// FuzzLeadingID: never panics; an id it returns is a whole JSON string or
+// number taken from the prefix, and for a complete single message it is the
+// id Peek reads.
+func FuzzLeadingID(f *testing.F) {
+	for _, s := range []string{`{"id":1,"method":"x"}`, `{"jsonrpc":"2.0","id":"a","params":{"q":"`, `{"id":-0.5e3,`, `{"id":"\u0041"}`, `[{"id":1}]`, `{"id":`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, prefix []byte) {
+		id, ok := LeadingID(prefix)
+		if !ok {
+			return
+		}
+		if !json.Valid(id) || !bytes.Contains(prefix, id) {
+			t.Fatalf("id %q of %q", id, prefix)
+		}
+		var buf [1]Message
+		if msgs, batch, err := Peek(prefix, buf[:]); err == nil && !batch && len(msgs) == 1 && msgs[0].ID != nil {
+			var a, b any
+			_ = json.Unmarshal(id, &a)
+			_ = json.Unmarshal(msgs[0].ID, &b)
+			if a != b && string(id) != string(msgs[0].ID) {
+				t.Fatalf("LeadingID %q, Peek %q for %q", id, msgs[0].ID, prefix)
+			}
+		}
+	})
+}
