@@ -1,4 +1,4 @@
-package sqlaudit_test
+package sqltest
 
 import (
 	"context"

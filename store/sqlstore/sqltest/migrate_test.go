@@ -1,4 +1,4 @@
-package sqlstore_test
+package sqltest
 
 import (
 	"context"
@@ -109,7 +109,7 @@ func TestMigrateRecordsVersion(t *testing.T) {
 // docSchema returns the SQL block that follows the given line in doc.go.
 func docSchema(t *testing.T, heading string) string {
 	t.Helper()
-	src, err := os.ReadFile("doc.go")
+	src, err := os.ReadFile("../doc.go") // the sqlstore package documentation
 	require.NoError(t, err)
 	_, after, ok := strings.Cut(string(src), "// "+heading+"\n//\n")
 	require.True(t, ok, "doc.go has no %q block", heading)

@@ -1,4 +1,4 @@
-package sqlaudit_test
+package sqltest
 
 import (
 	"bytes"
@@ -130,20 +130,7 @@ func TestRecordFillsAndCleans(t *testing.T) {
 // users, keys, outcomes and tools.
 func seed(t testing.TB, s *sqlaudit.Store, n int) []audit.Event {
 	t.Helper()
-	outcomes := []audit.Outcome{audit.OutcomeAllowed, audit.OutcomeAllowed, audit.OutcomeDenied, audit.OutcomeRateLimited, audit.OutcomeUnauthenticated}
-	var events []audit.Event
-	for i := range n {
-		events = append(events, audit.Event{
-			Time:    audittest.Base.Add(time.Duration(i) * time.Second),
-			ID:      fmt.Sprintf("ev%05d", i),
-			UserID:  fmt.Sprintf("u%d", i%3),
-			KeyID:   fmt.Sprintf("k%d", i%4),
-			Outcome: outcomes[i%len(outcomes)],
-			Method:  "tools/call",
-			Tool:    fmt.Sprintf("tool%d", i%2),
-			Status:  200,
-		})
-	}
+	events := seedEvents(n)
 	for start := 0; start < n; start += 37 {
 		require.NoError(t, s.RecordBatch(context.Background(), events[start:min(start+37, n)]))
 	}
@@ -377,4 +364,23 @@ func TestUsage(t *testing.T) {
 		_, err = s.Usage(ctx, sqlaudit.UsageQuery{By: 5})
 		assert.ErrorIs(t, err, sqlaudit.ErrInvalidFilter)
 	})
+}
+
+// seedEvents are the n events seed writes, the same on every call.
+func seedEvents(n int) []audit.Event {
+	outcomes := []audit.Outcome{audit.OutcomeAllowed, audit.OutcomeAllowed, audit.OutcomeDenied, audit.OutcomeRateLimited, audit.OutcomeUnauthenticated}
+	var events []audit.Event
+	for i := range n {
+		events = append(events, audit.Event{
+			Time:    audittest.Base.Add(time.Duration(i) * time.Second),
+			ID:      fmt.Sprintf("ev%05d", i),
+			UserID:  fmt.Sprintf("u%d", i%3),
+			KeyID:   fmt.Sprintf("k%d", i%4),
+			Outcome: outcomes[i%len(outcomes)],
+			Method:  "tools/call",
+			Tool:    fmt.Sprintf("tool%d", i%2),
+			Status:  200,
+		})
+	}
+	return events
 }

@@ -1,4 +1,4 @@
-package sqlstore_test
+package sqltest
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/mcpauth/mcpauth/store/sqlstore"
 )
 
-func ExampleNew() {
+func Example_new() {
 	dir, err := os.MkdirTemp("", "sqlstore-example")
 	if err != nil {
 		log.Fatal(err)

@@ -1,8 +1,10 @@
-package mcpauth_test
+package sqltest
 
 import (
 	"context"
 	"database/sql"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -13,6 +15,9 @@ import (
 	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/store/sqlstore"
 )
+
+// revocationPepper hashes the keys of the Guards below.
+var revocationPepper = mcpauth.Pepper{Version: 1, Secret: []byte("a pepper for the revocation test")}
 
 // TestRevocationReachesOtherInstances runs two Guards, as two processes
 // would, on one SQLite file with an hour-long cache: a key revoked through
@@ -31,7 +36,7 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 		return s
 	}
 	guard := func(s *sqlstore.Store, poll time.Duration) *mcpauth.Guard {
-		g, err := mcpauth.New(s, &mcpauth.Options{Peppers: []mcpauth.Pepper{testPepper}, CacheTTL: time.Hour, RevocationPollInterval: poll})
+		g, err := mcpauth.New(s, &mcpauth.Options{Peppers: []mcpauth.Pepper{revocationPepper}, CacheTTL: time.Hour, RevocationPollInterval: poll})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = g.Close(ctx) })
 		return g
@@ -42,7 +47,7 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 
 	k, err := a.Manager().Create(ctx, "alice", mcpauth.CreateOptions{})
 	require.NoError(t, err)
-	fx := &fixture{}
+	fx := &guardAuth{}
 	for _, g := range []*mcpauth.Guard{a, b, noPoll} {
 		fx.guard = g
 		_, err := fx.auth(k.Raw)
@@ -62,4 +67,13 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 	fx.guard = noPoll
 	_, err = fx.auth(k.Raw)
 	assert.NoError(t, err, "without polling, the cache holds until its TTL (the documented trade-off)")
+}
+
+// guardAuth authenticates a request carrying a key with one Guard.
+type guardAuth struct{ guard *mcpauth.Guard }
+
+func (f *guardAuth) auth(raw string) (mcpauth.Principal, error) {
+	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	r.Header.Set("Authorization", "Bearer "+raw)
+	return f.guard.Authenticate(r)
 }

@@ -1,6 +1,6 @@
 //go:build race
 
-package sqlaudit_test
+package sqltest
 
 // raceEnabled: the race detector slows modernc.org/sqlite (C translated to
 // Go) about tenfold, so the largest volume tests scale down under -race.
