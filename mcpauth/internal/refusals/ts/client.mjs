@@ -25,9 +25,11 @@ const arg = process.argv[2];
 const scenario = JSON.parse(arg === undefined || arg === "-" ? readFileSync(0, "utf8") : arg);
 
 let auth = "";
+let sessionAuth = "";
 const fetchWithAuth = (url, init = {}) => {
   const headers = new Headers(init.headers);
-  if (auth) headers.set("authorization", auth);
+  const a = (init.method ?? "GET").toUpperCase() === "POST" ? auth : sessionAuth;
+  if (a) headers.set("authorization", a);
   else headers.delete("authorization");
   return fetch(url, { ...init, headers });
 };
@@ -56,6 +58,7 @@ const ops = {
 
 for (const s of scenario.steps) {
   auth = s.auth ?? "";
+  if (s.op === "connect") sessionAuth = auth;
   const out = { step: s.step ?? s.op, ok: false };
   try {
     const op = ops[s.op];
