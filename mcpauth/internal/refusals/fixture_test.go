@@ -26,7 +26,12 @@ type serverKind string
 
 const (
 	goSDKServer serverKind = "go-sdk"
-	mcpGoServer serverKind = "mcp-go"
+	// goSDKStateless is the go-sdk handler with Stateless set: the go-sdk
+	// v1.8 client negotiates 2026-07-28 only with it (a stateful handler
+	// does not answer server/discover, and the client falls back to
+	// initialize at 2025-11-25).
+	goSDKStateless serverKind = "go-sdk stateless"
+	mcpGoServer    serverKind = "mcp-go"
 )
 
 // maxBody is the fixture's Options.MaxBodyBytes: initialize and the tool
@@ -127,7 +132,9 @@ func newFixture(t *testing.T, kind serverKind, mode mcpauth.RefusalMode) *fixtur
 	var mcpHandler http.Handler
 	switch kind {
 	case goSDKServer:
-		mcpHandler = f.goSDKHandler()
+		mcpHandler = f.goSDKHandler(false)
+	case goSDKStateless:
+		mcpHandler = f.goSDKHandler(true)
 	case mcpGoServer:
 		mcpHandler = f.mcpGoHandler()
 	default:
@@ -155,7 +162,7 @@ type echoIn struct {
 	Text string `json:"text"`
 }
 
-func (f *fixture) goSDKHandler() http.Handler {
+func (f *fixture) goSDKHandler(stateless bool) http.Handler {
 	s := gomcp.NewServer(&gomcp.Implementation{Name: "refusals", Version: "1.0.0"}, nil)
 	gomcp.AddTool(s, &gomcp.Tool{Name: "echo", Description: "Echoes its text."},
 		func(_ context.Context, _ *gomcp.CallToolRequest, in echoIn) (*gomcp.CallToolResult, any, error) {
@@ -172,7 +179,8 @@ func (f *fixture) goSDKHandler() http.Handler {
 			f.adminRuns.Add(1)
 			return &gomcp.ReadResourceResult{Contents: []*gomcp.ResourceContents{{URI: "file:///app/.env", Text: "SECRET=1"}}}, nil
 		})
-	return gomcp.NewStreamableHTTPHandler(func(*http.Request) *gomcp.Server { return s }, nil)
+	return gomcp.NewStreamableHTTPHandler(func(*http.Request) *gomcp.Server { return s },
+		&gomcp.StreamableHTTPOptions{Stateless: stateless})
 }
 
 func (f *fixture) mcpGoHandler() http.Handler {

@@ -33,23 +33,36 @@ var modes = []mode{
 	{"RefusalToolResult", mcpauth.RefusalToolResult},
 }
 
-// config is one client against one server.
+// config is one client against one server; protocol is the version they
+// negotiate (checked).
 type config struct {
-	name   string
-	run    func(t *testing.T, url string, steps []step) []outcome
-	server serverKind
+	name     string
+	run      func(t *testing.T, url string, steps []step) []outcome
+	server   serverKind
+	protocol string
+}
+
+func goSDK(version string) func(*testing.T, string, []step) []outcome {
+	return func(t *testing.T, url string, s []step) []outcome { return runGoSDK(t, url, version, s) }
+}
+
+func mcpGo(version string) func(*testing.T, string, []step) []outcome {
+	return func(t *testing.T, url string, s []step) []outcome { return runMCPGo(t, url, version, s) }
 }
 
 var configs = []config{
-	{"go-sdk", func(t *testing.T, url string, s []step) []outcome { return runGoSDK(t, url, "", s) }, goSDKServer},
-	{"go-sdk@2025-06-18", func(t *testing.T, url string, s []step) []outcome { return runGoSDK(t, url, "2025-06-18", s) }, goSDKServer},
+	// The go-sdk client's default, 2026-07-28, needs a stateless go-sdk
+	// server; against a stateful one it falls back to 2025-11-25.
+	{"go-sdk 2026-07-28 (stateless server)", goSDK(""), goSDKStateless, "2026-07-28"},
+	{"go-sdk 2025-11-25", goSDK(""), goSDKServer, "2025-11-25"},
+	{"go-sdk 2025-06-18", goSDK("2025-06-18"), goSDKServer, "2025-06-18"},
 	// mcp-go v1.2.1's client and the go-sdk v1.8.0 server do not agree on
 	// 2026-07-28 (tools/call fails with "unsupported protocol version"
 	// without mcpauth too), so against the go-sdk server it asks for
 	// 2025-11-25.
-	{"mcp-go@2025-11-25", func(t *testing.T, url string, s []step) []outcome { return runMCPGo(t, url, "2025-11-25", s) }, goSDKServer},
-	{"mcp-go → mcp-go server", func(t *testing.T, url string, s []step) []outcome { return runMCPGo(t, url, "", s) }, mcpGoServer},
-	{"TypeScript", runTS, goSDKServer},
+	{"mcp-go 2025-11-25", mcpGo("2025-11-25"), goSDKServer, "2025-11-25"},
+	{"mcp-go 2026-07-28 (mcp-go server)", mcpGo(""), mcpGoServer, "2026-07-28"},
+	{"TypeScript", runTS, goSDKServer, "2025-11-25"},
 }
 
 func callEcho(text string) (string, map[string]any) {
@@ -103,7 +116,7 @@ type gap struct {
 // gaps by "config|refusal|mode"; mode "*" for every mode.
 var gaps = func() map[string]gap {
 	g := map[string]gap{}
-	for _, c := range []string{"go-sdk", "go-sdk@2025-06-18"} {
+	for _, c := range []string{"go-sdk 2026-07-28 (stateless server)", "go-sdk 2025-11-25", "go-sdk 2025-06-18"} {
 		g[c+"|rate limited|RefusalHTTP"] = gap{noReason: true, why: "the go-sdk client never reads the body of a 429 (nor 500, 502, 503, 504): " +
 			"it reports \"rejected by transport: Too Many Requests\" (jsonrpc2.ErrRejected, code -32005); the session survives. RefusalJSONRPC carries the reason."}
 		g[c+"|store down|*"] = gap{noReason: true, why: "503 in every mode, and the go-sdk client never reads the body of a 503: " +
@@ -114,7 +127,7 @@ var gaps = func() map[string]gap {
 			"(the go-sdk client writes \"id\" before \"params\", so a bounded peek of the body's start finds it) the client " +
 			"returns *jsonrpc.Error with the reason and keeps the session; id null is not enough."}
 	}
-	for _, c := range []string{"mcp-go@2025-11-25", "mcp-go → mcp-go server"} {
+	for _, c := range []string{"mcp-go 2025-11-25", "mcp-go 2026-07-28 (mcp-go server)"} {
 		for _, r := range []string{"no key", "invalid key", "revoked key"} {
 			g[c+"|"+r+"|*"] = gap{noReason: true, why: "without an OAuth handler the mcp-go client answers every 401 with " +
 				"*transport.AuthorizationRequiredError (\"authorization required\") and drops the body; 401 stays 401 in every mode."}
@@ -201,7 +214,7 @@ func runConfig(t *testing.T, cfg config, m mode) {
 	require.NotEmpty(t, out)
 	require.True(t, out[0].OK, "connect: %+v", out[0])
 	require.Len(t, out, len(steps), "outcomes: %+v", out)
-	t.Logf("connect: %s", out[0].Text)
+	require.Equal(t, "protocol "+cfg.protocol, out[0].Text, "negotiated protocol")
 
 	afterOK := 0
 	for i, r := range refusals {
@@ -273,7 +286,22 @@ func checkDoc(t *testing.T, doc string) {
 	}
 	want, err := os.ReadFile(docPath)
 	require.NoError(t, err, "run go test ./mcpauth/internal/refusals -update")
-	require.Equal(t, string(want), doc, "docs/refusals.md differs from what the clients returned; run go test ./mcpauth/internal/refusals -update and review the diff")
+	if string(want) == doc {
+		return
+	}
+	w, g := strings.Split(string(want), "\n"), strings.Split(doc, "\n")
+	line := 0
+	for line < len(w) && line < len(g) && w[line] == g[line] {
+		line++
+	}
+	at := func(lines []string) string {
+		if line < len(lines) {
+			return lines[line]
+		}
+		return "(end of file)"
+	}
+	t.Fatalf("docs/refusals.md differs from what the clients returned, first at line %d:\n  file:     %s\n  measured: %s\n"+
+		"run go test ./mcpauth/internal/refusals -update and review the diff", line+1, at(w), at(g))
 }
 
 // moduleVersion reads path's version from the module's go.mod (test
@@ -347,13 +375,13 @@ func renderDoc() string {
 		"the refused operation did not run, the refusal's reason reached the caller and the go-sdk client did not " +
 		"report `mcp.ErrConnectionClosed` for the refused call — except where a cell says otherwise, each such case " +
 		"listed under [Gaps](#gaps) (the test fails on any other, and when a listed gap goes away).\n\n")
-	fmt.Fprintf(&b, "- **go-sdk**: `github.com/modelcontextprotocol/go-sdk` %s client, `mcp.StreamableClientTransport`, its default protocol (2026-07-28); **go-sdk@2025-06-18**: the same with `ClientSessionOptions.ProtocolVersion` 2025-06-18.\n",
+	fmt.Fprintf(&b, "- **go-sdk**: `github.com/modelcontextprotocol/go-sdk` %s client, `mcp.StreamableClientTransport`; its default protocol 2026-07-28 against a stateless go-sdk server (against a stateful one it falls back to 2025-11-25), and 2025-06-18 with `ClientSessionOptions.ProtocolVersion`.\n",
 		moduleVersion("github.com/modelcontextprotocol/go-sdk"))
-	fmt.Fprintf(&b, "- **mcp-go**: `github.com/mark3labs/mcp-go` %s, `client.NewStreamableHttpClient`; against the go-sdk server and against an mcp-go server.\n",
+	fmt.Fprintf(&b, "- **mcp-go**: `github.com/mark3labs/mcp-go` %s, `client.NewStreamableHttpClient`; at 2025-11-25 against the go-sdk server (at 2026-07-28 the two fail to call tools even without mcpauth), at its default 2026-07-28 against an mcp-go server.\n",
 		moduleVersion("github.com/mark3labs/mcp-go"))
 	fmt.Fprintf(&b, "- **TypeScript**: `@modelcontextprotocol/sdk` %s, `StreamableHTTPClientTransport` (Node; `mcpauth/internal/refusals/ts/client.mjs`).\n",
 		tsSDKVersion())
-	b.WriteString("- Server: the go-sdk's `mcp.NewStreamableHTTPHandler` (stateful) behind `Guard.Require`, unless the column says mcp-go.\n\n")
+	b.WriteString("- Server: the go-sdk's `mcp.NewStreamableHTTPHandler` (stateful) behind `Guard.Require`, unless the column says otherwise. Each column's protocol is the one negotiated (checked by the test).\n\n")
 	b.WriteString("A cell is what the call returned: an error (its type as the client exposes it, and its code: " +
 		"JSON-RPC code, or HTTP status for the TypeScript transport's `StreamableHTTPError`) or an `isError` tool result. " +
 		"\"no reason\": the reason text did not reach the caller; \"session closed\": the next call on the session failed. " +
