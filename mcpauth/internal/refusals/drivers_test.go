@@ -30,7 +30,7 @@ import (
 // would. The JSON form is what ts/client.mjs reads.
 type step struct {
 	Step   string         `json:"step"`
-	Op     string         `json:"op"` // connect, callTool, readResource, ping
+	Op     string         `json:"op"` // connect, callTool, readResource (client.mjs has more)
 	Auth   string         `json:"auth,omitempty"`
 	Params map[string]any `json:"params,omitempty"`
 }
@@ -122,8 +122,6 @@ func runGoSDK(t *testing.T, url, version string, steps []step) []outcome {
 			if err == nil && len(res.Contents) > 0 {
 				o.Text = res.Contents[0].Text
 			}
-		case "ping":
-			err = cs.Ping(ctx, nil)
 		default:
 			t.Fatalf("unknown op %q", s.Op)
 		}
@@ -196,8 +194,6 @@ func runMCPGo(t *testing.T, url, version string, steps []step) []outcome {
 					o.Text = tc.Text
 				}
 			}
-		case "ping":
-			err = c.Ping(ctx)
 		default:
 			t.Fatalf("unknown op %q", s.Op)
 		}

@@ -3,6 +3,7 @@ package refusals_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -97,6 +98,7 @@ func newFixture(t *testing.T, kind serverKind, mode mcpauth.RefusalMode) *fixtur
 		RateLimiter:  limiter,
 		Refusals:     mode,
 		MaxBodyBytes: maxBody,
+		Logger:       slog.New(slog.DiscardHandler), // the fake outage is logged as an error
 		Users: mcpauth.UserCheckerFunc(func(_ context.Context, user string) (bool, error) {
 			return user != bob, nil
 		}),

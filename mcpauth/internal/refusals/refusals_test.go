@@ -191,7 +191,13 @@ func TestRefusals(t *testing.T) {
 		return
 	}
 	if len(seen.skipped) > 0 {
+		require.False(t, *update, "-update with skipped clients %v", seen.skipped)
 		t.Logf("docs/refusals.md not compared: skipped %v", seen.skipped)
+		return
+	}
+	if want := len(modes) * len(configs) * len(refusals); len(seen.outcomes) != want {
+		require.False(t, *update, "-update needs the whole matrix (no -run filter)")
+		t.Logf("docs/refusals.md not compared: %d of %d outcomes (a -run filter?)", len(seen.outcomes), want)
 		return
 	}
 	checkDoc(t, renderDoc())
