@@ -52,8 +52,6 @@ type outcome struct {
 	Code int `json:"code,omitempty"`
 	// Closed: the go-sdk client reported mcp.ErrConnectionClosed.
 	Closed bool `json:"closed,omitempty"`
-	// SessionLost: the next call on the session failed (set by the test).
-	SessionLost bool `json:"-"`
 	// Result is the TypeScript client's raw result.
 	Result json.RawMessage `json:"result,omitempty"`
 }
