@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-10s}
 total=0
-for pkg in $(go list ./...); do
+for pkg in $(go list github.com/mcpauth/mcpauth/...); do
   targets=$(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true)
   for target in $targets; do
     echo "-- $pkg $target ($FUZZTIME)"
