@@ -294,10 +294,10 @@ func checkDoc(t *testing.T, doc string) {
 		"run go test ./mcpauth/internal/refusals -update and review the diff", line+1, at(w), at(g))
 }
 
-// moduleVersion reads path's version from the module's go.mod (test
+// moduleVersion reads path's version from this module's go.mod (test
 // binaries carry no dependency versions in their build info).
 func moduleVersion(path string) string {
-	b, err := os.ReadFile("../../../go.mod")
+	b, err := os.ReadFile("go.mod") // this module's own
 	if err != nil {
 		return "(unknown)"
 	}
