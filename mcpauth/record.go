@@ -13,28 +13,6 @@ import (
 	"github.com/mcpauth/mcpauth/scope"
 )
 
-// maxRequestIDLen bounds a client-supplied request ID.
-const maxRequestIDLen = 64
-
-// requestID returns the request's ID header if it is a sane token (letters,
-// digits, - _ . : at most 64), else a new ID.
-func requestID(r *http.Request, header string) string {
-	if v := r.Header.Get(header); v != "" && len(v) <= maxRequestIDLen {
-		ok := true
-		for i := range len(v) {
-			c := v[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return v
-		}
-	}
-	return audit.NewEventID()
-}
-
 // record writes the request's audit events: one per JSON-RPC message of an
 // allowed request (at most maxEventsPerRequest; the rest aggregated into one
 // event with a Count), or one for the request when it has none (GET,
@@ -56,7 +34,7 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 	if !wait {
 		ev.Duration = g.opts.Now().Sub(x.start)
 	}
-	if ip := clientIP(r, g.trusted); ip.IsValid() {
+	if ip := x.clientIP(r, g.trusted); ip.IsValid() {
 		ev.ClientIP = ip.String()
 	}
 	if x.entry != nil {

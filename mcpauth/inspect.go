@@ -1,0 +1,177 @@
+package mcpauth
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/mcpauth/mcpauth/mcpauth/internal/rpcpeek"
+	"github.com/mcpauth/mcpauth/scope"
+)
+
+// inspects reports whether POST bodies are read before the handler: when
+// a step needs their messages (policy, per-message rate-limit costs,
+// audit). With none of them Require only authenticates, and the body goes
+// to the handler unread.
+func (g *Guard) inspects() bool {
+	return g.opts.Policy != nil || g.opts.RateLimiter != nil || g.opts.Audit != nil
+}
+
+// unauthenticatedPeekBytes bounds the body read from a request refused
+// before its body was inspected (no key, bad key), only to answer with its
+// JSON-RPC ids: an unauthenticated client cannot make the Guard parse more.
+const unauthenticatedPeekBytes = 64 << 10
+
+// inspect reads the POST body (at most limit bytes), finds the JSON-RPC
+// messages in it and puts the body back, byte for byte, for the handler.
+func (g *Guard) inspect(r *http.Request, x *exchange, limit int64) error {
+	b := newBodyBuffer()
+	x.body = b
+	if r.ContentLength > limit {
+		// Too large to read: only the start, to answer with its id.
+		_, _ = b.buf.ReadFrom(io.LimitReader(r.Body, min(limit, unauthenticatedPeekBytes)))
+		_ = r.Body.Close()
+		return tooLarge(x, b.buf.Bytes())
+	}
+	n, err := b.buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	_ = r.Body.Close()
+	if err != nil {
+		return ErrParse
+	}
+	if n > limit {
+		return tooLarge(x, b.buf.Bytes()[:min(n, unauthenticatedPeekBytes)])
+	}
+	body := b.buf.Bytes()
+	r.Body = b.reader(body)
+	msgs, batch, err := rpcpeek.Peek(body, x.buf[:0])
+	x.msgs, x.batch = msgs, batch
+	switch {
+	case errors.Is(err, rpcpeek.ErrSyntax):
+		return ErrParse
+	case errors.Is(err, rpcpeek.ErrInvalidRequest):
+		return ErrInvalidRequest
+	}
+	return nil
+}
+
+// tooLarge is ErrBodyTooLarge, remembering the id the body's start names
+// (rpcpeek.LeadingID) so that the refusal answers the request: clients
+// keep a session whose refused call has its answer.
+func tooLarge(x *exchange, prefix []byte) error {
+	if id, ok := rpcpeek.LeadingID(prefix); ok {
+		x.buf[0] = rpcpeek.Message{Kind: rpcpeek.Request, ID: id}
+		x.msgs, x.batch = x.buf[:1], false
+	}
+	return ErrBodyTooLarge
+}
+
+// checkMessages refuses batches longer than MaxBatchLength and requests
+// whose Mcp-Method / Mcp-Name headers (MCP 2026-07-28, SEP-2243) disagree
+// with the body: a server or router behind the Guard that trusts the
+// headers must see the same operation the policy checked.
+func (g *Guard) checkMessages(r *http.Request, x *exchange) error {
+	if x.batch && len(x.msgs) > g.opts.MaxBatchLength {
+		return ErrBatchTooLarge
+	}
+	methods, names := r.Header.Values("Mcp-Method"), r.Header.Values("Mcp-Name")
+	if len(methods) == 0 && len(names) == 0 {
+		return nil
+	}
+	if len(methods) > 1 || len(names) > 1 || x.batch || len(x.msgs) != 1 {
+		return ErrHeaderMismatch
+	}
+	m := &x.msgs[0]
+	if len(methods) == 1 && (m.Kind == rpcpeek.Response || methods[0] != m.Method) {
+		return ErrHeaderMismatch
+	}
+	if len(names) == 1 {
+		var want string
+		switch m.Method {
+		case scope.MethodToolsCall, scope.MethodPromptsGet:
+			want = m.Name
+		case scope.MethodResourcesRead:
+			want = m.URI
+		default:
+			return ErrHeaderMismatch // no name to agree with
+		}
+		if names[0] != want && headerValue(names[0]) != want {
+			return ErrHeaderMismatch
+		}
+	}
+	return nil
+}
+
+// headerValue decodes a SEP-2243 header value "=?base64?...?=" (how clients
+// send names that are not plain ASCII); other values are returned as they are.
+func headerValue(v string) string {
+	enc, ok := strings.CutPrefix(v, "=?base64?")
+	if !ok {
+		return v
+	}
+	enc, ok = strings.CutSuffix(enc, "?=")
+	if !ok {
+		return v
+	}
+	b, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return v
+	}
+	return string(b)
+}
+
+// firstID returns a copy of the first JSON-RPC id of the request, nil if none.
+func firstID(x *exchange) []byte {
+	for i := range x.msgs {
+		if x.msgs[i].ID != nil {
+			return cloneID(x.msgs[i].ID)
+		}
+	}
+	return nil
+}
+
+// cloneID copies a JSON-RPC id out of the pooled body buffer.
+func cloneID(id []byte) []byte {
+	if id == nil {
+		return nil
+	}
+	return append([]byte(nil), id...)
+}
+
+// bodyBuffer is a pooled buffer for inspected bodies, with a reader that
+// gives the handler the same bytes.
+type bodyBuffer struct {
+	buf bytes.Buffer
+	rd  bodyReader
+}
+
+type bodyReader struct{ bytes.Reader }
+
+func (*bodyReader) Close() error { return nil }
+
+var bodyBuffers = sync.Pool{New: func() any { return new(bodyBuffer) }}
+
+// maxPooledBody keeps huge one-off bodies from pinning memory in the pool.
+const maxPooledBody = 256 << 10
+
+func newBodyBuffer() *bodyBuffer {
+	b := bodyBuffers.Get().(*bodyBuffer)
+	b.buf.Reset()
+	return b
+}
+
+func (b *bodyBuffer) reader(body []byte) io.ReadCloser {
+	b.rd.Reset(body)
+	return &b.rd
+}
+
+func (b *bodyBuffer) release() {
+	if b.buf.Cap() > maxPooledBody {
+		return
+	}
+	b.rd.Reset(nil)
+	bodyBuffers.Put(b)
+}

@@ -1,0 +1,185 @@
+package mcpauth
+
+// This file holds Require and the state of one request. The steps follow in
+// the order a request meets them, one file each: credential.go (which key),
+// verify.go (is it valid, for whom), inspect.go (which JSON-RPC messages),
+// limit.go (rate limit), policy.go (scopes), then the handler, then
+// record.go (audit). Every refusal is answered by respond.go.
+
+import (
+	"errors"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/mcpauth/internal/rpcpeek"
+	"github.com/mcpauth/mcpauth/scope"
+)
+
+// Require is the middleware: it authenticates every request (POST, GET and
+// DELETE alike), applies the rate limit and the MCP policy when configured,
+// and calls next only for requests that pass, with the Principal in the
+// request context (see PrincipalFrom). Failures go to Options.ErrorHandler.
+// Streaming (http.Flusher, http.ResponseController, SSE) works through it
+// as without it. When Options.Audit is set, one event per MCP message is
+// recorded after the response.
+//
+// Require has the func(http.Handler) http.Handler shape, so it composes
+// with chi's r.Use and with plain http.Handle.
+func (g *Guard) Require(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.serve(w, r, next)
+	})
+}
+
+// exchange is one request's state through the middleware.
+type exchange struct {
+	facts
+	start     time.Time
+	requestID string
+	entry     *cacheEntry
+	msgs      []rpcpeek.Message
+	batch     bool
+	buf       [4]rpcpeek.Message
+	body      *bodyBuffer
+}
+
+// facts are what several steps need to know of a request, found once.
+type facts struct {
+	ip      netip.Addr // the client address (TrustedProxies applied)
+	ipKnown bool
+}
+
+// clientIP returns the request's client address, computed on first use.
+func (f *facts) clientIP(r *http.Request, t proxyTrust) netip.Addr {
+	if !f.ipKnown {
+		f.ip, f.ipKnown = clientIP(r, t), true
+	}
+	return f.ip
+}
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	x := exchanges.Get().(*exchange)
+	defer g.release(x)
+	auditing := g.opts.Audit != nil
+	if auditing {
+		x.start = g.opts.Now()
+	}
+	x.requestID = requestID(r, g.opts.RequestIDHeader)
+	w.Header().Set(g.opts.RequestIDHeader, x.requestID)
+
+	e, err := g.authenticate(r, &x.facts)
+	x.entry = e
+	if err != nil {
+		g.refuse(w, r, x, err)
+		return
+	}
+	if r.Method == http.MethodPost && g.inspects() {
+		if err := g.inspect(r, x, g.opts.MaxBodyBytes); err != nil {
+			g.refuse(w, r, x, err)
+			return
+		}
+		if err := g.checkMessages(r, x); err != nil {
+			g.refuse(w, r, x, err)
+			return
+		}
+	}
+	if g.opts.RateLimiter != nil {
+		if err := g.limit(w, r, x); err != nil {
+			g.refuse(w, r, x, err)
+			return
+		}
+	}
+	if g.opts.Policy != nil {
+		if err := g.authorize(x); err != nil {
+			g.refuse(w, r, x, err)
+			return
+		}
+	}
+	if g.strict {
+		if err := g.record(r, x, http.StatusOK, nil, true); err != nil {
+			g.refuse(w, r, x, err)
+			return
+		}
+	}
+
+	r = r.WithContext(withEntry(r.Context(), x.entry))
+	if !auditing || g.strict {
+		next.ServeHTTP(w, r)
+		return
+	}
+	sw := newStatusWriter(w)
+	next.ServeHTTP(sw, r)
+	status := sw.code()
+	sw.release()
+	_ = g.record(r, x, status, nil, false)
+}
+
+func (g *Guard) release(x *exchange) {
+	if x.body != nil {
+		x.body.release()
+	}
+	*x = exchange{}
+	exchanges.Put(x)
+}
+
+// refuse answers an error, with the request's JSON-RPC ids when the body is
+// (or, refused before inspection, briefly can be) read, and audits it.
+func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
+	if r.Method == http.MethodPost && x.body == nil && !errors.Is(err, ErrBodyTooLarge) {
+		// Only to answer with the ids; what the peek finds changes nothing.
+		_ = g.inspect(r, x, min(g.opts.MaxBodyBytes, unauthenticatedPeekBytes))
+	}
+	err = withMessages(err, x)
+	if g.opts.Audit != nil {
+		_ = g.record(r, x, g.statusFor(err), err, false)
+	}
+	g.fail(w, r, err)
+}
+
+// withMessages attaches the ids of the request's messages to a refusal, so
+// that the response answers each of them. Syntax errors and bodies that are
+// not JSON-RPC are answered with a null id instead: their messages are not
+// known.
+func withMessages(err error, x *exchange) error {
+	if len(x.msgs) == 0 || errors.Is(err, ErrParse) || (errors.Is(err, ErrInvalidRequest) && !errors.Is(err, ErrBatchTooLarge) && !errors.Is(err, ErrHeaderMismatch)) {
+		return err
+	}
+	me := &messagesError{err: err, batch: x.batch}
+	for i := range x.msgs {
+		if m := &x.msgs[i]; m.Kind == rpcpeek.Request {
+			me.ids = append(me.ids, cloneID(m.ID))
+		}
+	}
+	me.tool = len(x.msgs) == 1 && x.msgs[0].Kind == rpcpeek.Request && x.msgs[0].Method == scope.MethodToolsCall
+	return me
+}
+
+// statusFor is the HTTP status the default error handler answers err with.
+func (g *Guard) statusFor(err error) int { return g.responseFor(err).Status }
+
+// maxRequestIDLen bounds a client-supplied request ID.
+const maxRequestIDLen = 64
+
+// requestID returns the request's ID header if it is a sane token (letters,
+// digits, - _ . : at most 64), else a new ID.
+func requestID(r *http.Request, header string) string {
+	if v := r.Header.Get(header); v != "" && len(v) <= maxRequestIDLen {
+		ok := true
+		for i := range len(v) {
+			c := v[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return v
+		}
+	}
+	return audit.NewEventID()
+}

@@ -1,0 +1,213 @@
+package mcpauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/mcpauth/mcpauth/ratelimit"
+	"github.com/mcpauth/mcpauth/scope"
+	"github.com/mcpauth/mcpauth/store"
+)
+
+// Authenticate checks the request's API key and returns its principal. It
+// reads no body and writes nothing; it is the building block of Require for
+// people writing their own transport. Errors wrap the sentinels of this
+// package; store failures wrap ErrUnavailable.
+func (g *Guard) Authenticate(r *http.Request) (Principal, error) {
+	e, err := g.authenticate(r, &facts{})
+	if err != nil {
+		return Principal{}, err
+	}
+	return *e.principal, nil
+}
+
+// authenticate returns the key's cache entry. For a key whose secret
+// matched but that may not be used (revoked, expired, wrong address,
+// inactive user) it returns the entry with the error, so that audit can
+// name the owner; otherwise a nil entry.
+func (g *Guard) authenticate(r *http.Request, f *facts) (*cacheEntry, error) {
+	raw, err := credential(r, g.opts.Credentials)
+	if err != nil {
+		return nil, err
+	}
+	return g.verify(r, raw, f)
+}
+
+// verify runs the key checks in order: format and checksum, cache or store,
+// hash, revocation, expiry, client address, user.
+func (g *Guard) verify(r *http.Request, raw string, f *facts) (*cacheEntry, error) {
+	ctx := r.Context()
+	id, material := "", ""
+	pk, err := ParseKey(raw, g.opts.Prefix)
+	switch {
+	case err == nil:
+		id, material = pk.ID, pk.material
+	case g.opts.AcceptLegacyKeys && g.legacy.accepts(raw):
+		sum := sha256.Sum256([]byte(raw))
+		id, material = legacyKeyID(sum[:]), raw
+	default:
+		return nil, err
+	}
+	now := g.opts.Now()
+	e := g.cache.get(id, now)
+	if e == nil {
+		if e, err = g.load(ctx, id, now); err != nil {
+			return nil, err
+		}
+	}
+	if e.notFound {
+		return nil, ErrUnknownKey
+	}
+	if (e.pepperVersion == LegacyPepperVersion) != (material == raw) {
+		return nil, ErrUnknownKey // a legacy record only matches a legacy key, and back
+	}
+	ok, err := g.hasher.verify(e.pepperVersion, material, e.hash)
+	if err != nil {
+		g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: cannot verify key", slog.String("key_id", id), slog.String("error", err.Error()))
+		return nil, ErrUnknownKey
+	}
+	if !ok {
+		return nil, ErrUnknownKey
+	}
+	if !e.revokedAt.IsZero() && !now.Before(e.revokedAt) {
+		return e, ErrKeyRevoked
+	}
+	if exp := e.principal.ExpiresAt; !exp.IsZero() && !now.Before(exp) {
+		return e, ErrKeyExpired
+	}
+	var ip netip.Addr
+	if len(e.allowed) > 0 || g.newIPs != nil {
+		ip = f.clientIP(r, g.trusted)
+		if len(e.allowed) > 0 && (!ip.IsValid() || !inPrefixes(ip, e.allowed)) {
+			return e, ErrAddressNotAllowed
+		}
+	}
+	if g.opts.Users != nil {
+		active, err := g.opts.Users.UserActive(ctx, e.principal.UserID)
+		if err != nil {
+			g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: user check failed", slog.String("key_id", id), slog.String("error", err.Error()))
+			return e, fmt.Errorf("%w: user check failed", ErrUnavailable)
+		}
+		if !active {
+			return e, ErrUserInactive
+		}
+	}
+	// Only a use that authenticated is news: no key.new_ip for a refusal.
+	if g.newIPs != nil && ip.IsValid() {
+		g.newIPs.seen(e.principal, ip, now)
+	}
+	if g.touches != nil {
+		g.touches.use(e, id, now)
+	}
+	return e, nil
+}
+
+// load fetches a key from the store and caches the result, unless the key
+// was forgotten while the store was asked (the answer may predate a
+// revocation). When the store fails, a verified entry within StaleIfError
+// of its TTL is served instead (verify still checks its expiry and
+// revocation time).
+func (g *Guard) load(ctx context.Context, id string, now time.Time) (*cacheEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.opts.StoreTimeout)
+	defer cancel()
+	gen := g.cache.generation(id)
+	k, err := g.keys.LookupKey(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		e := &cacheEntry{notFound: true, validUntil: now.Add(g.opts.NegativeCacheTTL)}
+		if g.opts.NegativeCacheTTL > 0 {
+			g.cache.put(id, e, gen, now)
+		}
+		return e, nil
+	case err != nil:
+		if g.opts.StaleIfError > 0 {
+			if e := g.cache.staleEntry(id, now); e != nil {
+				g.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "mcpauth: key lookup failed; serving the cached key past CacheTTL (StaleIfError)",
+					slog.String("key_id", id), slog.Time("cached_until", e.validUntil), slog.String("error", err.Error()))
+				return e, nil
+			}
+		}
+		g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: key lookup failed", slog.String("key_id", id), slog.String("error", err.Error()))
+		return nil, fmt.Errorf("%w: key lookup failed", ErrUnavailable)
+	}
+	e := entryFor(k, now, g.opts.CacheTTL)
+	e.guard = g
+	if g.opts.RatePolicy != nil {
+		e.bucket, e.limit = g.opts.RatePolicy.Resolve(ratelimit.Subject{
+			KeyID: k.ID, UserID: k.UserID, Scopes: k.Scopes, Metadata: k.Metadata, Override: k.RateLimit,
+		})
+	}
+	for _, c := range k.AllowedCIDRs {
+		p, err := parseCIDR(c)
+		if err != nil {
+			// A record that restricts addresses but cannot be read must not
+			// become unrestricted: deny everything.
+			g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: key has an unreadable allowed CIDR; denying", slog.String("key_id", id))
+			p = netip.Prefix{}
+		}
+		e.allowed = append(e.allowed, p)
+	}
+	if g.opts.CacheTTL > 0 {
+		g.cache.put(id, e, gen, now)
+	}
+	return e, nil
+}
+
+func entryFor(k store.Key, now time.Time, ttl time.Duration) *cacheEntry {
+	until := now.Add(ttl)
+	if !k.ExpiresAt.IsZero() && k.ExpiresAt.Before(until) {
+		until = k.ExpiresAt
+	}
+	if !k.RevokedAt.IsZero() && k.RevokedAt.After(now) && k.RevokedAt.Before(until) {
+		until = k.RevokedAt
+	}
+	scopes, _ := scope.ParseSet(validScopes(k.Scopes))
+	return &cacheEntry{
+		scopes:        scopes,
+		hash:          k.Hash,
+		pepperVersion: k.PepperVersion,
+		revokedAt:     k.RevokedAt,
+		validUntil:    until,
+		principal: &Principal{
+			KeyID:     k.ID,
+			UserID:    k.UserID,
+			KeyName:   k.Name,
+			Scopes:    k.Scopes,
+			ExpiresAt: k.ExpiresAt,
+			Metadata:  k.Metadata,
+			RateLimit: k.RateLimit,
+		},
+	}
+}
+
+// validScopes returns the scopes that parse. A stored scope that does not
+// (written by hand into the database) grants nothing rather than breaking
+// the key.
+func validScopes(in []string) []string {
+	out := in
+	for i, s := range in {
+		if _, err := scope.Parse(s); err != nil {
+			if len(out) == len(in) {
+				out = slices.Clone(in[:i])
+			}
+			continue
+		}
+		if len(out) != len(in) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Forget drops a key ID from this Guard's cache, so the next request with
+// it asks the store. A lookup of that ID already in flight does not put its
+// (possibly older) answer back. The Manager calls it on revoke and rotate;
+// call it yourself when a key changes through another path.
+func (g *Guard) Forget(keyID string) { g.cache.forget(keyID) }
