@@ -47,15 +47,27 @@ type KeysHandlerOptions struct {
 	// origin are refused (403, see http.CrossOriginProtection). A malformed
 	// origin is an error from KeysHandler.
 	TrustedOrigins []string
+	// Path is where the handler is mounted: the collection's path, such as
+	// "/api/agent-keys". Default "/keys". Mount it with
+	// mux.Handle(path, h) and mux.Handle(path+"/", h); behind
+	// http.StripPrefix, give the path that remains.
+	Path string
 }
 
 // KeysHandler returns the management HTTP API for users' own keys:
 //
-//	POST   /keys              create   {"name","scopes","expires_in_seconds","allowed_cidrs","metadata","rate_limit"}
-//	GET    /keys              list     {"keys":[...]}
-//	GET    /keys/{id}         show
-//	POST   /keys/{id}/rotate  rotate   {"grace_seconds": N} (optional body)
-//	DELETE /keys/{id}         revoke
+//	POST   /keys              create      {"name","scopes","expires_in_seconds","allowed_cidrs","metadata","rate_limit"} → 201 NewKeyResponse
+//	GET    /keys              list        → 200 {"keys":[KeyInfo...]}
+//	DELETE /keys              revoke all  → 200 {"revoked": N}
+//	GET    /keys/{id}         show        → 200 KeyInfo
+//	POST   /keys/{id}/rotate  rotate      {"grace_seconds": N} (optional body) → 201 NewKeyResponse with old_key
+//	DELETE /keys/{id}         revoke      → 204
+//
+// (under KeysHandlerOptions.Path instead of /keys). Errors are
+// {"error","field","message"}: 400 invalid_request, 401 unauthorized (the
+// user function returned "" or ErrNotSignedIn), 403 cross_origin or
+// scope_not_allowed, 404 not_found, 409 too_many_keys, 413, 415, and 503
+// when the user function or the store fails.
 //
 // metadata and rate_limit are refused unless opts allows them (see
 // KeysHandlerOptions): they are the host's to set, with Manager.Create.
@@ -98,13 +110,21 @@ func (m *Manager) KeysHandler(userID func(*http.Request) (string, error), opts *
 			return nil, fmt.Errorf("mcpauth: KeysHandlerOptions.TrustedOrigins[%d]: %w", i, err)
 		}
 	}
+	p := o.Path
+	if p == "" {
+		p = "/keys"
+	}
+	if !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.ContainsAny(p, "{} ") {
+		return nil, fmt.Errorf("mcpauth: KeysHandlerOptions.Path %q: want an absolute path without a trailing slash, like /keys", p)
+	}
 	h := &keysHandler{m: m, userID: userID, cop: cop, rateLimit: o.UnsafeUserRateLimit, metaKeys: slices.Clone(o.UserMetadataKeys)}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /keys", h.create)
-	mux.HandleFunc("GET /keys", h.list)
-	mux.HandleFunc("GET /keys/{id}", h.show)
-	mux.HandleFunc("POST /keys/{id}/rotate", h.rotate)
-	mux.HandleFunc("DELETE /keys/{id}", h.revoke)
+	mux.HandleFunc("POST "+p, h.create)
+	mux.HandleFunc("GET "+p, h.list)
+	mux.HandleFunc("DELETE "+p, h.revokeAll)
+	mux.HandleFunc("GET "+p+"/{id}", h.show)
+	mux.HandleFunc("POST "+p+"/{id}/rotate", h.rotate)
+	mux.HandleFunc("DELETE "+p+"/{id}", h.revoke)
 	h.mux = mux
 	return h, nil
 }
@@ -151,12 +171,6 @@ type createRequest struct {
 	AllowedCIDRs     []string          `json:"allowed_cidrs"`
 }
 
-type createdResponse struct {
-	// Key is the raw key: shown once.
-	Key  string  `json:"key"`
-	Info KeyInfo `json:"info"`
-}
-
 type rotateRequest struct {
 	GraceSeconds int64 `json:"grace_seconds"`
 }
@@ -166,10 +180,13 @@ const maxDurationSeconds = int64(100 * 365 * 24 * 3600)
 
 func (h *keysHandler) user(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id, err := h.userID(r)
-	if err != nil || id == "" {
-		if err != nil && !errors.Is(err, ErrNotSignedIn) {
-			h.m.log.LogAttrs(r.Context(), slog.LevelWarn, "mcpauth: keys API: user lookup failed", slog.String("error", err.Error()))
-		}
+	switch {
+	case err != nil && !errors.Is(err, ErrNotSignedIn):
+		// The host's session lookup failed: not the user's fault.
+		h.m.log.LogAttrs(r.Context(), slog.LevelError, "mcpauth: keys API: user lookup failed", slog.String("error", err.Error()))
+		writeAPIError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "", "The key service is temporarily unavailable.")
+		return "", false
+	case err != nil || id == "":
 		writeAPIError(w, http.StatusUnauthorized, "unauthorized", "", "Sign in first.")
 		return "", false
 	}
@@ -196,7 +213,7 @@ func (h *keysHandler) create(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, createdResponse{Key: k.Raw, Info: infoOf(k.Key, h.m.now())})
+	writeJSON(w, http.StatusCreated, NewKeyResponse{RawKey: k.Raw, Key: infoOf(k.Key, h.m.now())})
 }
 
 // createOptions turns a decoded create request into CreateOptions, refusing
@@ -277,7 +294,32 @@ func (h *keysHandler) rotate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, createdResponse{Key: k.Raw, Info: infoOf(k.Key, h.m.now())})
+	resp := NewKeyResponse{RawKey: k.Raw, Key: infoOf(k.Key, h.m.now())}
+	if old, err := h.m.Get(r.Context(), info.ID); err == nil {
+		resp.OldKey = &old // with its new expiry: the end of the grace period
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// revokeAll revokes every key of the signed-in user (DELETE on the
+// collection): what a user does when a device or an agent host is lost.
+func (h *keysHandler) revokeAll(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if _, ok := decodeJSON(w, r, &req, nil, false); !ok {
+		return
+	}
+	user, ok := h.user(w, r)
+	if !ok {
+		return
+	}
+	n, err := h.m.RevokeAllForUser(r.Context(), user)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Revoked int `json:"revoked"`
+	}{n})
 }
 
 func (h *keysHandler) revoke(w http.ResponseWriter, r *http.Request) {

@@ -2,11 +2,13 @@ package mcpauth_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -75,8 +77,8 @@ func TestKeysAPITwoUsers(t *testing.T) {
 	f, srv := keysAPI(t)
 	created := call(t, srv, "alice", "POST", "/keys", jsonCT, `{"name":"laptop","scopes":["documents:read"],"expires_in_seconds":3600}`)
 	require.Equal(t, 201, created.status, created.raw)
-	raw := created.body["key"].(string)
-	info := created.body["info"].(map[string]any)
+	raw := created.body["raw_key"].(string)
+	info := created.body["key"].(map[string]any)
 	id := info["id"].(string)
 	assert.Equal(t, "alice", info["user_id"])
 	assert.Equal(t, "active", info["status"])
@@ -106,9 +108,14 @@ func TestKeysAPITwoUsers(t *testing.T) {
 
 	rot := call(t, srv, "alice", "POST", "/keys/"+id+"/rotate", jsonCT, `{"grace_seconds":60}`)
 	require.Equal(t, 201, rot.status, rot.raw)
-	newRaw := rot.body["key"].(string)
+	newRaw := rot.body["raw_key"].(string)
 	_, err = f.auth(newRaw)
 	require.NoError(t, err)
+	old := rot.body["old_key"].(map[string]any)
+	assert.Equal(t, id, old["id"], "rotate says what became of the old key")
+	assert.Equal(t, f.clock.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano), old["expires_at"], "its new expiry: the end of the grace")
+	shown := call(t, srv, "alice", "GET", "/keys/"+rot.body["key"].(map[string]any)["id"].(string), "", "")
+	assert.Equal(t, rot.body["key"], shown.body, "a new key reads the same as when it is shown later (one shape, one time precision)")
 
 	del := call(t, srv, "alice", "DELETE", "/keys/"+id, jsonCT, "")
 	assert.Equal(t, 204, del.status)
@@ -156,4 +163,46 @@ func TestKeysAPIBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKeysAPIMountPathRevokeAllAndFailingUser: the handler serves under
+// the path it is given, DELETE on the collection revokes all the user's
+// keys, and a failing user function is a 503, not a "sign in" 401.
+func TestKeysAPIMountPathRevokeAllAndFailingUser(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	m := newManager(t, f, nil)
+	_, err := m.KeysHandler(testUser, &mcpauth.KeysHandlerOptions{Path: "agent-keys/"})
+	require.ErrorContains(t, err, "KeysHandlerOptions.Path")
+	srv := keysServer(t, m, &mcpauth.KeysHandlerOptions{Path: "/api/agent-keys"})
+	var raws []string
+	for range 2 {
+		c := call(t, srv, "alice", "POST", "/api/agent-keys", jsonCT, `{}`)
+		require.Equal(t, 201, c.status, c.raw)
+		raws = append(raws, c.body["raw_key"].(string))
+	}
+	bob := call(t, srv, "bob", "POST", "/api/agent-keys", jsonCT, `{}`)
+	require.Equal(t, 201, bob.status)
+	assert.Equal(t, 404, call(t, srv, "alice", "GET", "/keys", "", "").status, "only the given path is served")
+
+	all := call(t, srv, "alice", "DELETE", "/api/agent-keys", jsonCT, "")
+	require.Equal(t, 200, all.status, all.raw)
+	assert.EqualValues(t, 2, all.body["revoked"])
+	for _, raw := range raws {
+		_, err := f.auth(raw)
+		assert.ErrorIs(t, err, mcpauth.ErrKeyRevoked)
+	}
+	_, err = f.auth(bob.body["raw_key"].(string))
+	assert.NoError(t, err, "another user's keys are untouched")
+	assert.Equal(t, 415, call(t, srv, "alice", "DELETE", "/api/agent-keys", "text/plain", "").status, "revoke-all is a state change: JSON only")
+
+	broken, err := m.KeysHandler(func(*http.Request) (string, error) { return "", errors.New("session store down") }, nil)
+	require.NoError(t, err)
+	bsrv := httptest.NewServer(broken)
+	t.Cleanup(bsrv.Close)
+	r := call(t, bsrv, "alice", "GET", "/keys", "", "")
+	assert.Equal(t, 503, r.status)
+	assert.NotContains(t, r.raw, "session store down")
+	r = call(t, srv, "", "GET", "/api/agent-keys", "", "")
+	assert.Equal(t, 401, r.status, "no user: sign in")
 }

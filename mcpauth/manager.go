@@ -251,6 +251,24 @@ type KeyInfo struct {
 	Metadata     map[string]string `json:"metadata,omitempty"`
 }
 
+// NewKeyResponse is the JSON of a new key, the same from the keys API
+// (create and rotate) and the CLI's --json: the raw key (shown this once),
+// its record and, for a rotation, the old key's record with its new expiry.
+type NewKeyResponse struct {
+	RawKey string   `json:"raw_key"`
+	Key    KeyInfo  `json:"key"`
+	OldKey *KeyInfo `json:"old_key,omitempty"`
+}
+
+// infoTime is a KeyInfo time: UTC, to the microsecond (what SQL stores
+// keep), so that a key reads the same whether just created or listed.
+func infoTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
 func infoOf(k store.Key, now time.Time) KeyInfo {
 	scopes := k.Scopes
 	if scopes == nil {
@@ -258,7 +276,7 @@ func infoOf(k store.Key, now time.Time) KeyInfo {
 	}
 	return KeyInfo{
 		ID: k.ID, UserID: k.UserID, Name: k.Name, Scopes: scopes, Status: k.StatusAt(now),
-		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt,
+		CreatedAt: infoTime(k.CreatedAt), ExpiresAt: infoTime(k.ExpiresAt), RevokedAt: infoTime(k.RevokedAt), LastUsedAt: infoTime(k.LastUsedAt),
 		RateLimit: k.RateLimit, AllowedCIDRs: k.AllowedCIDRs, Metadata: k.Metadata,
 	}
 }

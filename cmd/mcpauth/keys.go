@@ -100,18 +100,10 @@ func (a *app) keysCreate(name string, args []string) error {
 	return a.printNewKey(k.Raw, info, "Created key "+info.ID+" for user "+info.UserID+".")
 }
 
-// createdJSON is the --json output of create and rotate.
-type createdJSON struct {
-	RawKey string          `json:"raw_key"`
-	Key    mcpauth.KeyInfo `json:"key"`
-	// Rotation only.
-	OldKey *mcpauth.KeyInfo `json:"old_key,omitempty"`
-}
-
 // printNewKey prints a raw key once, to stdout, and its details to stderr.
 func (a *app) printNewKey(raw string, info mcpauth.KeyInfo, headline string, old ...mcpauth.KeyInfo) error {
 	if a.g.json {
-		out := createdJSON{RawKey: raw, Key: normal(info)}
+		out := mcpauth.NewKeyResponse{RawKey: raw, Key: normal(info)} // the keys API's shape
 		if len(old) > 0 {
 			o := normal(old[0])
 			out.OldKey = &o
