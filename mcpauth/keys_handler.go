@@ -2,6 +2,7 @@ package mcpauth
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,7 +154,22 @@ func (h *keysHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.mux.ServeHTTP(w, r)
+	h.mux.ServeHTTP(w, r.WithContext(h.withChangeRequest(w, r)))
+}
+
+// withChangeRequest puts the request's client address (TrustedProxies of
+// the Guard applied), user agent and request ID (the Guard's
+// RequestIDHeader, read if sane, else new, and sent back) in the context,
+// for the audit events of the key changes it makes.
+func (h *keysHandler) withChangeRequest(w http.ResponseWriter, r *http.Request) context.Context {
+	g := h.m.guard
+	id := requestID(r, g.opts.RequestIDHeader)
+	w.Header().Set(g.opts.RequestIDHeader, id)
+	c := changeRequest{userAgent: r.Header.Get("User-Agent"), requestID: id}
+	if ip := clientIP(r, g.trusted); ip.IsValid() {
+		c.ip = ip.String()
+	}
+	return context.WithValue(r.Context(), changeRequestKey{}, c)
 }
 
 // Top-level fields of the request bodies, matched exactly.

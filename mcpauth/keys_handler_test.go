@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
 )
 
@@ -205,4 +206,36 @@ func TestKeysAPIMountPathRevokeAllAndFailingUser(t *testing.T) {
 	assert.NotContains(t, r.raw, "session store down")
 	r = call(t, srv, "", "GET", "/api/agent-keys", "", "")
 	assert.Equal(t, 401, r.status, "no user: sign in")
+}
+
+// TestKeysAPIChangesAreAuditedWithTheRequest: a key change made through the
+// keys API is audited with the request's client address, user agent and
+// request ID (sent back in X-Request-Id).
+func TestKeysAPIChangesAreAuditedWithTheRequest(t *testing.T) {
+	t.Parallel()
+	sink := &memSink{}
+	f := newFixture(t, &mcpauth.Options{Audit: sink})
+	srv := keysServer(t, f.mgr, nil)
+	req, err := http.NewRequest("POST", srv.URL+"/keys", strings.NewReader(`{"name":"laptop"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", jsonCT)
+	req.Header.Set("X-Test-User", "alice")
+	req.Header.Set("User-Agent", "settings-page/2")
+	req.Header.Set("X-Request-Id", "req-keys-1")
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 201, resp.StatusCode)
+	assert.Equal(t, "req-keys-1", resp.Header.Get("X-Request-Id"))
+	var created *audit.Event
+	for _, e := range sink.all() {
+		if e.Action == audit.ActionCreated {
+			created = &e
+		}
+	}
+	require.NotNil(t, created)
+	assert.Equal(t, "127.0.0.1", created.ClientIP)
+	assert.Equal(t, "settings-page/2", created.UserAgent)
+	assert.Equal(t, "req-keys-1", created.RequestID)
+	assert.Equal(t, "alice", created.UserID)
 }

@@ -128,6 +128,7 @@ type Manager struct {
 	opts   ManagerOptions
 
 	locks *userLocks // shared by every Manager of one Guard
+	guard *Guard     // for the keys API: request IDs, client addresses
 }
 
 // userLocks serialise the key changes of one user (the active-key count is
@@ -196,6 +197,7 @@ func (g *Guard) NewManager(opts *ManagerOptions) (*Manager, error) {
 		log:    g.opts.Logger,
 		opts:   o,
 		locks:  g.userLocks,
+		guard:  g,
 	}, nil
 }
 
@@ -673,6 +675,9 @@ func (m *Manager) notify(ctx context.Context, n Notification) {
 	if m.opts.Audit != nil {
 		action := map[NotificationType]audit.Action{KeyCreated: audit.ActionCreated, KeyRotated: audit.ActionRotated, KeyRevoked: audit.ActionRevoked}[n.Type]
 		ev := audit.Event{Time: n.At, UserID: n.UserID, KeyID: n.KeyID, Action: action, Outcome: audit.OutcomeAllowed}
+		if c, ok := ctx.Value(changeRequestKey{}).(changeRequest); ok {
+			ev.ClientIP, ev.UserAgent, ev.RequestID = c.ip, c.userAgent, c.requestID
+		}
 		if n.NewKeyID != "" {
 			ev.Attributes = map[string]string{"mcpauth.key.new_id": n.NewKeyID}
 		}
@@ -685,6 +690,12 @@ func (m *Manager) notify(ctx context.Context, n Notification) {
 		m.notes.send(m.opts.Notifier, n)
 	}
 }
+
+// changeRequest is what the keys API knows of the HTTP request behind a key
+// change, for its audit event.
+type changeRequest struct{ ip, userAgent, requestID string }
+
+type changeRequestKey struct{}
 
 // maxExpiringPerCall bounds one NotifyExpiring call.
 const maxExpiringPerCall = 10_000
