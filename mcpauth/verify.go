@@ -28,22 +28,48 @@ func (g *Guard) Authenticate(r *http.Request) (Principal, error) {
 	return *e.principal, nil
 }
 
-// authenticate returns the key's cache entry. For a key whose secret
-// matched but that may not be used (revoked, expired, wrong address,
-// inactive user) it returns the entry with the error, so that audit can
-// name the owner; otherwise a nil entry.
+// verifier checks one kind of credential: it returns the cache entry of
+// what the credential stands for (the Principal, its parsed scopes, rate
+// bucket and address allowlist) or an error wrapping this package's
+// sentinels (ErrInvalidKey and its kinds for a bad credential, with no
+// oracle; ErrUnavailable when a backend fails). For a credential that is
+// valid but no longer usable (revoked, expired) it returns the entry with
+// the error, so that audit can name the owner. What follows verification
+// (address allowlist, user check, new-address notices, last use) is the
+// same for every kind: see admit.
+//
+// API keys are the one kind today (keyVerifier); a Guard picks the verifier
+// by the credential's shape (verifierFor), never by trying each in turn.
+type verifier interface {
+	verify(ctx context.Context, raw string, now time.Time) (*cacheEntry, error)
+}
+
+// verifierFor returns the verifier for a credential, by its shape.
+func (g *Guard) verifierFor(string) verifier { return keyVerifier{g} }
+
+// authenticate returns the credential's cache entry, after verification
+// and admission. For a credential that verified but may not be used
+// (revoked, expired, wrong address, inactive user) it returns the entry
+// with the error, so that audit can name the owner; otherwise a nil entry.
 func (g *Guard) authenticate(r *http.Request, f *facts) (*cacheEntry, error) {
 	raw, err := credential(r, g.opts.Credentials)
 	if err != nil {
 		return nil, err
 	}
-	return g.verify(r, raw, f)
+	now := g.opts.Now()
+	e, err := g.verifierFor(raw).verify(r.Context(), raw, now)
+	if err != nil {
+		return e, err
+	}
+	return g.admit(r, e, f, now)
 }
 
-// verify runs the key checks in order: format and checksum, cache or store,
-// hash, revocation, expiry, client address, user.
-func (g *Guard) verify(r *http.Request, raw string, f *facts) (*cacheEntry, error) {
-	ctx := r.Context()
+// keyVerifier verifies mcpauth API keys: format and checksum, cache or
+// store, hash, revocation, expiry.
+type keyVerifier struct{ g *Guard }
+
+func (v keyVerifier) verify(ctx context.Context, raw string, now time.Time) (*cacheEntry, error) {
+	g := v.g
 	id, material := "", ""
 	pk, err := ParseKey(raw, g.opts.Prefix)
 	switch {
@@ -55,7 +81,6 @@ func (g *Guard) verify(r *http.Request, raw string, f *facts) (*cacheEntry, erro
 	default:
 		return nil, err
 	}
-	now := g.opts.Now()
 	e := g.cache.get(id, now)
 	if e == nil {
 		if e, err = g.load(ctx, id, now); err != nil {
@@ -82,6 +107,15 @@ func (g *Guard) verify(r *http.Request, raw string, f *facts) (*cacheEntry, erro
 	if exp := e.principal.ExpiresAt; !exp.IsZero() && !now.Before(exp) {
 		return e, ErrKeyExpired
 	}
+	return e, nil
+}
+
+// admit runs the checks that follow verification, whatever the kind of
+// credential: the client address allowlist, the host's user check; then,
+// for a use that passed, the new-address notice and the last-used time.
+func (g *Guard) admit(r *http.Request, e *cacheEntry, f *facts, now time.Time) (*cacheEntry, error) {
+	ctx := r.Context()
+	id := e.principal.KeyID
 	var ip netip.Addr
 	if len(e.allowed) > 0 || g.newIPs != nil {
 		ip = f.clientIP(r, g.trusted)
