@@ -10,7 +10,12 @@ for pkg in $(go list github.com/mcpauth/mcpauth/...); do
   targets=$(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true)
   for target in $targets; do
     echo "-- $pkg $target ($FUZZTIME)"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1 | tail -3
+    if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1); then
+      echo "$out" | tail -40
+      echo "== $target failed; the failing input is under testdata/fuzz/$target of its package"
+      exit 1
+    fi
+    echo "$out" | tail -2
     total=$((total + 1))
   done
 done

@@ -49,8 +49,8 @@ func newLegacyFilter(prefix, pattern string) (legacyFilter, error) {
 // accepts reports whether raw, which did not parse as a current key, may
 // be a legacy key and is worth a store lookup.
 func (f legacyFilter) accepts(raw string) bool {
-	if len(raw) < minLegacyKeyLen || len(raw) > maxLegacyKeyLen {
-		return false
+	if len(raw) < minLegacyKeyLen || len(raw) > maxLegacyKeyLen || raw[0] == '=' {
+		return false // padding alone is not a key
 	}
 	pad := false
 	for i := range len(raw) {
