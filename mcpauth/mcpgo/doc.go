@@ -1,6 +1,20 @@
 // Package mcpgo connects mcpauth to mark3labs/mcp-go
 // (github.com/mark3labs/mcp-go).
 //
+// # Serving
+//
+// NewHandler is the wiring to start from: it returns the streamable HTTP
+// handler to put inside mcpauth's Require, with HTTPContextFunc and
+// Sessions already wired, so that a session is bound to the user who
+// created it. Build the server with ServerOptions for the policy:
+//
+//	s := server.NewMCPServer("docs", "1.0.0", mcpgo.ServerOptions(policy, nil)...)
+//	h, err := mcpgo.NewHandler(s, nil) // sessions bound to users
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	mux.Handle("/mcp", guard.Require(h))
+//
 // # Identity
 //
 // HTTPContextFunc (for server.WithHTTPContextFunc) carries the principal
@@ -30,10 +44,17 @@
 //
 // mcp-go does not bind sessions to users: with its default session ID
 // manager any well-formed Mcp-Session-Id is accepted, with any key, and a
-// GET stream is opened for whatever session ID the request names. Sessions
-// binds them: the session IDs it issues carry an HMAC of the user ID, and
-// Sessions.Require refuses (403) a request that presents a session ID
-// issued to another user, or one it did not issue.
+// GET stream is opened for whatever session ID the request names. A server
+// wired by hand with server.NewStreamableHTTPServer and HTTPContextFunc
+// alone is therefore exposed: another user's key can call tools on a
+// session, take its notification stream and delete it (the policy still
+// applies that other key's own scopes).
+//
+// Sessions binds them, and NewHandler uses it: the session IDs it issues
+// carry an HMAC of the user ID, and Sessions.Require refuses (403
+// session_user_mismatch, through the Guard's Options.ErrorHandler) a
+// request that presents a session ID issued to another user, or one it did
+// not issue. If you wire mcp-go yourself, use both halves:
 //
 //	sessions, _ := mcpgo.NewSessions(nil)
 //	httpServer := server.NewStreamableHTTPServer(mcpServer,

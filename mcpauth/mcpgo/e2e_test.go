@@ -90,8 +90,9 @@ type fixture struct {
 
 // start serves a docServer behind guard.Require. httpPolicy false runs the
 // guard for authentication only, so that only the adapter enforces the
-// policy. bind false leaves mcp-go's sessions unbound (to show what mcp-go
-// alone does).
+// policy. bind true wires mcp-go with NewHandler (sessions bound to users);
+// false wires it by hand with HTTPContextFunc and no Sessions (to show what
+// mcp-go alone does).
 func start(t *testing.T, stateful, httpPolicy, bind bool) *fixture {
 	t.Helper()
 	policy := testPolicy(t)
@@ -99,23 +100,28 @@ func start(t *testing.T, stateful, httpPolicy, bind bool) *fixture {
 	if httpPolicy {
 		opts.Policy = policy
 	}
-	guard, err := mcpauth.New(store.NewMemory(), opts)
-	require.NoError(t, err)
-	docs := newDocServer(policy)
 	var manager server.SessionIdManager = &server.StatelessSessionIdManager{}
 	if stateful {
 		manager = &server.InsecureStatefulSessionIdManager{}
 	}
-	var h http.Handler
-	if bind {
-		sessions, err := mcpgo.NewSessions(&mcpgo.SessionOptions{Manager: manager})
+	return serve(t, opts, newDocServer(policy), func(s *server.MCPServer) http.Handler {
+		if !bind {
+			return server.NewStreamableHTTPServer(s, server.WithHTTPContextFunc(mcpgo.HTTPContextFunc), server.WithSessionIdManager(manager))
+		}
+		h, err := mcpgo.NewHandler(s, &mcpgo.HandlerOptions{Sessions: &mcpgo.SessionOptions{Manager: manager}})
 		require.NoError(t, err)
-		h = sessions.Require(server.NewStreamableHTTPServer(docs.server,
-			server.WithHTTPContextFunc(mcpgo.HTTPContextFunc), server.WithSessionIdManagerResolver(sessions)))
-	} else {
-		h = server.NewStreamableHTTPServer(docs.server, server.WithHTTPContextFunc(mcpgo.HTTPContextFunc), server.WithSessionIdManager(manager))
-	}
-	srv := httptest.NewServer(guard.Require(h))
+		t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+		return h
+	})
+}
+
+// serve serves docs, wired by wire, behind the Require of a guard with
+// opts.
+func serve(t *testing.T, opts *mcpauth.Options, docs *docServer, wire func(*server.MCPServer) http.Handler) *fixture {
+	t.Helper()
+	guard, err := mcpauth.New(store.NewMemory(), opts)
+	require.NoError(t, err)
+	srv := httptest.NewServer(guard.Require(wire(docs.server)))
 	t.Cleanup(func() {
 		srv.Close()
 		_ = guard.Close(context.Background())

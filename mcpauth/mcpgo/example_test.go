@@ -19,9 +19,9 @@ import (
 )
 
 // An mcp-go server behind mcpauth, with the same policy at the HTTP layer
-// and in mcp-go, and sessions bound to users: a read-only key sees and
-// calls only the read tool.
-func ExampleServerOptions() {
+// and in mcp-go (ServerOptions), served by NewHandler, which binds sessions
+// to users: a read-only key sees and calls only the read tool.
+func ExampleNewHandler() {
 	policy, err := scope.NewPolicy(scope.PolicyConfig{Tools: []scope.Rule{
 		{Match: "search_documents", Scopes: []string{"documents:read"}},
 		{Match: "delete_document", Scopes: []string{"documents:delete"}},
@@ -45,14 +45,12 @@ func ExampleServerOptions() {
 			return mcp.NewToolResultText(name + " for " + p.UserID + ": " + req.GetString("q", "")), nil
 		})
 	}
-	sessions, err := mcpgo.NewSessions(nil)
+	h, err := mcpgo.NewHandler(s, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	httpServer := server.NewStreamableHTTPServer(s,
-		server.WithHTTPContextFunc(mcpgo.HTTPContextFunc),
-		server.WithSessionIdManagerResolver(sessions))
-	srv := httptest.NewServer(guard.Require(sessions.Require(httpServer)))
+	defer h.Shutdown(context.Background())
+	srv := httptest.NewServer(guard.Require(h))
 	defer srv.Close()
 
 	key, err := guard.Manager().Create(context.Background(), "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})

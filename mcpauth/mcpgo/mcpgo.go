@@ -45,6 +45,10 @@ func (e *DeniedError) Is(target error) bool {
 // from the HTTP request's, so PrincipalFrom works without it too; wiring it
 // makes that explicit, saves parsing the scopes per message, and keeps
 // working for transports that do not.
+//
+// HTTPContextFunc does not bind sessions to users: a server wired with it
+// alone lets another user's key use, stream and delete a session. NewHandler
+// wires it together with Sessions; if you wire mcp-go yourself, add Sessions.
 func HTTPContextFunc(ctx context.Context, r *http.Request) context.Context {
 	if r == nil {
 		return ctx

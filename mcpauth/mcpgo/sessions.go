@@ -44,9 +44,14 @@ type SessionOptions struct {
 	Manager server.SessionIdManager
 }
 
-// Sessions binds mcp-go streamable HTTP sessions to mcpauth users. Use it
-// as the server's SessionIdManagerResolver (server.WithSessionIdManagerResolver)
-// and wrap the server with Require. It is safe for concurrent use.
+// Sessions binds mcp-go streamable HTTP sessions to mcpauth users.
+// NewHandler wires it; if you build the StreamableHTTPServer yourself, use
+// it both as the server's SessionIdManagerResolver
+// (server.WithSessionIdManagerResolver) and around the server (Require):
+// the resolver alone leaves GET streams open to any user's key (mcp-go does
+// not validate a GET's session ID), and Require alone refuses every session
+// (mcp-go then issues IDs that Sessions did not). It is safe for concurrent
+// use.
 type Sessions struct {
 	key   []byte
 	inner server.SessionIdManager
