@@ -14,9 +14,9 @@ import (
 // address get exactly one isNew. On PostgreSQL the bound may be overshot by
 // the number of instances recording different new addresses of one key at
 // the same instant (each counts before the others commit); SQLite writes one
-// at a time, so it is exact there. An unknown key ID is an error on
-// PostgreSQL (the foreign key to the key table) and, on SQLite, is recorded
-// unless the connection has foreign keys on.
+// at a time, so it is exact there. The key ID is not checked against the
+// key table (there is no foreign key): the Guard records only keys that
+// just authenticated.
 func (s *Store) RecordAddress(ctx context.Context, keyID, addr string, at time.Time) (bool, error) {
 	res, err := s.db.ExecContext(ctx, s.q.recordAddress, keyID, addr, s.timeArg(at), int64(store.MaxAddressesPerKey))
 	if err != nil {

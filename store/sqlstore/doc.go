@@ -75,7 +75,7 @@
 //	CREATE INDEX mcpauth_keys_revoked_at_idx ON mcpauth_keys (revoked_at) WHERE revoked_at IS NOT NULL;
 //	CREATE INDEX mcpauth_keys_expires_at_idx ON mcpauth_keys (expires_at) WHERE expires_at IS NOT NULL;
 //	CREATE TABLE mcpauth_key_addresses (
-//	    key_id     TEXT        NOT NULL REFERENCES mcpauth_keys (id) ON DELETE CASCADE,
+//	    key_id     TEXT        NOT NULL,
 //	    address    TEXT        NOT NULL,
 //	    first_seen TIMESTAMPTZ NOT NULL,
 //	    PRIMARY KEY (key_id, address)
@@ -111,7 +111,7 @@
 //	CREATE INDEX mcpauth_keys_revoked_at_idx ON mcpauth_keys (revoked_at) WHERE revoked_at IS NOT NULL;
 //	CREATE INDEX mcpauth_keys_expires_at_idx ON mcpauth_keys (expires_at) WHERE expires_at IS NOT NULL;
 //	CREATE TABLE mcpauth_key_addresses (
-//	    key_id     TEXT    NOT NULL REFERENCES mcpauth_keys (id) ON DELETE CASCADE,
+//	    key_id     TEXT    NOT NULL,
 //	    address    TEXT    NOT NULL,
 //	    first_seen INTEGER NOT NULL,
 //	    PRIMARY KEY (key_id, address)
@@ -137,12 +137,12 @@
 // store.MaxAddressesPerKey (64) rows per key, addresses in canonical text
 // form ("203.0.113.7", "2001:db8::1"). Rows outlive a key's revocation (a
 // revoked key is refused before its address is recorded, and a few rows per
-// key cost little); deleting a key row deletes its addresses through the
-// foreign key's ON DELETE CASCADE on PostgreSQL, and on SQLite when the
-// connection has foreign keys on (_pragma=foreign_keys(1)). Otherwise, or to
-// forget the addresses of revoked keys, delete them yourself:
+// key cost little). There is no foreign key to the key table, so that
+// dropping or rebuilding it is never blocked; the store never deletes keys,
+// and if you do, or to forget the addresses of revoked keys, delete their
+// rows yourself:
 //
-//	DELETE FROM mcpauth_key_addresses WHERE key_id IN (SELECT id FROM mcpauth_keys WHERE revoked_at IS NOT NULL);
+//	DELETE FROM mcpauth_key_addresses WHERE key_id NOT IN (SELECT id FROM mcpauth_keys WHERE revoked_at IS NULL);
 //
 // # Operations
 //

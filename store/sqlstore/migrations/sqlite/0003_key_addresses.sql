@@ -1,9 +1,10 @@
 -- The client addresses each key was used from (store.AddressRecorder), so
 -- that key.new_ip fires once per key and address across restarts and
--- instances. At most 64 rows per key; deleting a key row deletes them when
--- foreign keys are on (PRAGMA foreign_keys = ON).
+-- instances. At most 64 rows per key. No foreign key to the key table, so
+-- that dropping or rebuilding it is not blocked: rows of deleted keys stay
+-- until deleted (see the package doc).
 CREATE TABLE {{prefix}}key_addresses (
-    key_id     TEXT    NOT NULL REFERENCES {{prefix}}keys (id) ON DELETE CASCADE,
+    key_id     TEXT    NOT NULL,
     address    TEXT    NOT NULL,
     first_seen INTEGER NOT NULL,
     PRIMARY KEY (key_id, address)
