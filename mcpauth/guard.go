@@ -157,9 +157,11 @@ type Options struct {
 	// fail either are refused without a store lookup. Default "": the
 	// built-in check only. An invalid expression makes New fail.
 	LegacyKeyPattern string
-	// Notifier hears key.new_ip: a key used from an address this process
-	// has not seen it use before. Calls run on a background goroutine, never
-	// on the request path. Default none.
+	// Notifier hears key.new_ip: a key used from an address it was not used
+	// from before. When the KeyStore implements store.AddressRecorder, the
+	// store remembers addresses across restarts and instances; otherwise
+	// this process does, and each restart announces them again. Calls run
+	// on a background goroutine, never on the request path. Default none.
 	Notifier Notifier
 
 	// Policy maps MCP operations (tools/call by tool, resources/read by URI,
@@ -334,7 +336,8 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 	}
 	g.notes = newNotifyQueue(o.Logger)
 	if o.Notifier != nil {
-		g.newIPs = newIPWatcher(o.Notifier, g.notes)
+		rec, _ := keys.(store.AddressRecorder) // nil: per-process memory only
+		g.newIPs = newIPWatcher(o.Notifier, g.notes, rec, o.StoreTimeout, o.Logger, o.Now)
 	}
 	if m, ok := o.Audit.(interface{ Mode() audit.Mode }); ok && m.Mode() == audit.Strict && !o.AuditStrict {
 		return nil, errors.New("mcpauth: Audit is a Strict audit.Writer: set Options.AuditStrict to record events before the handler runs")

@@ -1,32 +1,56 @@
 package mcpauth
 
 import (
+	"context"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // ipWatcher notices the first use of a key from an address and queues a
-// key.new_ip notification. Memory is bounded: at most maxWatchedKeys keys,
-// maxIPsPerKey addresses each; past that the oldest knowledge is forgotten
-// (a later use may notify again). Knowledge is per process, so a restart
-// notifies each key's first address again.
+// key.new_ip notification.
+//
+// Its memory is a per-process cache, bounded: at most maxWatchedKeys keys,
+// maxIPsPerKey addresses each; past that the oldest knowledge is forgotten.
+// An address already in it costs nothing. For an address not in it:
+//   - without a store.AddressRecorder, the notification is queued (so a
+//     restart, or another instance, notifies each key's addresses again);
+//   - with one (the KeyStore implements it), the store decides: on the
+//     notification goroutine, never on the request path, RecordAddress is
+//     called and the notification sent only if the address is new to the
+//     store, so an address is announced once across restarts and instances.
+//     If the store fails, the notification is sent anyway (a duplicate
+//     notice is better than a missed security notice) and the failure
+//     logged, at most once per errLogInterval.
 type ipWatcher struct {
 	notifier Notifier
 	queue    *notifyQueue
+	rec      store.AddressRecorder // nil: the cache alone decides
+	timeout  time.Duration         // bounds one RecordAddress call
+	log      *slog.Logger
+	now      func() time.Time
 
 	mu    sync.Mutex
 	known map[string][]netip.Addr
+
+	// Touched only on the queue's goroutine.
+	lastErrLog time.Time
+	suppressed int
 }
 
 const (
 	maxWatchedKeys = 100_000
 	maxIPsPerKey   = 16
+	errLogInterval = time.Minute
 )
 
-func newIPWatcher(n Notifier, q *notifyQueue) *ipWatcher {
-	return &ipWatcher{notifier: n, queue: q, known: make(map[string][]netip.Addr)}
+// newIPWatcher returns a watcher; rec may be nil.
+func newIPWatcher(n Notifier, q *notifyQueue, rec store.AddressRecorder, timeout time.Duration, log *slog.Logger, now func() time.Time) *ipWatcher {
+	return &ipWatcher{notifier: n, queue: q, rec: rec, timeout: timeout, log: log, now: now, known: make(map[string][]netip.Addr)}
 }
 
 func (w *ipWatcher) seen(p *Principal, ip netip.Addr, now time.Time) {
@@ -49,5 +73,29 @@ func (w *ipWatcher) seen(p *Principal, ip netip.Addr, now time.Time) {
 	}
 	w.known[p.KeyID] = append(ips, ip)
 	w.mu.Unlock()
-	w.queue.send(w.notifier, Notification{Type: KeyNewIP, At: now, UserID: p.UserID, KeyID: p.KeyID, KeyName: p.KeyName, IP: ip.String()})
+	n := Notification{Type: KeyNewIP, At: now, UserID: p.UserID, KeyID: p.KeyID, KeyName: p.KeyName, IP: ip.String()}
+	if w.rec == nil {
+		w.queue.send(w.notifier, n)
+		return
+	}
+	w.queue.sendIf(w.notifier, n, func() bool { return w.isNew(n) })
+}
+
+// isNew asks the store whether n's address is new for its key. It runs on
+// the queue's goroutine.
+func (w *ipWatcher) isNew(n Notification) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+	defer cancel()
+	isNew, err := w.rec.RecordAddress(ctx, n.KeyID, n.IP, n.At)
+	if err == nil {
+		return isNew
+	}
+	if now := w.now(); w.lastErrLog.IsZero() || now.Sub(w.lastErrLog) >= errLogInterval {
+		w.log.LogAttrs(ctx, slog.LevelWarn, "mcpauth: recording a key's address failed; key.new_ip sent anyway",
+			slog.String("key_id", n.KeyID), slog.Int("suppressed", w.suppressed), slog.String("error", err.Error()))
+		w.lastErrLog, w.suppressed = now, 0
+	} else {
+		w.suppressed++
+	}
+	return true
 }

@@ -37,7 +37,9 @@ type Notification struct {
 }
 
 // Notifier receives key notifications: from the Manager after a change is
-// stored, and from the Guard for key.new_ip. Calls are made one at a time on
+// stored, and from the Guard for key.new_ip (once per key and address
+// across restarts and instances when the KeyStore implements
+// store.AddressRecorder, once per process otherwise). Calls are made one at a time on
 // the Guard's background goroutine, never on the request path nor inside a
 // Manager call; an error is logged and never undoes the change. Up to 1024
 // notifications wait in memory; past that, new ones are dropped and logged.
@@ -71,6 +73,10 @@ type notifyQueue struct {
 type queuedNote struct {
 	to Notifier
 	n  Notification
+	// ok, when set, runs on the queue's goroutine first; n is delivered
+	// only if it returns true (key.new_ip asks the store if the address is
+	// new there).
+	ok func() bool
 }
 
 const notifyQueueLen = 1024
@@ -83,7 +89,11 @@ func newNotifyQueue(log *slog.Logger) *notifyQueue {
 }
 
 // send queues n for to; it never blocks.
-func (q *notifyQueue) send(to Notifier, n Notification) {
+func (q *notifyQueue) send(to Notifier, n Notification) { q.sendIf(to, n, nil) }
+
+// sendIf queues n for to, to be delivered if ok (run on the queue's
+// goroutine, nil meaning always) returns true; it never blocks.
+func (q *notifyQueue) sendIf(to Notifier, n Notification, ok func() bool) {
 	q.startOnce.Do(func() { go q.loop() })
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -92,7 +102,7 @@ func (q *notifyQueue) send(to Notifier, n Notification) {
 		return
 	}
 	select {
-	case q.ch <- queuedNote{to, n}:
+	case q.ch <- queuedNote{to, n, ok}:
 	default:
 		q.dropped++
 		q.log.LogAttrs(context.Background(), slog.LevelWarn, "mcpauth: notification queue full; dropped one",
@@ -103,6 +113,9 @@ func (q *notifyQueue) send(to Notifier, n Notification) {
 func (q *notifyQueue) loop() {
 	defer close(q.done)
 	for qn := range q.ch {
+		if qn.ok != nil && !qn.ok() {
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
 		if err := qn.to.Notify(ctx, qn.n); err != nil {
 			q.log.LogAttrs(ctx, slog.LevelWarn, "mcpauth: notification failed",

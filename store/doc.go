@@ -14,7 +14,11 @@
 //
 // Extra abilities are optional interfaces found by type assertion:
 // [KeyLister] (list a user's keys), [KeyUpdater] (change a key's expiry, used
-// by rotation) and [Toucher] (record last-used times in batches).
+// by rotation), [Toucher] (record last-used times in batches),
+// [RevocationLister] (keys revoked by other instances), [ExpiringLister]
+// (keys about to expire, for notices) and [AddressRecorder] (client
+// addresses seen per key, so that key.new_ip fires once per address across
+// restarts and instances). A store without one loses only that ability.
 //
 // # Conformance
 //
@@ -23,4 +27,7 @@
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.KeyStore { return newMyStore(t) })
 //	}
+//
+// A store whose keys must belong to existing users passes a function that
+// creates them: storetest.RunWithOptions(t, newStore, &storetest.Options{User: ...}).
 package store

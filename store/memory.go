@@ -12,8 +12,9 @@ import (
 // are lost when the process exits, so it suits tests, demos and single-process
 // tools; use package sqlstore for anything that must survive a restart.
 type Memory struct {
-	mu   sync.RWMutex
-	keys map[string]Key
+	mu    sync.RWMutex
+	keys  map[string]Key
+	addrs map[string]map[string]time.Time // key ID → address → first seen
 }
 
 var (
@@ -22,12 +23,13 @@ var (
 	_ KeyUpdater = (*Memory)(nil)
 	_ Toucher    = (*Memory)(nil)
 
-	_ ExpiringLister = (*Memory)(nil)
+	_ ExpiringLister  = (*Memory)(nil)
+	_ AddressRecorder = (*Memory)(nil)
 )
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{keys: make(map[string]Key)}
+	return &Memory{keys: make(map[string]Key), addrs: make(map[string]map[string]time.Time)}
 }
 
 // LookupKey implements KeyStore.
@@ -155,4 +157,24 @@ func (m *Memory) ListExpiring(ctx context.Context, from, to time.Time, limit int
 		out = out[:max(limit, 0)]
 	}
 	return out, nil
+}
+
+// RecordAddress implements AddressRecorder. It keeps at most
+// MaxAddressesPerKey addresses per key, for as long as the store lives.
+func (m *Memory) RecordAddress(ctx context.Context, keyID, addr string, at time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := m.addrs[keyID]
+	if _, ok := seen[addr]; ok || len(seen) >= MaxAddressesPerKey {
+		return false, nil
+	}
+	if seen == nil {
+		seen = make(map[string]time.Time)
+		m.addrs[keyID] = seen
+	}
+	seen[addr] = at
+	return true, nil
 }

@@ -75,3 +75,28 @@ type ExpiringLister interface {
 	// [from, to), soonest first, at most limit of them.
 	ListExpiring(ctx context.Context, from, to time.Time, limit int) ([]Key, error)
 }
+
+// MaxAddressesPerKey is how many client addresses an AddressRecorder keeps
+// per key. Past it, RecordAddress reports every further address as not new,
+// so a key used from many addresses (a leaked key behind a botnet) cannot
+// grow the store without bound; the owner has been told about the first
+// MaxAddressesPerKey already.
+const MaxAddressesPerKey = 64
+
+// AddressRecorder is implemented by stores that remember the client
+// addresses each key was used from, so that the key.new_ip notification
+// fires once per key and address across restarts and instances. The Guard
+// calls it off the request path, at most once per key and address per
+// process. It is optional: without it, a Guard remembers addresses in its
+// own memory only, and every restart and every other instance announces
+// each key's addresses again.
+type AddressRecorder interface {
+	// RecordAddress records that the key was used from addr (an IP address
+	// in its canonical text form) at the given time, and reports whether
+	// that address is new for the key. Of concurrent callers recording the
+	// same key and address, exactly one sees isNew. Once a key has
+	// MaxAddressesPerKey addresses, further ones are not recorded and are
+	// reported as not new. The key ID is not checked: a store may record
+	// addresses of a key it does not hold, or return an error for it.
+	RecordAddress(ctx context.Context, keyID, addr string, at time.Time) (isNew bool, err error)
+}

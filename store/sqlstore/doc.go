@@ -10,8 +10,9 @@
 //	...
 //	if err := keys.Migrate(ctx); err != nil { ... }
 //
-// A [Store] implements store.KeyStore, store.KeyLister, store.KeyUpdater and
-// store.Toucher, and passes the store/storetest conformance suite on both
+// A [Store] implements store.KeyStore, store.KeyLister, store.KeyUpdater,
+// store.Toucher, store.RevocationLister, store.ExpiringLister and
+// store.AddressRecorder, and passes the store/storetest conformance suite on both
 // databases. It is safe for concurrent use, holds no state but the *sql.DB,
 // and starts no goroutine.
 //
@@ -73,8 +74,14 @@
 //	CREATE INDEX mcpauth_keys_user_id_idx ON mcpauth_keys (user_id, created_at);
 //	CREATE INDEX mcpauth_keys_revoked_at_idx ON mcpauth_keys (revoked_at) WHERE revoked_at IS NOT NULL;
 //	CREATE INDEX mcpauth_keys_expires_at_idx ON mcpauth_keys (expires_at) WHERE expires_at IS NOT NULL;
+//	CREATE TABLE mcpauth_key_addresses (
+//	    key_id     TEXT        NOT NULL,
+//	    address    TEXT        NOT NULL,
+//	    first_seen TIMESTAMPTZ NOT NULL,
+//	    PRIMARY KEY (key_id, address)
+//	);
 //	INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at)
-//	    VALUES ('keys', 1, 'keys', now()), ('keys', 2, 'indexes', now());
+//	    VALUES ('keys', 1, 'keys', now()), ('keys', 2, 'indexes', now()), ('keys', 3, 'key_addresses', now());
 //
 // SQLite (timestamps are INTEGER Unix microseconds, UTC):
 //
@@ -103,8 +110,15 @@
 //	CREATE INDEX mcpauth_keys_user_id_idx ON mcpauth_keys (user_id, created_at);
 //	CREATE INDEX mcpauth_keys_revoked_at_idx ON mcpauth_keys (revoked_at) WHERE revoked_at IS NOT NULL;
 //	CREATE INDEX mcpauth_keys_expires_at_idx ON mcpauth_keys (expires_at) WHERE expires_at IS NOT NULL;
+//	CREATE TABLE mcpauth_key_addresses (
+//	    key_id     TEXT    NOT NULL,
+//	    address    TEXT    NOT NULL,
+//	    first_seen INTEGER NOT NULL,
+//	    PRIMARY KEY (key_id, address)
+//	);
 //	INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at)
-//	    VALUES ('keys', 1, 'keys', CAST(unixepoch('subsec') * 1000000 AS INTEGER)), ('keys', 2, 'indexes', CAST(unixepoch('subsec') * 1000000 AS INTEGER));
+//	    VALUES ('keys', 1, 'keys', CAST(unixepoch('subsec') * 1000000 AS INTEGER)), ('keys', 2, 'indexes', CAST(unixepoch('subsec') * 1000000 AS INTEGER)),
+//	           ('keys', 3, 'key_addresses', CAST(unixepoch('subsec') * 1000000 AS INTEGER));
 //
 // Columns: hash is the key hash (never the raw key); scopes and
 // allowed_cidrs are JSON arrays of strings, metadata a JSON object of
@@ -112,10 +126,23 @@
 // them. A NULL timestamp means unset (never expires, not revoked, never
 // used). Timestamps keep microseconds and are returned in UTC; finer
 // precision is truncated. The primary key serves lookups by ID and the
-// user_id index serves listing a user's keys oldest first; no query filters
-// on expiry or revocation, so they have no index. On PostgreSQL the key
+// user_id index serves listing a user's keys oldest first; the partial
+// indexes on revoked_at and expires_at serve RevokedSince and ListExpiring. On PostgreSQL the key
 // table's fillfactor of 90 keeps room in each page so that last-used and
 // revocation updates are HOT updates (no new index entries).
+//
+// key_addresses holds the client addresses each key was used from
+// (store.AddressRecorder), so that key.new_ip is sent once per key and
+// address whatever the number of restarts and instances: at most
+// store.MaxAddressesPerKey (64) rows per key, addresses in canonical text
+// form ("203.0.113.7", "2001:db8::1"). Rows outlive a key's revocation (a
+// revoked key is refused before its address is recorded, and a few rows per
+// key cost little). There is no foreign key to the key table, so that
+// dropping or rebuilding it is never blocked; the store never deletes keys,
+// and if you do, or to forget the addresses of revoked keys, delete their
+// rows yourself:
+//
+//	DELETE FROM mcpauth_key_addresses WHERE key_id NOT IN (SELECT id FROM mcpauth_keys WHERE revoked_at IS NULL);
 //
 // # Operations
 //
@@ -130,6 +157,12 @@
 //     keeps the first revocation time.
 //   - SetExpiry: UPDATE of expires_at.
 //   - ListKeys: SELECT on the user_id index.
+//   - RecordAddress: INSERT ... SELECT ... WHERE (fewer than 64 rows for
+//     the key) ON CONFLICT (key_id, address) DO NOTHING; a row inserted
+//     means a new address, so racing instances get exactly one isNew. On
+//     PostgreSQL instances recording different new addresses of one key at
+//     the same instant may each pass the count and overshoot the bound by
+//     one row each.
 //   - TouchKeys: on PostgreSQL one transaction holding one UPDATE ... FROM
 //     (VALUES ...) per 16,384 keys, after set_config turns hash and merge
 //     joins off for that transaction only: otherwise, past a few thousand

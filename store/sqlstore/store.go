@@ -47,7 +47,8 @@ type Options struct {
 }
 
 // Store is a store.KeyStore on a SQL database (SQLite or PostgreSQL). It also
-// implements store.KeyLister, store.KeyUpdater and store.Toucher. It is safe
+// implements store.KeyLister, store.KeyUpdater, store.Toucher,
+// store.RevocationLister, store.ExpiringLister and store.AddressRecorder. It is safe
 // for concurrent use; it holds no connection of its own and starts no
 // goroutine, so it needs no Close: close the *sql.DB when done.
 type Store struct {
@@ -69,6 +70,7 @@ var (
 
 	_ store.RevocationLister = (*Store)(nil)
 	_ store.ExpiringLister   = (*Store)(nil)
+	_ store.AddressRecorder  = (*Store)(nil)
 )
 
 // detectTimeout bounds the DetectDialect round trip New makes.
@@ -124,6 +126,10 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // KeysTable returns the name of the key table, such as "mcpauth_keys".
 func (s *Store) KeysTable() string { return s.prefix + "keys" }
 
+// AddressesTable returns the name of the table of addresses seen per key
+// (store.AddressRecorder), such as "mcpauth_key_addresses".
+func (s *Store) AddressesTable() string { return s.prefix + "key_addresses" }
+
 // MigrationsTable returns the name of the table that records applied
 // migrations, such as "mcpauth_schema_migrations".
 func (s *Store) MigrationsTable() string { return s.prefix + "schema_migrations" }
@@ -134,10 +140,12 @@ const keyColumns = "id, user_id, name, hash, pepper_version, scopes, created_at,
 // queries holds the statements of one store, written for its dialect.
 type queries struct {
 	lookup, insert, revoke, setExpiry, list, touchOne, revokedSince, expiring string
+	recordAddress                                                             string
 }
 
 func buildQueries(d Dialect, prefix string) queries {
 	t := prefix + "keys"
+	a := prefix + "key_addresses"
 	return queries{
 		lookup:       rebind(d, "SELECT "+keyColumns+" FROM "+t+" WHERE id = $1"),
 		insert:       rebind(d, "INSERT INTO "+t+" ("+keyColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING"),
@@ -147,6 +155,9 @@ func buildQueries(d Dialect, prefix string) queries {
 		touchOne:     rebind(d, "UPDATE "+t+" SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)"),
 		revokedSince: rebind(d, "SELECT id FROM "+t+" WHERE revoked_at IS NOT NULL AND revoked_at >= $1 ORDER BY revoked_at DESC LIMIT $2"),
 		expiring:     rebind(d, "SELECT "+keyColumns+" FROM "+t+" WHERE expires_at IS NOT NULL AND expires_at >= $1 AND expires_at < $2 AND revoked_at IS NULL ORDER BY expires_at, id LIMIT $3"),
+		// The bound and the insert in one statement; the primary key
+		// (key_id, address) serves the count.
+		recordAddress: rebind(d, "INSERT INTO "+a+" (key_id, address, first_seen) SELECT $1, $2, $3 WHERE (SELECT count(*) FROM "+a+" WHERE key_id = $1) < $4 ON CONFLICT (key_id, address) DO NOTHING"),
 	}
 }
 

@@ -8,7 +8,16 @@
 //
 // newStore must return an empty store, or one in which IDs made by the suite
 // (random, prefixed "st") do not exist. Optional interfaces (KeyLister,
-// KeyUpdater, Toucher) are tested when the store implements them.
+// KeyUpdater, Toucher, RevocationLister, ExpiringLister, AddressRecorder)
+// are tested when the store implements them.
+//
+// A store whose keys must belong to existing users (a foreign key to the
+// host's users table) calls RunWithOptions with an Options.User function
+// that creates the suite's users:
+//
+//	storetest.RunWithOptions(t, newStore, &storetest.Options{
+//		User: func(t *testing.T, s store.KeyStore, name string) string { return createUser(t, name) },
+//	})
 package storetest
 
 import (
@@ -17,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,22 +36,68 @@ import (
 	"github.com/mcpauth/mcpauth/store"
 )
 
-// Run runs the conformance suite. newStore is called once per subtest.
+// Options adapts the suite to a store. A nil *Options means the defaults.
+type Options struct {
+	// User returns the user ID to store in the keys of the suite's user
+	// called name ("user-1", "user-2", "lister", ...), creating that user
+	// first if the store needs it (a keys table with a foreign key to the
+	// host's users table). It is called on the subtest's goroutine, once
+	// per name and subtest, with the subtest's store; the same name in two
+	// subtests may reach one shared database, so create the user only if
+	// missing. Default: the name itself.
+	User func(t *testing.T, s store.KeyStore, name string) string
+}
+
+// Run runs the conformance suite with the default options. newStore is
+// called once per subtest.
 func Run(t *testing.T, newStore func(t *testing.T) store.KeyStore) {
 	t.Helper()
-	t.Run("LookupMissing", func(t *testing.T) { testLookupMissing(t, newStore(t)) })
-	t.Run("CreateAndLookup", func(t *testing.T) { testCreateAndLookup(t, newStore(t)) })
-	t.Run("Duplicate", func(t *testing.T) { testDuplicate(t, newStore(t)) })
-	t.Run("ReturnedCopyIsIsolated", func(t *testing.T) { testIsolation(t, newStore(t)) })
-	t.Run("Revoke", func(t *testing.T) { testRevoke(t, newStore(t)) })
-	t.Run("Expiry", func(t *testing.T) { testExpiry(t, newStore(t)) })
-	t.Run("List", func(t *testing.T) { testList(t, newStore(t)) })
-	t.Run("SetExpiry", func(t *testing.T) { testSetExpiry(t, newStore(t)) })
-	t.Run("Touch", func(t *testing.T) { testTouch(t, newStore(t)) })
-	t.Run("RevokedSince", func(t *testing.T) { testRevokedSince(t, newStore(t)) })
-	t.Run("ListExpiring", func(t *testing.T) { testListExpiring(t, newStore(t)) })
-	t.Run("CanceledContext", func(t *testing.T) { testCanceled(t, newStore(t)) })
-	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, newStore(t)) })
+	RunWithOptions(t, newStore, nil)
+}
+
+// userFunc maps a suite user name to the store's user ID.
+type userFunc func(name string) string
+
+// RunWithOptions runs the conformance suite. newStore is called once per
+// subtest; opts may be nil.
+func RunWithOptions(t *testing.T, newStore func(t *testing.T) store.KeyStore, opts *Options) {
+	t.Helper()
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	run := func(name string, test func(t *testing.T, s store.KeyStore, u userFunc)) {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t)
+			ids := make(map[string]string)
+			u := func(name string) string {
+				if o.User == nil {
+					return name
+				}
+				id, ok := ids[name]
+				if !ok {
+					id = o.User(t, s, name)
+					ids[name] = id
+				}
+				return id
+			}
+			test(t, s, u)
+		})
+	}
+	run("LookupMissing", testLookupMissing)
+	run("CreateAndLookup", testCreateAndLookup)
+	run("Duplicate", testDuplicate)
+	run("ReturnedCopyIsIsolated", testIsolation)
+	run("Revoke", testRevoke)
+	run("Expiry", testExpiry)
+	run("List", testList)
+	run("SetExpiry", testSetExpiry)
+	run("Touch", testTouch)
+	run("RevokedSince", testRevokedSince)
+	run("ListExpiring", testListExpiring)
+	run("RecordAddress", testRecordAddress)
+	run("CanceledContext", testCanceled)
+	run("Concurrent", testConcurrent)
 }
 
 // base is a fixed instant with sub-second precision (microseconds, which
@@ -103,22 +159,22 @@ func assertSameTime(t *testing.T, field string, want, got time.Time) {
 	assert.True(t, want.Equal(got), "%s: want %v, got %v", field, want, got)
 }
 
-func testLookupMissing(t *testing.T, s store.KeyStore) {
+func testLookupMissing(t *testing.T, s store.KeyStore, _ userFunc) {
 	_, err := s.LookupKey(context.Background(), NewID())
 	require.ErrorIs(t, err, store.ErrNotFound)
 	err = s.RevokeKey(context.Background(), NewID(), base)
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
 
-func testCreateAndLookup(t *testing.T, s store.KeyStore) {
+func testCreateAndLookup(t *testing.T, s store.KeyStore, u userFunc) {
 	ctx := context.Background()
-	full := NewKey("user-1")
+	full := NewKey(u("user-1"))
 	require.NoError(t, s.CreateKey(ctx, full))
 	got, err := s.LookupKey(ctx, full.ID)
 	require.NoError(t, err)
 	assertSameKey(t, full, got)
 
-	minimal := store.Key{ID: NewID(), UserID: "user-2", Hash: []byte{1, 2, 3}, CreatedAt: base}
+	minimal := store.Key{ID: NewID(), UserID: u("user-2"), Hash: []byte{1, 2, 3}, CreatedAt: base}
 	require.NoError(t, s.CreateKey(ctx, minimal))
 	got, err = s.LookupKey(ctx, minimal.ID)
 	require.NoError(t, err)
@@ -127,21 +183,21 @@ func testCreateAndLookup(t *testing.T, s store.KeyStore) {
 	assert.Equal(t, store.StatusActive, got.StatusAt(base.Add(100*365*24*time.Hour)))
 }
 
-func testDuplicate(t *testing.T, s store.KeyStore) {
+func testDuplicate(t *testing.T, s store.KeyStore, u userFunc) {
 	ctx := context.Background()
-	k := NewKey("user-1")
+	k := NewKey(u("user-1"))
 	require.NoError(t, s.CreateKey(ctx, k))
-	other := NewKey("user-2")
+	other := NewKey(u("user-2"))
 	other.ID = k.ID
 	require.ErrorIs(t, s.CreateKey(ctx, other), store.ErrDuplicate)
 	got, err := s.LookupKey(ctx, k.ID)
 	require.NoError(t, err)
-	assert.Equal(t, "user-1", got.UserID, "a rejected duplicate must not overwrite the original")
+	assert.Equal(t, u("user-1"), got.UserID, "a rejected duplicate must not overwrite the original")
 }
 
-func testIsolation(t *testing.T, s store.KeyStore) {
+func testIsolation(t *testing.T, s store.KeyStore, u userFunc) {
 	ctx := context.Background()
-	k := NewKey("user-1")
+	k := NewKey(u("user-1"))
 	require.NoError(t, s.CreateKey(ctx, k))
 	k.Scopes[0] = "admin" // the caller's slice must not alias the store's
 	k.Hash[0] ^= 0xff
@@ -156,9 +212,9 @@ func testIsolation(t *testing.T, s store.KeyStore) {
 	assert.Equal(t, "paid", again.Metadata["tier"])
 }
 
-func testRevoke(t *testing.T, s store.KeyStore) {
+func testRevoke(t *testing.T, s store.KeyStore, u userFunc) {
 	ctx := context.Background()
-	k := NewKey("user-1")
+	k := NewKey(u("user-1"))
 	require.NoError(t, s.CreateKey(ctx, k))
 	at := base.Add(time.Hour + 123456*time.Microsecond)
 	require.NoError(t, s.RevokeKey(ctx, k.ID, at))
@@ -175,9 +231,9 @@ func testRevoke(t *testing.T, s store.KeyStore) {
 	assertSameTime(t, "RevokedAt", at, got.RevokedAt)
 }
 
-func testExpiry(t *testing.T, s store.KeyStore) {
+func testExpiry(t *testing.T, s store.KeyStore, u userFunc) {
 	ctx := context.Background()
-	k := NewKey("user-1")
+	k := NewKey(u("user-1"))
 	k.ExpiresAt = base.Add(time.Minute + 987654*time.Microsecond)
 	require.NoError(t, s.CreateKey(ctx, k))
 	got, err := s.LookupKey(ctx, k.ID)
@@ -187,13 +243,13 @@ func testExpiry(t *testing.T, s store.KeyStore) {
 	assert.Equal(t, store.StatusExpired, got.StatusAt(k.ExpiresAt))
 }
 
-func testList(t *testing.T, s store.KeyStore) {
+func testList(t *testing.T, s store.KeyStore, u userFunc) {
 	l, ok := s.(store.KeyLister)
 	if !ok {
 		t.Skip("store does not implement store.KeyLister")
 	}
 	ctx := context.Background()
-	user := "user-" + NewID()
+	user := u("lister")
 	keys, err := l.ListKeys(ctx, user)
 	require.NoError(t, err)
 	assert.Empty(t, keys)
@@ -205,7 +261,7 @@ func testList(t *testing.T, s store.KeyStore) {
 		require.NoError(t, s.CreateKey(ctx, k))
 		want = append(want, k)
 	}
-	require.NoError(t, s.CreateKey(ctx, NewKey("someone-else")))
+	require.NoError(t, s.CreateKey(ctx, NewKey(u("someone-else"))))
 	require.NoError(t, s.RevokeKey(ctx, want[1].ID, base.Add(time.Hour)))
 	want[1].RevokedAt = base.Add(time.Hour)
 
@@ -217,33 +273,33 @@ func testList(t *testing.T, s store.KeyStore) {
 	}
 }
 
-func testSetExpiry(t *testing.T, s store.KeyStore) {
-	u, ok := s.(store.KeyUpdater)
+func testSetExpiry(t *testing.T, s store.KeyStore, u userFunc) {
+	up, ok := s.(store.KeyUpdater)
 	if !ok {
 		t.Skip("store does not implement store.KeyUpdater")
 	}
 	ctx := context.Background()
-	k := NewKey("user-1")
+	k := NewKey(u("user-1"))
 	require.NoError(t, s.CreateKey(ctx, k))
 	at := base.Add(2*time.Hour + 5*time.Microsecond)
-	require.NoError(t, u.SetExpiry(ctx, k.ID, at))
+	require.NoError(t, up.SetExpiry(ctx, k.ID, at))
 	got, err := s.LookupKey(ctx, k.ID)
 	require.NoError(t, err)
 	assertSameTime(t, "ExpiresAt", at, got.ExpiresAt)
-	require.NoError(t, u.SetExpiry(ctx, k.ID, time.Time{}))
+	require.NoError(t, up.SetExpiry(ctx, k.ID, time.Time{}))
 	got, err = s.LookupKey(ctx, k.ID)
 	require.NoError(t, err)
 	assert.True(t, got.ExpiresAt.IsZero())
-	require.ErrorIs(t, u.SetExpiry(ctx, NewID(), at), store.ErrNotFound)
+	require.ErrorIs(t, up.SetExpiry(ctx, NewID(), at), store.ErrNotFound)
 }
 
-func testTouch(t *testing.T, s store.KeyStore) {
+func testTouch(t *testing.T, s store.KeyStore, u userFunc) {
 	tc, ok := s.(store.Toucher)
 	if !ok {
 		t.Skip("store does not implement store.Toucher")
 	}
 	ctx := context.Background()
-	a, b := NewKey("user-1"), NewKey("user-1")
+	a, b := NewKey(u("user-1")), NewKey(u("user-1"))
 	require.NoError(t, s.CreateKey(ctx, a))
 	require.NoError(t, s.CreateKey(ctx, b))
 	t1 := base.Add(time.Minute + 111111*time.Microsecond)
@@ -262,7 +318,7 @@ func testTouch(t *testing.T, s store.KeyStore) {
 	// Many keys in one batch.
 	var batch []store.Touch
 	for range 250 {
-		k := NewKey("user-batch")
+		k := NewKey(u("user-batch"))
 		require.NoError(t, s.CreateKey(ctx, k))
 		batch = append(batch, store.Touch{ID: k.ID, At: t2})
 	}
@@ -272,7 +328,7 @@ func testTouch(t *testing.T, s store.KeyStore) {
 	assertSameTime(t, "LastUsedAt", t2, got.LastUsedAt)
 }
 
-func testRevokedSince(t *testing.T, s store.KeyStore) {
+func testRevokedSince(t *testing.T, s store.KeyStore, u userFunc) {
 	rl, ok := s.(store.RevocationLister)
 	if !ok {
 		t.Skip("store does not implement store.RevocationLister")
@@ -283,7 +339,7 @@ func testRevokedSince(t *testing.T, s store.KeyStore) {
 	t0 := base.Add(1000 * 24 * time.Hour)
 	var ids []string
 	for i := range 4 {
-		k := NewKey("user-1")
+		k := NewKey(u("user-1"))
 		require.NoError(t, s.CreateKey(ctx, k))
 		ids = append(ids, k.ID)
 		if i > 0 {
@@ -301,7 +357,7 @@ func testRevokedSince(t *testing.T, s store.KeyStore) {
 	assert.Empty(t, got)
 }
 
-func testListExpiring(t *testing.T, s store.KeyStore) {
+func testListExpiring(t *testing.T, s store.KeyStore, u userFunc) {
 	el, ok := s.(store.ExpiringLister)
 	if !ok {
 		t.Skip("store does not implement store.ExpiringLister")
@@ -310,7 +366,7 @@ func testListExpiring(t *testing.T, s store.KeyStore) {
 	t0 := base.Add(2000 * 24 * time.Hour) // clear of other subtests' keys
 	var keys []store.Key
 	for i := range 5 {
-		k := NewKey("user-" + NewID())
+		k := NewKey(u(fmt.Sprintf("expiring-%d", i)))
 		k.ExpiresAt = t0.Add(time.Duration(i) * time.Hour)
 		require.NoError(t, s.CreateKey(ctx, k))
 		keys = append(keys, k)
@@ -327,8 +383,8 @@ func testListExpiring(t *testing.T, s store.KeyStore) {
 	assert.Equal(t, keys[0].ID, got[0].ID, "soonest first")
 }
 
-func testCanceled(t *testing.T, s store.KeyStore) {
-	k := NewKey("user-1")
+func testCanceled(t *testing.T, s store.KeyStore, u userFunc) {
+	k := NewKey(u("user-1"))
 	require.NoError(t, s.CreateKey(context.Background(), k))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -336,16 +392,20 @@ func testCanceled(t *testing.T, s store.KeyStore) {
 	require.Error(t, err)
 	assert.False(t, errors.Is(err, store.ErrNotFound), "a canceled lookup must not look like a missing key")
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.Error(t, s.CreateKey(ctx, NewKey("user-1")))
+	assert.Error(t, s.CreateKey(ctx, NewKey(u("user-1"))))
 	assert.Error(t, s.RevokeKey(ctx, k.ID, base))
 	got, err := s.LookupKey(context.Background(), k.ID)
 	require.NoError(t, err)
 	assert.True(t, got.RevokedAt.IsZero(), "a canceled revoke must not take effect")
 }
 
-func testConcurrent(t *testing.T, s store.KeyStore) {
+func testConcurrent(t *testing.T, s store.KeyStore, u userFunc) {
 	ctx := context.Background()
 	const workers, perWorker = 8, 20
+	users := make([]string, workers)
+	for w := range workers {
+		users[w] = u(fmt.Sprintf("user-%d", w))
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
@@ -353,7 +413,7 @@ func testConcurrent(t *testing.T, s store.KeyStore) {
 		go func() {
 			defer wg.Done()
 			for i := range perWorker {
-				k := NewKey(fmt.Sprintf("user-%d", w))
+				k := NewKey(users[w])
 				if err := s.CreateKey(ctx, k); err != nil {
 					errs <- err
 					return
@@ -388,4 +448,69 @@ func testConcurrent(t *testing.T, s store.KeyStore) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+func testRecordAddress(t *testing.T, s store.KeyStore, u userFunc) {
+	ar, ok := s.(store.AddressRecorder)
+	if !ok {
+		t.Skip("store does not implement store.AddressRecorder")
+	}
+	ctx := context.Background()
+	keys := make([]store.Key, 4)
+	for i := range keys {
+		keys[i] = NewKey(u("user-1"))
+		require.NoError(t, s.CreateKey(ctx, keys[i]))
+	}
+	record := func(k store.Key, addr string) bool {
+		t.Helper()
+		isNew, err := ar.RecordAddress(ctx, k.ID, addr, base)
+		require.NoError(t, err)
+		return isNew
+	}
+	a, b := keys[0], keys[1]
+	assert.True(t, record(a, "203.0.113.7"), "first use from an address")
+	assert.False(t, record(a, "203.0.113.7"), "second use")
+	assert.True(t, record(b, "203.0.113.7"), "another key's addresses are its own")
+	assert.True(t, record(a, "2001:db8::1"), "another address")
+	assert.False(t, record(b, "203.0.113.7"))
+
+	bounded := keys[2]
+	for i := range store.MaxAddressesPerKey {
+		require.True(t, record(bounded, fmt.Sprintf("10.0.%d.%d", i/256, i%256)), "address %d of %d", i+1, store.MaxAddressesPerKey)
+	}
+	assert.False(t, record(bounded, "192.0.2.1"), "past MaxAddressesPerKey, addresses are not recorded")
+	assert.False(t, record(bounded, "192.0.2.1"))
+	assert.False(t, record(bounded, "10.0.0.0"), "a known address stays known")
+
+	racy := keys[3]
+	const callers = 8
+	var (
+		wg    sync.WaitGroup
+		fresh atomic.Int32
+	)
+	errs := make(chan error, callers)
+	for range callers {
+		wg.Go(func() {
+			isNew, err := ar.RecordAddress(ctx, racy.ID, "198.51.100.9", base)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if isNew {
+				fresh.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	assert.Equal(t, int32(1), fresh.Load(), "exactly one of concurrent callers sees the address as new")
+
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := ar.RecordAddress(canceled, a.ID, "192.0.2.99", base)
+	require.Error(t, err)
+	assert.True(t, record(a, "192.0.2.99"), "a canceled call records nothing")
 }

@@ -76,7 +76,7 @@ func uniquePrefix() string {
 func dropTables(t testing.TB, db *sql.DB, prefix string) {
 	t.Helper()
 	t.Cleanup(func() {
-		for _, table := range []string{"keys", "schema_migrations"} {
+		for _, table := range []string{"key_addresses", "keys", "schema_migrations"} {
 			_, err := db.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+prefix+table)
 			if err != nil {
 				t.Errorf("drop %s%s: %v", prefix, table, err)

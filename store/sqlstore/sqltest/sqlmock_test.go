@@ -424,7 +424,7 @@ func TestMockMigratePostgres(t *testing.T) {
 	}
 	versions := "SELECT version FROM mcpauth_schema_migrations WHERE component = $1"
 	createKeys := sqlmock.QueryMatcherFunc(func(expected, actual string) error {
-		if expected == "CREATE TABLE mcpauth_keys" && strings.HasPrefix(actual, expected+" (") {
+		if strings.HasPrefix(expected, "CREATE TABLE mcpauth_") && strings.HasPrefix(actual, expected+" (") {
 			return nil
 		}
 		return sqlmock.QueryMatcherEqual.Match(expected, actual)
@@ -441,13 +441,16 @@ func TestMockMigratePostgres(t *testing.T) {
 		mock.ExpectExec(pgExpiresIndex).WillReturnResult(sqlmock.NewResult(0, 0))
 		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES ($1, $2, $3, $4)").
 			WithArgs("keys", 2, "indexes", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
+		mock.ExpectExec("CREATE TABLE mcpauth_key_addresses").WillReturnResult(sqlmock.NewResult(0, 0))
+		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES ($1, $2, $3, $4)").
+			WithArgs("keys", 3, "key_addresses", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
 		mock.ExpectCommit()
 		require.NoError(t, s.Migrate(ctx))
 	})
 	t.Run("up to date", func(t *testing.T) {
 		s, mock := newMock(t, sqlstore.Postgres)
 		expectStart(mock)
-		mock.ExpectQuery(versions).WithArgs("keys").WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2))
+		mock.ExpectQuery(versions).WithArgs("keys").WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3))
 		mock.ExpectCommit()
 		require.NoError(t, s.Migrate(ctx))
 	})
@@ -480,7 +483,7 @@ func TestMockMigratePostgres(t *testing.T) {
 		}},
 		{"commit fails", func(mock sqlmock.Sqlmock) {
 			expectStart(mock)
-			mock.ExpectQuery(versions).WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2))
+			mock.ExpectQuery(versions).WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3))
 			mock.ExpectCommit().WillReturnError(errDriver)
 		}},
 	} {
@@ -515,6 +518,9 @@ func TestMockMigrateSQLite(t *testing.T) {
 		mock.ExpectExec(pgExpiresIndex).WillReturnResult(sqlmock.NewResult(0, 0))
 		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES (?1, ?2, ?3, ?4)").
 			WithArgs("keys", 2, "indexes", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
+		mock.ExpectExec("CREATE TABLE mcpauth_key_addresses (").WillReturnResult(sqlmock.NewResult(0, 0))
+		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES (?1, ?2, ?3, ?4)").
+			WithArgs("keys", 3, "key_addresses", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
 		mock.ExpectExec("COMMIT").WillReturnResult(sqlmock.NewResult(0, 0))
 		require.NoError(t, s.Migrate(ctx))
 	})
@@ -550,7 +556,7 @@ func TestMockMigrateSQLite(t *testing.T) {
 		s, mock := newMock(t, sqlstore.SQLite, anyDDL)
 		mock.ExpectExec("BEGIN IMMEDIATE").WillReturnResult(sqlmock.NewResult(0, 0))
 		mock.ExpectExec("CREATE TABLE IF NOT EXISTS").WillReturnResult(sqlmock.NewResult(0, 0))
-		mock.ExpectQuery("SELECT version FROM").WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2))
+		mock.ExpectQuery("SELECT version FROM").WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3))
 		mock.ExpectExec("COMMIT").WillReturnError(errDriver)
 		mock.ExpectExec("ROLLBACK").WillReturnResult(sqlmock.NewResult(0, 0))
 		require.ErrorIs(t, s.Migrate(ctx), errDriver)
