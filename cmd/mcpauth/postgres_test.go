@@ -36,7 +36,7 @@ func TestPostgresSmoke(t *testing.T) {
 	db, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		for _, table := range []string{"keys", "audit_events", "audit_head", "audit_anchors", "schema_migrations"} {
+		for _, table := range []string{"keys", "key_addresses", "audit_events", "audit_head", "audit_anchors", "schema_migrations"} {
 			_, err := db.Exec("DROP TABLE IF EXISTS " + prefix + table)
 			assert.NoError(t, err)
 		}

@@ -85,7 +85,10 @@ func TestMigrate(t *testing.T) {
 			// The key store shares the migrations table under its own component.
 			ks, err := sqlstore.New(db, &sqlstore.Options{TablePrefix: prefix, Dialect: b.dialect})
 			require.NoError(t, err)
-			t.Cleanup(func() { _, _ = db.Exec("DROP TABLE IF EXISTS " + ks.KeysTable()) })
+			t.Cleanup(func() {
+				_, _ = db.Exec("DROP TABLE IF EXISTS " + ks.KeysTable())
+				_, _ = db.Exec("DROP TABLE IF EXISTS " + ks.AddressesTable())
+			})
 			require.NoError(t, ks.Migrate(context.Background()))
 			require.NoError(t, s.Migrate(context.Background()))
 			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+s.MigrationsTable()+" WHERE component = 'audit'").Scan(&n))
