@@ -8,7 +8,8 @@
 // authenticates, so the adapter's own MCP-layer enforcement is what is
 // tested): tools/list shows a key only the tools its scopes allow; an
 // allowed tools/call runs, with the caller's user; a refused one is a
-// JSON-RPC error with mcpauth.RPCCodeForbidden and does not run; another
+// JSON-RPC error (Server.RefusalCode) naming the missing scope and does
+// not run; another
 // user's key cannot use a session (403), and that call does not run.
 package adaptertest
 
@@ -56,6 +57,10 @@ type Server struct {
 	Handler http.Handler
 	// Calls reports how often a tool's handler ran.
 	Calls func(tool string) int
+	// RefusalCode is the JSON-RPC code of the adapter's policy refusals.
+	// Default mcpauth.RPCCodeForbidden; an SDK that fixes the code of
+	// refusals made in its hooks (mcp-go: -32600) gives that one.
+	RefusalCode int64
 }
 
 // Run runs the suite. newServer is called once per subtest.
@@ -188,7 +193,11 @@ func testRefused(t *testing.T, f *fixture) {
 	s := f.open(t, key)
 	r := f.post(t, key, s, call("delete_document"))
 	require.NotNil(t, r.rpc.Error, "a refused call is a JSON-RPC error: %s", r.raw)
-	assert.Equal(t, int64(mcpauth.RPCCodeForbidden), r.rpc.Error.Code)
+	want := f.server.RefusalCode
+	if want == 0 {
+		want = mcpauth.RPCCodeForbidden
+	}
+	assert.Equal(t, want, r.rpc.Error.Code)
 	assert.Contains(t, r.rpc.Error.Message, "documents:delete", "the reason names the scope")
 	assert.Zero(t, f.server.Calls("delete_document"), "the refused tool did not run")
 }
