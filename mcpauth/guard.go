@@ -206,9 +206,10 @@ type Options struct {
 	// -Reset. Default false.
 	LegacyRateLimitHeaders bool
 
-	// Audit receives one event per MCP message and per failed
-	// authentication, after the response is written (status and duration
-	// known). Use an *audit.Writer in front of a slow sink so that requests
+	// Audit receives one event per MCP message of an allowed request (at
+	// most 16 per request: the rest of a larger batch is one event with
+	// audit.Event.Count) and one per refused request, whatever its size,
+	// after the response is written (status and duration known). Use an *audit.Writer in front of a slow sink so that requests
 	// never wait for it. Default nil: no audit.
 	Audit audit.Sink
 	// AuditStrict records each allowed message's event before the handler

@@ -23,8 +23,8 @@ import (
 // and calls next only for requests that pass, with the Principal in the
 // request context (see PrincipalFrom). Failures go to Options.ErrorHandler.
 // Streaming (http.Flusher, http.ResponseController, SSE) works through it
-// as without it. When Options.Audit is set, one event per MCP message is
-// recorded after the response.
+// as without it. When Options.Audit is set, the request's events are
+// recorded after the response (see Options.Audit).
 //
 // Require has the func(http.Handler) http.Handler shape, so it composes
 // with chi's r.Use and with plain http.Handle.

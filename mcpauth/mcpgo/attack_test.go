@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/adaptertest"
 	"github.com/mcpauth/mcpauth/mcpauth/mcpgo"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -122,38 +123,6 @@ func startBare(t *testing.T) (*fixture, *bareServer, *eventSink) {
 // hidden arguments.
 func TestAttackAmbiguousKeysOnMCPGo(t *testing.T) {
 	t.Parallel()
-	const (
-		search = `"params":{"name":"search_documents","arguments":{}}`
-		del    = `{"name":"delete_document","arguments":{}}`
-	)
-	attacks := []struct{ name, body string }{
-		{"issue body: param\\u017f", `{"jsonrpc":"2.0","id":1,"method":"tools/call",` + search + `,"param\u017f":` + del + `}`},
-		{"param\\u017F (upper-case hex)", `{"jsonrpc":"2.0","id":1,"method":"tools/call",` + search + `,"param\u017F":` + del + `}`},
-		{"raw UTF-8 paramſ", `{"jsonrpc":"2.0","id":1,"method":"tools/call",` + search + `,"paramſ":` + del + `}`},
-		{"raw UTF-8 paramſ first", `{"jsonrpc":"2.0","id":1,"method":"tools/call","paramſ":` + del + `,` + search + `}`},
-		{"only paramſ", `{"jsonrpc":"2.0","id":1,"method":"tools/call","paramſ":` + del + `}`},
-		{"PARAMS", `{"jsonrpc":"2.0","id":1,"method":"tools/call",` + search + `,"PARAMS":` + del + `}`},
-		{"pArAmſ", `{"jsonrpc":"2.0","id":1,"method":"tools/call",` + search + `,"pArAm\u017f":` + del + `}`},
-		{"duplicate params", `{"jsonrpc":"2.0","id":1,"method":"tools/call",` + search + `,"params":` + del + `}`},
-		{"escaped duplicate params", `{"jsonrpc":"2.0","id":1,"method":"tools/call",` + search + `,"p\u0061rams":` + del + `}`},
-		{"duplicate name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","name":"delete_document","arguments":{}}}`},
-		{"Name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","Name":"delete_document","arguments":{}}}`},
-		{"NAME first", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"NAME":"delete_document","name":"search_documents","arguments":{}}}`},
-		{"escaped name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","n\u0061me":"delete_document","arguments":{}}}`},
-		{"escaped NAME", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","\u004eAME":"delete_document","arguments":{}}}`},
-		{"Method", `{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call","params":` + del + `}`},
-		{"duplicate method", `{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":` + del + `}`},
-		{"escaped METHOD", `{"jsonrpc":"2.0","id":1,"method":"ping","\u004dETHOD":"tools/call","params":` + del + `}`},
-		{"URI of a blocked resource", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"docs://documents/1","URI":"docs://users/alice/api_keys"}}`},
-		{"ID", `{"jsonrpc":"2.0","id":1,"ID":2,"method":"tools/call",` + search + `}`},
-		// Finding 9: the tool and the audit must see the same arguments.
-		{"arguments then Arguments", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"harmless"},"Arguments":{"q":"DROP TABLE documents","password":"hunter2"}}}`},
-		{"Arguments then arguments", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","Arguments":{"q":"harmless"},"arguments":{"q":"DROP TABLE documents"}}}`},
-		{"duplicate arguments", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"harmless"},"arguments":{"q":"DROP TABLE documents"}}}`},
-		{"argument\\u017f", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"harmless"},"argument\u017f":{"q":"DROP TABLE documents"}}}`},
-		{"raw UTF-8 argumentſ", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"harmless"},"argumentſ":{"q":"DROP TABLE documents"}}}`},
-		{"escaped ARGUMENTS", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"harmless"},"\u0041RGUMENTS":{"q":"DROP TABLE documents"}}}`},
-	}
 
 	f, bare, sink := startBare(t)
 	key := f.key(t, "mallory", "documents:read")
@@ -169,9 +138,9 @@ func TestAttackAmbiguousKeysOnMCPGo(t *testing.T) {
 	require.Contains(t, body, "search_documents ran")
 	require.EqualValues(t, 1, bare.calls["search_documents"].Load())
 
-	for _, a := range attacks {
-		t.Run(a.name, func(t *testing.T) {
-			code, body := f.post(t, key, session, a.body)
+	for _, a := range adaptertest.AmbiguousKeyAttacks {
+		t.Run(a.Name, func(t *testing.T) {
+			code, body := f.post(t, key, session, a.Body)
 			assert.Equal(t, http.StatusBadRequest, code, body)
 			var rpc struct {
 				Error struct {
