@@ -18,6 +18,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -59,7 +60,7 @@ func TestAuditEventsThroughMiddleware(t *testing.T) {
 	t.Parallel()
 	sink := &memSink{}
 	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), Audit: sink, AuditArguments: true, AuditRedact: []string{"password"}})
-	k := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}, ExpiresIn: time.Hour})
+	k := f.create(t, "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}, ExpiresIn: time.Hour})
 	srv := httptest.NewServer(f.guard.Require(&echo{}))
 	t.Cleanup(srv.Close)
 
@@ -128,9 +129,9 @@ func TestNoKeyMaterialInAnySink(t *testing.T) {
 	w, err := audit.NewWriter(audit.Fanout(audit.NewJSONSink(jw), audit.NewSlogSink(slog.New(slog.NewJSONHandler(sw, nil)))), nil)
 	require.NoError(t, err)
 	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), Audit: w, AuditArguments: true, Logger: slog.New(slog.NewTextHandler(lw, nil))})
-	var keys []mcpauth.CreatedKey
+	var keys []keyadmin.CreatedKey
 	for i := range 5 {
-		keys = append(keys, f.create(t, "user", mcpauth.CreateOptions{Scopes: []string{"documents:read"}, ExpiresIn: time.Duration(i+1) * time.Minute}))
+		keys = append(keys, f.create(t, "user", keyadmin.CreateOptions{Scopes: []string{"documents:read"}, ExpiresIn: time.Duration(i+1) * time.Minute}))
 	}
 	srv := httptest.NewServer(f.guard.Require(&echo{}))
 	t.Cleanup(srv.Close)
@@ -180,7 +181,7 @@ func TestStrictAuditFailsClosed(t *testing.T) {
 	_, err = mcpauth.New(store.NewMemory(), &mcpauth.Options{AuditStrict: true})
 	require.ErrorContains(t, err, "needs Options.Audit")
 	f := newFixture(t, &mcpauth.Options{Audit: w, AuditStrict: true})
-	k := f.create(t, "alice", mcpauth.CreateOptions{})
+	k := f.create(t, "alice", keyadmin.CreateOptions{})
 	h := &echo{}
 	srv := httptest.NewServer(f.guard.Require(h))
 	t.Cleanup(srv.Close)
@@ -203,7 +204,7 @@ func TestStreamingWithAudit(t *testing.T) {
 	t.Parallel()
 	sink := &memSink{}
 	f := newFixture(t, &mcpauth.Options{Audit: sink})
-	k := f.create(t, "alice", mcpauth.CreateOptions{})
+	k := f.create(t, "alice", keyadmin.CreateOptions{})
 	sse := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		for i := range 3 {
@@ -249,7 +250,7 @@ func TestAuditRefusedRequestIsOneEvent(t *testing.T) {
 			t.Parallel()
 			sink := &memSink{}
 			f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), Audit: sink})
-			k := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+			k := f.create(t, "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
 			h := &echo{}
 			srv := httptest.NewServer(f.guard.Require(h))
 			t.Cleanup(srv.Close)
@@ -277,7 +278,7 @@ func TestAuditEventsPerRequestBounded(t *testing.T) {
 	t.Parallel()
 	sink := &memSink{}
 	f := newFixture(t, &mcpauth.Options{Audit: sink, MaxBatchLength: 1000})
-	k := f.create(t, "alice", mcpauth.CreateOptions{})
+	k := f.create(t, "alice", keyadmin.CreateOptions{})
 	srv := httptest.NewServer(f.guard.Require(&echo{}))
 	t.Cleanup(srv.Close)
 	notes := batchOf(500, func(int) string { return `{"jsonrpc":"2.0","method":"notifications/progress","params":{}}` })

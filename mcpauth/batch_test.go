@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/ratelimit"
 )
 
@@ -56,12 +58,12 @@ func TestRateLimitCountsEveryMessage(t *testing.T) {
 			f := newFixture(t, nil)
 			lim := ratelimit.NewMemory(&ratelimit.MemoryOptions{Now: f.clock.Now})
 			t.Cleanup(func() { _ = lim.Close(context.Background()) })
-			g, err := mcpauth.New(f.store, &mcpauth.Options{Now: f.clock.Now, Peppers: []mcpauth.Pepper{testPepper},
+			g, err := mcpauth.New(f.store, &mcpauth.Options{Now: f.clock.Now, Peppers: []apikey.Pepper{testPepper},
 				RateLimiter: lim, RatePolicy: &ratelimit.Policy{Default: ratelimit.Limit{Rate: 10, Per: time.Minute}}})
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = g.Close(context.Background()) })
-			f.guard, f.mgr = g, g.Manager()
-			k := f.create(t, "alice", mcpauth.CreateOptions{})
+			f.guard, f.mgr = g, managerFor(t, g, f.store, f.clock.Now)
+			k := f.create(t, "alice", keyadmin.CreateOptions{})
 			h := &echo{}
 			srv := httptest.NewServer(g.Require(h))
 			t.Cleanup(srv.Close)
@@ -89,7 +91,7 @@ func TestRateLimitCountsEveryMessage(t *testing.T) {
 func TestMaxBatchLength(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{MaxBatchLength: 2, Policy: docsPolicy(t)})
-	k := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+	k := f.create(t, "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
 	h := &echo{}
 	srv := httptest.NewServer(f.guard.Require(h))
 	t.Cleanup(srv.Close)
@@ -108,7 +110,7 @@ func TestMaxBatchLength(t *testing.T) {
 	require.Len(t, elems, 3)
 	for i, e := range elems {
 		assert.Equal(t, i+1, e.ID)
-		assert.Equal(t, mcpauth.RPCCodeInvalidRequest, e.Error.Code)
+		assert.Equal(t, -32600, e.Error.Code)
 		assert.Equal(t, "batch_too_large", e.Error.Data.Error)
 	}
 	assert.Zero(t, h.calls.Load())
@@ -122,7 +124,7 @@ func TestMaxBatchLength(t *testing.T) {
 func TestMcpHeadersMustMatchBody(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t)})
-	k := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+	k := f.create(t, "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
 	h := &echo{}
 	srv := httptest.NewServer(f.guard.Require(h))
 	t.Cleanup(srv.Close)
@@ -168,7 +170,7 @@ func TestMcpHeadersMustMatchBody(t *testing.T) {
 func TestRequestIDOnEveryResponse(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	k := f.create(t, "alice", mcpauth.CreateOptions{})
+	k := f.create(t, "alice", keyadmin.CreateOptions{})
 	srv := httptest.NewServer(f.guard.Require(&echo{}))
 	t.Cleanup(srv.Close)
 	for _, key := range []string{"", "mcp_bad", k.Raw} {

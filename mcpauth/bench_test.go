@@ -11,6 +11,8 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
@@ -32,14 +34,14 @@ func benchGuard(b *testing.B, s store.KeyStore, opts *mcpauth.Options) (*mcpauth
 		opts = &mcpauth.Options{}
 	}
 	if opts.Peppers == nil {
-		opts.Peppers = []mcpauth.Pepper{testPepper}
+		opts.Peppers = []apikey.Pepper{testPepper}
 	}
 	g, err := mcpauth.New(s, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = g.Close(context.Background()) })
-	k, err := g.Manager().Create(context.Background(), "user-1", mcpauth.CreateOptions{Scopes: []string{"read"}})
+	k, err := managerFor(b, g, s, opts.Now).Create(context.Background(), "user-1", keyadmin.CreateOptions{Scopes: []string{"read"}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func serveParallel(b *testing.B, h http.Handler, token string) {
 // auth.RequireBearerToken, in the same run, is BenchmarkAuthVersusPeer in
 // the mcpauth/gosdk module (peers stay out of the core module).
 func BenchmarkMiddleware(b *testing.B) {
-	users := mcpauth.UserCheckerFunc(func(context.Context, string) (bool, error) { return true, nil })
+	users := store.UserCheckerFunc(func(context.Context, string) (bool, error) { return true, nil })
 	g, raw := benchGuard(b, store.NewMemory(), &mcpauth.Options{Users: users})
 	ours := g.Require(noop)
 	b.Run("mcpauth/serial", func(b *testing.B) { serveLoop(b, ours, raw) })
@@ -109,7 +111,7 @@ func BenchmarkRejections(b *testing.B) {
 	b.Run("bad-checksum", func(b *testing.B) { serveLoop(b, h, badChecksum(raw)) })
 	b.Run("huge-header-1MiB", func(b *testing.B) { serveLoop(b, h, strings.Repeat("a", 1<<20)) })
 	other, _ := benchGuard(b, store.NewMemory(), nil)
-	unknown, err := other.Manager().Create(context.Background(), "u", mcpauth.CreateOptions{})
+	unknown, err := managerFor(b, other, store.NewMemory(), nil).Create(context.Background(), "u", keyadmin.CreateOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func BenchmarkParseKey(b *testing.B) {
 	_, raw := benchGuard(b, store.NewMemory(), nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := mcpauth.ParseKey(raw, ""); err != nil {
+		if _, err := apikey.ParseKey(raw, ""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -82,7 +84,7 @@ func guardOn(t testing.TB, s store.KeyStore, opts *mcpauth.Options) (*mcpauth.Gu
 	}
 	c, logs := newClock(), &bytes.Buffer{}
 	o.Now = c.Now
-	o.Peppers = []mcpauth.Pepper{testPepper}
+	o.Peppers = []apikey.Pepper{testPepper}
 	o.RevocationPollInterval = -1
 	o.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil))
 	g, err := mcpauth.New(s, &o)
@@ -103,14 +105,14 @@ func TestStaleFillLosesToForget(t *testing.T) {
 	t.Parallel()
 	s := newHookStore()
 	g, c, _ := guardOn(t, s, &mcpauth.Options{CacheTTL: time.Hour})
-	k, err := g.Manager().Create(context.Background(), "alice", mcpauth.CreateOptions{})
+	k, err := managerFor(t, g, s, c.Now).Create(context.Background(), "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 
 	s.armed.Store(true)
 	inFlight := make(chan error, 1)
 	go func() { _, err := authWith(g, k.Raw); inFlight <- err }()
 	<-s.entered // the lookup holds the record as it was before the revocation
-	require.NoError(t, g.Manager().Revoke(context.Background(), k.Key.ID))
+	require.NoError(t, managerFor(t, g, s, c.Now).Revoke(context.Background(), k.Key.ID))
 	close(s.release)
 	require.NoError(t, <-inFlight, "the request in flight before Revoke may pass")
 
@@ -127,15 +129,15 @@ func TestStaleFillLosesToForget(t *testing.T) {
 func TestStaleNegativeFillLosesToForget(t *testing.T) {
 	t.Parallel()
 	s := newHookStore()
-	g, _, _ := guardOn(t, s, &mcpauth.Options{AcceptLegacyKeys: true, NegativeCacheTTL: time.Hour})
+	g, c, _ := guardOn(t, s, &mcpauth.Options{AcceptLegacyKeys: true, NegativeCacheTTL: time.Hour})
 	raw := "sk_live_3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"
-	sum := mcpauth.LegacyKeyHash(raw)
+	sum := apikey.LegacyKeyHash(raw)
 
 	s.armed.Store(true)
 	inFlight := make(chan error, 1)
 	go func() { _, err := authWith(g, raw); inFlight <- err }()
 	<-s.entered
-	_, err := g.Manager().ImportLegacy(context.Background(), "alice", hex.EncodeToString(sum[:]), mcpauth.CreateOptions{})
+	_, err := managerFor(t, g, s, c.Now).ImportLegacy(context.Background(), "alice", hex.EncodeToString(sum[:]), keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	close(s.release)
 	require.ErrorIs(t, <-inFlight, mcpauth.ErrUnknownKey)
@@ -151,12 +153,12 @@ func TestRevokeRaceStress(t *testing.T) {
 	t.Parallel()
 	s := newHookStore()
 	s.yield.Store(true)
-	g, _, _ := guardOn(t, s, &mcpauth.Options{CacheTTL: time.Hour})
+	g, c, _ := guardOn(t, s, &mcpauth.Options{CacheTTL: time.Hour})
 	const n = 24
-	keys := make([]mcpauth.CreatedKey, n)
+	keys := make([]keyadmin.CreatedKey, n)
 	var revoked [n]atomic.Bool
 	for i := range keys {
-		k, err := g.Manager().Create(context.Background(), "alice", mcpauth.CreateOptions{})
+		k, err := managerFor(t, g, s, c.Now).Create(context.Background(), "alice", keyadmin.CreateOptions{})
 		require.NoError(t, err)
 		keys[i] = k
 	}
@@ -183,7 +185,7 @@ func TestRevokeRaceStress(t *testing.T) {
 		})
 	}
 	for j := range keys {
-		require.NoError(t, g.Manager().Revoke(context.Background(), keys[j].Key.ID))
+		require.NoError(t, managerFor(t, g, s, c.Now).Revoke(context.Background(), keys[j].Key.ID))
 		revoked[j].Store(true)
 		runtime.Gosched()
 	}
@@ -206,7 +208,7 @@ func randomKey(t *testing.T) string {
 	for i := range b {
 		b[i] = base62[int(b[i])%62]
 	}
-	return mcpauth.ForgeKeyForTest("mcp", string(b[:12]), string(b[12:]))
+	return mustBuild(t, "mcp", string(b[:12]), string(b[12:]))
 }
 
 // Finding 12: unknown IDs never push verified keys out of the cache.
@@ -228,10 +230,10 @@ func TestUnknownKeyFloodDoesNotEvictVerifiedKeys(t *testing.T) {
 		t.Run(fl.name, func(t *testing.T) {
 			t.Parallel()
 			s := newHookStore()
-			g, _, _ := guardOn(t, s, &fl.opts)
-			var good []mcpauth.CreatedKey // 8 per shard fit: no eviction among them
+			g, c, _ := guardOn(t, s, &fl.opts)
+			var good []keyadmin.CreatedKey // 8 per shard fit: no eviction among them
 			for range 8 {
-				k, err := g.Manager().Create(context.Background(), "alice", mcpauth.CreateOptions{})
+				k, err := managerFor(t, g, s, c.Now).Create(context.Background(), "alice", keyadmin.CreateOptions{})
 				require.NoError(t, err)
 				_, err = authWith(g, k.Raw)
 				require.NoError(t, err)
@@ -296,7 +298,7 @@ func TestStoreOutageTimeline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, &tt.opts)
-			k := f.create(t, "alice", mcpauth.CreateOptions{ExpiresIn: tt.expires})
+			k := f.create(t, "alice", keyadmin.CreateOptions{ExpiresIn: tt.expires})
 			_, err := f.auth(k.Raw)
 			require.NoError(t, err)
 			f.store.broken.Store(true)
@@ -324,7 +326,7 @@ func TestStaleIfErrorLimits(t *testing.T) {
 	t.Run("logged with the key ID", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, &opts)
-		k := f.create(t, "alice", mcpauth.CreateOptions{})
+		k := f.create(t, "alice", keyadmin.CreateOptions{})
 		_, err := f.auth(k.Raw)
 		require.NoError(t, err)
 		f.store.broken.Store(true)
@@ -339,7 +341,7 @@ func TestStaleIfErrorLimits(t *testing.T) {
 	t.Run("a store that answers again wins: revocation shows at once", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, &opts)
-		k := f.create(t, "alice", mcpauth.CreateOptions{})
+		k := f.create(t, "alice", keyadmin.CreateOptions{})
 		_, err := f.auth(k.Raw)
 		require.NoError(t, err)
 		require.NoError(t, f.store.RevokeKey(context.Background(), k.Key.ID, f.clock.Now()))
@@ -354,7 +356,7 @@ func TestStaleIfErrorLimits(t *testing.T) {
 	t.Run("a known revocation time is never passed", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, &opts)
-		k := f.create(t, "alice", mcpauth.CreateOptions{})
+		k := f.create(t, "alice", keyadmin.CreateOptions{})
 		require.NoError(t, f.store.RevokeKey(context.Background(), k.Key.ID, f.clock.Now().Add(45*time.Second)))
 		_, err := f.auth(k.Raw)
 		require.NoError(t, err)
@@ -369,7 +371,7 @@ func TestStaleIfErrorLimits(t *testing.T) {
 	t.Run("Forget ends it", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, &opts)
-		k := f.create(t, "alice", mcpauth.CreateOptions{})
+		k := f.create(t, "alice", keyadmin.CreateOptions{})
 		_, err := f.auth(k.Raw)
 		require.NoError(t, err)
 		f.store.broken.Store(true)

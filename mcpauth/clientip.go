@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // The forwarding headers Options.TrustedProxyHeader may name.
@@ -38,7 +40,7 @@ func newProxyTrust(proxies []string, header string) (proxyTrust, error) {
 		return proxyTrust{}, fmt.Errorf("mcpauth: TrustedProxyHeader %q: want %q or %q", header, headerXForwardedFor, headerForwarded)
 	}
 	for i, c := range proxies {
-		p, err := parseCIDR(c)
+		p, err := store.ParseCIDR(c)
 		if err != nil {
 			return proxyTrust{}, fmt.Errorf("mcpauth: TrustedProxies[%d]: %q is not an IP address or CIDR prefix", i, c)
 		}
@@ -312,3 +314,9 @@ func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
 	}
 	return false
 }
+
+// ClientIP returns the client address of r as the Guard sees it: the TCP
+// peer, or the address TrustedProxies vouch for in TrustedProxyHeader. The
+// zero Addr if it cannot tell. Give it to keyadmin's HandlerOptions.ClientIP
+// so that key-change audit events carry the same address as requests.
+func (g *Guard) ClientIP(r *http.Request) netip.Addr { return clientIP(r, g.trusted) }

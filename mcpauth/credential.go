@@ -12,22 +12,19 @@ const maxCredentialLen = 256
 // credential extracts the one API key a request carries, from the enabled
 // sources. Keys are never read from the URL. Two different keys (in two
 // headers, or one header repeated) are ErrConflictingCredentials.
-func credential(r *http.Request, from CredentialSource) (string, error) {
+func credential(r *http.Request, bearerOnly bool) (string, error) {
 	var key string
-	if from&FromBearer != 0 {
-		vals := r.Header["Authorization"]
-		for _, v := range vals {
-			tok, ok := bearerToken(v)
-			if !ok {
-				continue
-			}
-			if key != "" && key != tok {
-				return "", ErrConflictingCredentials
-			}
-			key = tok
+	for _, v := range r.Header["Authorization"] {
+		tok, ok := bearerToken(v)
+		if !ok {
+			continue
 		}
+		if key != "" && key != tok {
+			return "", ErrConflictingCredentials
+		}
+		key = tok
 	}
-	if from&FromAPIKeyHeader != 0 {
+	if !bearerOnly {
 		for _, v := range r.Header["X-Api-Key"] {
 			v = strings.TrimSpace(v)
 			if v == "" {
@@ -40,10 +37,10 @@ func credential(r *http.Request, from CredentialSource) (string, error) {
 		}
 	}
 	if key == "" {
-		return "", noCredential(r, from)
+		return "", noCredential(r)
 	}
 	if len(key) > maxCredentialLen {
-		return "", errMalformed("credential too long")
+		return "", errMalformedKey
 	}
 	return key, nil
 }
@@ -64,12 +61,10 @@ func bearerToken(v string) (string, bool) {
 var queryKeyNames = []string{"access_token", "api_key", "apikey", "key", "token"}
 
 // noCredential tells why a request has no usable key.
-func noCredential(r *http.Request, from CredentialSource) error {
-	if from&FromBearer != 0 {
-		for _, v := range r.Header["Authorization"] {
-			if strings.TrimSpace(v) != "" {
-				return ErrNotBearer
-			}
+func noCredential(r *http.Request) error {
+	for _, v := range r.Header["Authorization"] {
+		if strings.TrimSpace(v) != "" {
+			return ErrNotBearer
 		}
 	}
 	if r.URL != nil && r.URL.RawQuery != "" {

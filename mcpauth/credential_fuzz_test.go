@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 )
 
 // FuzzCredential checks credential extraction against its contract: it
@@ -29,7 +31,7 @@ func FuzzCredential(f *testing.F) {
 	f.Add("Bearer "+key+"\u00a0", "", key, "", "", uint8(0))
 	f.Add("", "", "", "", "Bearer "+key, uint8(0))
 	f.Fuzz(func(t *testing.T, auth1, auth2, api1, api2, query string, mode uint8) {
-		from := []CredentialSource{FromBearer | FromAPIKeyHeader, FromBearer, FromAPIKeyHeader}[int(mode)%3]
+		bearerOnly := mode%2 == 1
 		q := url.Values{"api_key": {query}, "key": {query}, "access_token": {query}, "token": {query}}
 		r := httptest.NewRequest(http.MethodPost, "/mcp?"+q.Encode(), nil)
 		add := func(name string, vals ...string) {
@@ -44,16 +46,14 @@ func FuzzCredential(f *testing.F) {
 
 		// What the enabled headers carry, by the documented rules.
 		distinct := map[string]bool{}
-		if from&FromBearer != 0 {
-			for _, v := range r.Header["Authorization"] {
-				if len(v) >= 7 && strings.EqualFold(v[:7], "bearer ") {
-					if tok := strings.TrimSpace(v[7:]); tok != "" {
-						distinct[tok] = true
-					}
+		for _, v := range r.Header["Authorization"] {
+			if len(v) >= 7 && strings.EqualFold(v[:7], "bearer ") {
+				if tok := strings.TrimSpace(v[7:]); tok != "" {
+					distinct[tok] = true
 				}
 			}
 		}
-		if from&FromAPIKeyHeader != 0 {
+		if !bearerOnly {
 			for _, v := range r.Header["X-Api-Key"] {
 				if v = strings.TrimSpace(v); v != "" {
 					distinct[v] = true
@@ -61,7 +61,7 @@ func FuzzCredential(f *testing.F) {
 			}
 		}
 
-		got, err := credential(r, from)
+		got, err := credential(r, bearerOnly)
 		switch {
 		case len(distinct) == 0:
 			if !errors.Is(err, ErrNoCredential) {
@@ -76,7 +76,7 @@ func FuzzCredential(f *testing.F) {
 			for k := range distinct {
 				only = k
 			}
-			if !(len(only) > maxCredentialLen && errors.Is(err, ErrMalformedKey)) {
+			if !(len(only) > maxCredentialLen && errors.Is(err, apikey.ErrMalformedKey)) {
 				t.Fatalf("one credential %q: unexpected error %v", only, err)
 			}
 		default:

@@ -5,18 +5,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/stretchr/testify/assert"
 )
 
 func TestCredential(t *testing.T) {
 	t.Parallel()
-	both := FromBearer | FromAPIKeyHeader
+	const both, bearerOnly = false, true
 	tests := []struct {
-		name    string
-		headers map[string][]string
-		from    CredentialSource
-		want    string
-		wantErr error
+		name       string
+		headers    map[string][]string
+		bearerOnly bool
+		want       string
+		wantErr    error
 	}{
 		{"bearer", map[string][]string{"Authorization": {"Bearer k1"}}, both, "k1", nil},
 		{"bearer scheme is case-insensitive", map[string][]string{"Authorization": {"bEaReR   k1  "}}, both, "k1", nil},
@@ -28,10 +29,9 @@ func TestCredential(t *testing.T) {
 		{"none", map[string][]string{}, both, "", ErrNoCredential},
 		{"basic auth is not a key", map[string][]string{"Authorization": {"Basic dXNlcjpwYXNz"}}, both, "", ErrNoCredential},
 		{"empty bearer", map[string][]string{"Authorization": {"Bearer "}}, both, "", ErrNoCredential},
-		{"bearer disabled", map[string][]string{"Authorization": {"Bearer k1"}}, FromAPIKeyHeader, "", ErrNoCredential},
-		{"x-api-key disabled", map[string][]string{"X-Api-Key": {"k1"}}, FromBearer, "", ErrNoCredential},
-		{"disabled source cannot conflict", map[string][]string{"Authorization": {"Bearer k1"}, "X-Api-Key": {"k2"}}, FromBearer, "k1", nil},
-		{"huge header", map[string][]string{"Authorization": {"Bearer " + strings.Repeat("a", 1<<20)}}, both, "", ErrMalformedKey},
+		{"x-api-key off with BearerOnly", map[string][]string{"X-Api-Key": {"k1"}}, bearerOnly, "", ErrNoCredential},
+		{"an ignored header cannot conflict", map[string][]string{"Authorization": {"Bearer k1"}, "X-Api-Key": {"k2"}}, bearerOnly, "k1", nil},
+		{"huge header", map[string][]string{"Authorization": {"Bearer " + strings.Repeat("a", 1<<20)}}, both, "", apikey.ErrMalformedKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,7 +42,7 @@ func TestCredential(t *testing.T) {
 					r.Header.Add(k, v)
 				}
 			}
-			got, err := credential(r, tt.from)
+			got, err := credential(r, tt.bearerOnly)
 			if tt.wantErr != nil {
 				assert.ErrorIs(t, err, tt.wantErr)
 				return

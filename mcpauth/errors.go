@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 )
 
 // kindError is a sentinel that is also another sentinel: ErrKeyExpired is an
@@ -18,10 +19,22 @@ import (
 type kindError struct {
 	msg    string
 	parent error
+	also   error // a second parent, or nil
 }
 
 func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.parent }
+func (e *kindError) Unwrap() []error {
+	if e.also == nil {
+		return []error{e.parent}
+	}
+	return []error{e.parent, e.also}
+}
+
+// errMalformedKey is every credential that is not a key (apikey.ParseKey
+// failed, or longer than any key): an ErrInvalidKey and an
+// apikey.ErrMalformedKey. One value, so that refusing attacker input
+// allocates nothing.
+var errMalformedKey = &kindError{msg: "mcpauth: malformed key", parent: ErrInvalidKey, also: apikey.ErrMalformedKey}
 
 // Errors returned by Authenticate and handed to Options.ErrorHandler. Test
 // them with errors.Is; the precise ones (ErrKeyExpired, ...) are also
@@ -88,24 +101,26 @@ var (
 	ErrHeaderMismatch = &kindError{msg: "mcpauth: Mcp-Method or Mcp-Name header disagrees with the body", parent: ErrInvalidRequest}
 )
 
-// JSON-RPC error codes in mcpauth's responses. The custom codes are in
-// -32010..-32013: no official SDK uses them for itself (the go-sdk takes
-// -32001..-32004 and -32042, -32003/-32004 meaning "connection closing";
-// the TypeScript SDK -32000 and -32001; mcp-go and the 2026-07-28
-// specification -32020..-32022), so a client reports them as the server's
-// error instead of a dead connection.
+// JSON-RPC error codes in mcpauth's responses (Response.RPCCode): the
+// standard -32700 (parse error) and -32600 (invalid request) for bad
+// bodies, and custom codes in -32010..-32013 for refusals: -32010
+// unauthorized (HTTP 401, or 400 for two keys), -32011 forbidden (403),
+// -32012 rate limited (429), -32013 unavailable (503). No official SDK uses
+// the custom codes for itself (the go-sdk takes -32001..-32004 and -32042,
+// -32003/-32004 meaning "connection closing"; the TypeScript SDK -32000 and
+// -32001; mcp-go and the 2026-07-28 specification -32020..-32022), so a
+// client reports them as the server's error instead of a dead connection.
+// The two that SDK adapters answer with are exported.
 const (
-	RPCCodeParseError     = -32700
-	RPCCodeInvalidRequest = -32600
+	rpcCodeParseError     = -32700
+	rpcCodeInvalidRequest = -32600
 	// RPCCodeUnauthorized: no key, an invalid key, or two keys (HTTP 401/400).
 	RPCCodeUnauthorized = -32010
 	// RPCCodeForbidden: insufficient scope, blocked target, inactive account,
-	// address not allowed (HTTP 403).
-	RPCCodeForbidden = -32011
-	// RPCCodeRateLimited: over the rate limit (HTTP 429).
-	RPCCodeRateLimited = -32012
-	// RPCCodeUnavailable: a backend is down; retry later (HTTP 503).
-	RPCCodeUnavailable = -32013
+	// address not allowed, session of another user (HTTP 403).
+	RPCCodeForbidden   = -32011
+	rpcCodeRateLimited = -32012
+	rpcCodeUnavailable = -32013
 )
 
 // ScopeError is the error for an MCP message the key may not send.
@@ -213,7 +228,7 @@ type Response struct {
 // internal error text is never part of a Response.
 func ResponseFor(err error, realm string) Response {
 	if realm == "" {
-		realm = DefaultRealm
+		realm = defaultRealm
 	}
 	resp := responseFor(err, `Bearer realm="`+realm+`"`)
 	var me *messagesError
@@ -239,11 +254,11 @@ func rpcCodeFor(status int) int {
 	case http.StatusForbidden:
 		return RPCCodeForbidden
 	case http.StatusTooManyRequests:
-		return RPCCodeRateLimited
+		return rpcCodeRateLimited
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-		return RPCCodeInvalidRequest
+		return rpcCodeInvalidRequest
 	default:
-		return RPCCodeUnavailable
+		return rpcCodeUnavailable
 	}
 }
 
@@ -303,7 +318,7 @@ var meanings = []meaning{
 	{ErrNotBearer, 401, "unauthorized", "Only Bearer credentials are accepted; send the API key as 'Authorization: Bearer <key>'.", "not_bearer", audit.OutcomeUnauthenticated},
 	{ErrNoCredential, 401, "unauthorized", "An API key is required. Send it as 'Authorization: Bearer <key>'.", "no_credential", audit.OutcomeUnauthenticated},
 	{ErrConflictingCredentials, 400, "invalid_request", "Send exactly one API key, in one header.", "conflicting_credentials", audit.OutcomeUnauthenticated},
-	{ErrMalformedKey, 401, "invalid_token", invalidKeyMessage, "malformed_key", audit.OutcomeUnauthenticated},
+	{apikey.ErrMalformedKey, 401, "invalid_token", invalidKeyMessage, "malformed_key", audit.OutcomeUnauthenticated},
 	{ErrKeyRevoked, 401, "invalid_token", invalidKeyMessage, "key_revoked", audit.OutcomeUnauthenticated},
 	{ErrKeyExpired, 401, "invalid_token", invalidKeyMessage, "key_expired", audit.OutcomeUnauthenticated},
 	{ErrUnknownKey, 401, "invalid_token", invalidKeyMessage, "unknown_key", audit.OutcomeUnauthenticated},
@@ -320,10 +335,6 @@ var meanings = []meaning{
 	{ErrHeaderMismatch, 400, "header_mismatch", "Invalid request: the Mcp-Method or Mcp-Name header does not match the body.", "header_mismatch", audit.OutcomeDenied},
 	{ErrInvalidRequest, 400, "invalid_request", "Invalid request: the body is not a JSON-RPC message, or has a key given twice or in another letter case.", "invalid_request", audit.OutcomeDenied},
 	{ErrUnavailable, 503, "temporarily_unavailable", "Authentication is temporarily unavailable. Try again shortly.", "unavailable", audit.OutcomeError},
-	// Key administration (KeysHandler).
-	{ErrKeyNotFound, 404, "not_found", "No such key.", "not_found", audit.OutcomeDenied},
-	{ErrTooManyKeys, 409, "too_many_keys", "You have reached the maximum number of active keys. Revoke one first.", "too_many_keys", audit.OutcomeDenied},
-	{ErrScopeNotAllowed, 403, "scope_not_allowed", "A requested scope is not allowed for this user.", "scope_not_allowed", audit.OutcomeDenied},
 }
 
 var internalError = meaning{status: 500, code: "internal_error", message: "The request could not be authenticated.", reason: "error", outcome: audit.OutcomeError}
@@ -371,7 +382,7 @@ func responseFor(err error, bearer string) Response {
 		}
 	}
 	if m.err == ErrParse {
-		resp.RPCCode = RPCCodeParseError
+		resp.RPCCode = rpcCodeParseError
 	}
 	var se *ScopeError
 	if errors.As(err, &se) {
@@ -395,17 +406,6 @@ func responseFor(err error, bearer string) Response {
 		}
 	}
 	return resp
-}
-
-// DefaultErrorHandler writes ResponseFor(err, DefaultRealm) as JSON:
-//
-//	{"error":"invalid_token","message":"The API key is invalid, expired or revoked."}
-//
-// (a JSON-RPC error response carrying the request id for MCP POSTs) with
-// the WWW-Authenticate challenge where one applies, and
-// Cache-Control: no-store. It never writes the error's own text.
-func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	WriteResponse(w, ResponseFor(err, DefaultRealm))
 }
 
 type rpcData struct {
@@ -442,9 +442,15 @@ type rpcResultResponse struct {
 	Result  toolResult      `json:"result"`
 }
 
-// WriteResponse writes resp as the default error handler does. Custom error
-// handlers use it to change one case and keep the rest.
-func WriteResponse(w http.ResponseWriter, resp Response) {
+// Write writes resp as the default error handler does: as JSON,
+//
+//	{"error":"invalid_token","message":"The API key is invalid, expired or revoked."}
+//
+// (a JSON-RPC error response carrying the request id for MCP POSTs), with
+// the WWW-Authenticate challenge where one applies and Cache-Control:
+// no-store. Custom error handlers use it to change one case and keep the
+// rest: ResponseFor(err, realm).Write(w).
+func (resp Response) Write(w http.ResponseWriter) {
 	h := w.Header()
 	if resp.Challenge != "" {
 		h.Set("WWW-Authenticate", resp.Challenge)

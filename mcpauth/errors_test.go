@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -19,8 +20,8 @@ func TestResponseFor(t *testing.T) {
 		code      string
 	}{
 		{ErrNoCredential, 401, `Bearer realm="mcp"`, "unauthorized"},
-		{ErrMalformedKey, 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, "invalid_token"},
-		{fmt.Errorf("x: %w", ErrMalformedKey), 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, "invalid_token"},
+		{apikey.ErrMalformedKey, 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, "invalid_token"},
+		{fmt.Errorf("x: %w", apikey.ErrMalformedKey), 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, "invalid_token"},
 		{ErrUnknownKey, 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, "invalid_token"},
 		{ErrKeyRevoked, 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, "invalid_token"},
 		{ErrKeyExpired, 401, `Bearer realm="mcp", error="invalid_token", error_description="The API key is invalid, expired or revoked."`, "invalid_token"},
@@ -47,10 +48,10 @@ func TestResponseFor(t *testing.T) {
 	assert.Equal(t, `Bearer realm="acme"`, ResponseFor(ErrNoCredential, "acme").Challenge)
 }
 
-func TestDefaultErrorHandler(t *testing.T) {
+func TestWriteErrorOutsideAGuard(t *testing.T) {
 	t.Parallel()
 	w := httptest.NewRecorder()
-	DefaultErrorHandler(w, httptest.NewRequest(http.MethodGet, "/", nil), fmt.Errorf("%w: secret detail", ErrUnavailable))
+	WriteError(w, httptest.NewRequest(http.MethodGet, "/", nil), fmt.Errorf("%w: secret detail", ErrUnavailable))
 	assert.Equal(t, 503, w.Code)
 	assert.Equal(t, "application/json", w.Header().Get("Content-Type"))
 	assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))

@@ -3,26 +3,32 @@ package mcpauth_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"strings"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store"
 )
 
 // Wrap an MCP handler so that only requests with a valid key reach it, and
 // read the caller inside.
 func ExampleGuard_Require() {
-	guard, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{
-		Peppers: []mcpauth.Pepper{{Version: 1, Secret: []byte("load-me-from-a-secret-manager")}},
-	})
+	keys := store.NewMemory()
+	peppers := []apikey.Pepper{{Version: 1, Secret: []byte("load-me-from-a-secret-manager")}}
+	guard, err := mcpauth.New(keys, &mcpauth.Options{Peppers: peppers})
 	if err != nil {
 		panic(err)
 	}
 	defer guard.Close(context.Background())
+	// The host's key-management code issues keys with the same peppers.
+	admin, err := keyadmin.New(keys, &keyadmin.Options{Peppers: peppers, OnChange: guard.Forget})
+	if err != nil {
+		panic(err)
+	}
+	defer admin.Close(context.Background())
 
 	mcpHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := mcpauth.PrincipalFrom(r.Context())
@@ -31,7 +37,7 @@ func ExampleGuard_Require() {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", guard.Require(mcpHandler))
 
-	key, err := guard.Manager().Create(context.Background(), "user-42", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+	key, err := admin.Create(context.Background(), "user-42", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
 	if err != nil {
 		panic(err)
 	}
@@ -51,39 +57,4 @@ func ExampleGuard_Require() {
 	// 200 hello user-42
 	// 401 Bearer realm="mcp"
 	// {"jsonrpc":"2.0","id":1,"error":{"code":-32010,"message":"An API key is required. Send it as 'Authorization: Bearer \u003ckey\u003e'.","data":{"error":"unauthorized"}}}
-}
-
-// Create a key: the raw key is returned once; the store keeps only its hash.
-func ExampleManager_Create() {
-	// Tests inject a deterministic source; production uses crypto/rand (the default).
-	seeded := rand.NewChaCha8([32]byte{1})
-	guard, _ := mcpauth.New(store.NewMemory(), &mcpauth.Options{Rand: seeded})
-	key, err := guard.Manager().Create(context.Background(), "user-42", mcpauth.CreateOptions{Name: "laptop"})
-	if err != nil {
-		panic(err)
-	}
-	parsed, _ := mcpauth.ParseKey(key.Raw, "")
-	fmt.Println(len(key.Raw), parsed.ID == key.Key.ID, len(key.Key.Hash))
-	fmt.Println(key) // printing the result never shows the raw key
-	// Output:
-	// 46 true 32
-	// mcpauth.CreatedKey{ID:iiw1H3lRmyFr}
-}
-
-// Check a string with the key format's checksum, without any store.
-func ExampleParseKey() {
-	_, err := mcpauth.ParseKey("mcp_0000000000000000000000000000000000000000aa", "")
-	fmt.Println(err)
-	// Output:
-	// mcpauth: malformed key: bad checksum
-}
-
-// The expression secret scanners use to find leaked keys.
-func ExampleScannerRegexp() {
-	fmt.Println(mcpauth.ScannerRegexp(""))
-	re := regexp.MustCompile(mcpauth.ScannerRegexp("acme"))
-	fmt.Println(re.MatchString("token=acme_0000000000000000000000000000000000000000aa"))
-	// Output:
-	// \bmcp_[0-9A-Za-z]{42}\b
-	// true
 }

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
+	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -77,4 +81,27 @@ func badChecksum(raw string) string {
 		return raw[:len(raw)-1] + "y"
 	}
 	return raw[:len(raw)-1] + "x"
+}
+
+// managerFor returns a key manager over keys that issues keys g accepts
+// (the default prefix, testPepper, the clock now or time.Now when nil) and
+// whose changes reach g's cache at once.
+func managerFor(t testing.TB, g *mcpauth.Guard, keys store.KeyStore, now func() time.Time) *keyadmin.Manager {
+	t.Helper()
+	m, err := keyadmin.New(keys, &keyadmin.Options{Peppers: []apikey.Pepper{testPepper}, Now: now, OnChange: g.Forget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	return m
+}
+
+// mustBuild is apikey.Build, failing the test on error.
+func mustBuild(t testing.TB, prefix, id, secret string) string {
+	t.Helper()
+	raw, err := apikey.Build(prefix, id, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

@@ -2,59 +2,33 @@ package mcpauth
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/internal/notifyqueue"
+	"github.com/mcpauth/mcpauth/mcpauth/notify"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
 )
 
-// Defaults for Options.
+// Defaults for Options, stated on each field.
 const (
-	DefaultRealm            = "mcp"
-	DefaultCacheTTL         = 30 * time.Second
-	DefaultCacheSize        = 10_000
-	DefaultNegativeCacheTTL = 5 * time.Second
-	DefaultTouchInterval    = 10 * time.Second
-	DefaultStoreTimeout     = 2 * time.Second
-	DefaultMaxBodyBytes     = 4 << 20
-	DefaultMaxBatchLength   = 32
+	defaultRealm            = "mcp"
+	defaultCacheTTL         = 30 * time.Second
+	defaultCacheSize        = 10_000
+	defaultNegativeCacheTTL = 5 * time.Second
+	defaultTouchInterval    = 10 * time.Second
+	defaultStoreTimeout     = 2 * time.Second
+	defaultMaxBodyBytes     = 4 << 20
+	defaultMaxBatchLength   = 32
 )
-
-// Credential sources, combined with | in Options.Credentials.
-type CredentialSource uint8
-
-const (
-	// FromBearer reads "Authorization: Bearer <key>", what MCP clients send.
-	FromBearer CredentialSource = 1 << iota
-	// FromAPIKeyHeader reads "X-API-Key: <key>".
-	FromAPIKeyHeader
-)
-
-// UserChecker is the host application's answer to "is this user allowed to
-// act right now?". Return false for deactivated, suspended or deleted users;
-// return an error only when the answer cannot be had (the request then fails
-// closed with 503).
-type UserChecker interface {
-	UserActive(ctx context.Context, userID string) (bool, error)
-}
-
-// UserCheckerFunc adapts a function to UserChecker.
-type UserCheckerFunc func(ctx context.Context, userID string) (bool, error)
-
-// UserActive implements UserChecker.
-func (f UserCheckerFunc) UserActive(ctx context.Context, userID string) (bool, error) {
-	return f(ctx, userID)
-}
 
 // Options configures a Guard. The zero value (or a nil *Options) is secure:
 // every field documents its default.
@@ -65,17 +39,20 @@ type Options struct {
 	// Peppers are the server-side secrets keys are hashed with; the first is
 	// current (new keys use it), the rest are retired ones still accepted for
 	// old keys. Default none: plain SHA-256. Setting one is recommended.
-	Peppers []Pepper
-	// Credentials says where keys are read from. Default FromBearer|FromAPIKeyHeader.
-	// Keys in the URL query are never accepted.
-	Credentials CredentialSource
+	Peppers []apikey.Pepper
+	// BearerOnly reads keys only from "Authorization: Bearer <key>", what
+	// MCP clients send. Default false: "X-API-Key: <key>" is read too (two
+	// different keys in one request are refused). Keys in the URL query are
+	// never accepted.
+	BearerOnly bool
 	// Users, if set, is asked on every authenticated request whether the
 	// key's user is active; an inactive user gets 403. It should be cheap (a
 	// cache in front of the user table). Default: every user is active.
-	Users UserChecker
+	Users store.UserChecker
 	// CacheTTL is how long a verified key is trusted without asking the
 	// store again; never past the key's own expiry. A key revoked through
-	// this Guard's Manager stops at once; one revoked elsewhere stops within
+	// a key manager whose OnChange is this Guard's Forget stops at once; one
+	// revoked elsewhere stops within
 	// CacheTTL (or the revocation poll, see RevocationPollInterval).
 	// During a store outage a cached key keeps working until its CacheTTL
 	// runs out, then fails with 503 (ErrUnavailable), unless StaleIfError
@@ -113,15 +90,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-	// Rand is the source of key randomness for the Manager. Default crypto/rand.
-	Rand io.Reader
 	// TrustedProxies lists the addresses (CIDR prefixes or single IPs) of
 	// reverse proxies whose TrustedProxyHeader is believed when finding the
 	// client address (for key IP allowlists, new-IP notifications and
 	// audit). Default none: the TCP peer is the client and forwarding
 	// headers are ignored, since any client can send them.
 	TrustedProxies []string
-	// AcceptLegacyKeys also accepts keys imported with Manager.ImportLegacy
+	// AcceptLegacyKeys also accepts keys imported with keyadmin's ImportLegacy
 	// (SHA-256 of the whole raw key, the seed's scheme), so agents keep
 	// working while users move to new keys. Default false.
 	AcceptLegacyKeys bool
@@ -162,7 +137,7 @@ type Options struct {
 	// store remembers addresses across restarts and instances; otherwise
 	// this process does, and each restart announces them again. Calls run
 	// on a background goroutine, never on the request path. Default none.
-	Notifier Notifier
+	Notifier notify.Notifier
 
 	// Policy maps MCP operations (tools/call by tool, resources/read by URI,
 	// prompts/get, completion/complete) to the scopes they need, and blocks
@@ -234,64 +209,57 @@ type Options struct {
 // Guard authenticates requests with API keys. Create it with New; it is
 // safe for concurrent use. Close it on shutdown to flush last-used times.
 type Guard struct {
-	keys    store.KeyStore
+	keys    store.KeyLookup
 	opts    Options
-	hasher  *hasher
+	hasher  *apikey.Hasher
 	cache   *keyCache
 	touches *toucher
 	trusted proxyTrust
 	legacy  legacyFilter
 	newIPs  *ipWatcher
-	notes   *notifyQueue
+	notes   *notifyqueue.Queue
 
 	revocations *revocationWatcher
 	strict      bool // Options.AuditStrict
-
-	userLocks   *userLocks
-	managerOnce sync.Once
-	manager     *Manager
 }
 
 // New returns a Guard over keys. opts may be nil. It fails if an option is
 // invalid (a bad prefix, a short pepper).
-func New(keys store.KeyStore, opts *Options) (*Guard, error) {
+func New(keys store.KeyLookup, opts *Options) (*Guard, error) {
 	if keys == nil {
 		return nil, errors.New("mcpauth: New needs a KeyStore")
 	}
 	var o Options
 	if opts != nil {
 		o = *opts
-		o.Peppers = append([]Pepper(nil), opts.Peppers...)
+		o.Peppers = slices.Clone(opts.Peppers)
 	}
 	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
+		o.Prefix = apikey.DefaultPrefix
 	}
-	if !prefixPattern.MatchString(o.Prefix) {
-		return nil, fmt.Errorf("mcpauth: invalid Prefix %q: want 2-16 lower-case letters and digits, starting with a letter", o.Prefix)
-	}
-	if o.Credentials == 0 {
-		o.Credentials = FromBearer | FromAPIKeyHeader
+	if err := apikey.CheckPrefix(o.Prefix); err != nil {
+		return nil, fmt.Errorf("mcpauth: Options.Prefix: %w", err)
 	}
 	if o.CacheTTL == 0 {
-		o.CacheTTL = DefaultCacheTTL
+		o.CacheTTL = defaultCacheTTL
 	}
 	if o.CacheSize <= 0 {
-		o.CacheSize = DefaultCacheSize
+		o.CacheSize = defaultCacheSize
 	}
 	if o.NegativeCacheTTL == 0 {
-		o.NegativeCacheTTL = DefaultNegativeCacheTTL
+		o.NegativeCacheTTL = defaultNegativeCacheTTL
 	}
 	if o.TouchInterval <= 0 {
-		o.TouchInterval = DefaultTouchInterval
+		o.TouchInterval = defaultTouchInterval
 	}
 	if o.StoreTimeout <= 0 {
-		o.StoreTimeout = DefaultStoreTimeout
+		o.StoreTimeout = defaultStoreTimeout
 	}
 	if o.RevocationPollInterval == 0 {
 		o.RevocationPollInterval = time.Second
 	}
 	if o.Realm == "" {
-		o.Realm = DefaultRealm
+		o.Realm = defaultRealm
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -299,14 +267,11 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Rand == nil {
-		o.Rand = rand.Reader
-	}
 	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = DefaultMaxBodyBytes
+		o.MaxBodyBytes = defaultMaxBodyBytes
 	}
 	if o.MaxBatchLength <= 0 {
-		o.MaxBatchLength = DefaultMaxBatchLength
+		o.MaxBatchLength = defaultMaxBatchLength
 	}
 	if o.Refusals > RefusalToolResult {
 		return nil, fmt.Errorf("mcpauth: unknown Refusals mode %d", o.Refusals)
@@ -324,18 +289,18 @@ func New(keys store.KeyStore, opts *Options) (*Guard, error) {
 			return nil, fmt.Errorf("mcpauth: RatePolicy: %w", err)
 		}
 	}
-	h, err := newHasher(o.Peppers)
+	h, err := apikey.NewHasher(o.Peppers)
 	if err != nil {
 		return nil, err
 	}
-	g := &Guard{keys: keys, opts: o, hasher: h, cache: newKeyCache(o.CacheSize, o.StaleIfError), userLocks: newUserLocks()}
+	g := &Guard{keys: keys, opts: o, hasher: h, cache: newKeyCache(o.CacheSize, o.StaleIfError)}
 	if g.trusted, err = newProxyTrust(o.TrustedProxies, o.TrustedProxyHeader); err != nil {
 		return nil, err
 	}
 	if g.legacy, err = newLegacyFilter(o.Prefix, o.LegacyKeyPattern); err != nil {
 		return nil, err
 	}
-	g.notes = newNotifyQueue(o.Logger)
+	g.notes = notifyqueue.New(o.Logger)
 	if o.Notifier != nil {
 		rec, _ := keys.(store.AddressRecorder) // nil: per-process memory only
 		g.newIPs = newIPWatcher(o.Notifier, g.notes, rec, o.StoreTimeout, o.Logger, o.Now)
@@ -364,7 +329,7 @@ func (g *Guard) Close(ctx context.Context) error {
 	if g.touches != nil {
 		errs = append(errs, g.touches.close(ctx))
 	}
-	errs = append(errs, g.notes.close(ctx))
+	errs = append(errs, g.notes.Close(ctx))
 	if g.revocations != nil {
 		errs = append(errs, g.revocations.close(ctx))
 	}

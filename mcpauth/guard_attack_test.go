@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -37,8 +39,9 @@ func TestClientAddressSpoofing(t *testing.T) {
 	guards := map[string]*mcpauth.Guard{}
 	keys := map[string]string{}
 	for name, header := range map[string]string{"xff": "", "fwd": "Forwarded"} {
-		g, _, _ := guardOn(t, store.NewMemory(), &mcpauth.Options{TrustedProxies: proxies, TrustedProxyHeader: header})
-		k, err := g.Manager().Create(context.Background(), "alice", mcpauth.CreateOptions{AllowedCIDRs: []string{"10.0.0.0/8"}})
+		s := store.NewMemory()
+		g, c, _ := guardOn(t, s, &mcpauth.Options{TrustedProxies: proxies, TrustedProxyHeader: header})
+		k, err := managerFor(t, g, s, c.Now).Create(context.Background(), "alice", keyadmin.CreateOptions{AllowedCIDRs: []string{"10.0.0.0/8"}})
 		require.NoError(t, err)
 		guards[name], keys[name] = g, k.Raw
 	}
@@ -114,8 +117,8 @@ func TestClientAddressSpoofing(t *testing.T) {
 func TestLegacyJunkNeverReachesStore(t *testing.T) {
 	t.Parallel()
 	s := newHookStore()
-	g, _, _ := guardOn(t, s, &mcpauth.Options{AcceptLegacyKeys: true})
-	current, err := g.Manager().Create(context.Background(), "alice", mcpauth.CreateOptions{})
+	g, c, _ := guardOn(t, s, &mcpauth.Options{AcceptLegacyKeys: true})
+	current, err := managerFor(t, g, s, c.Now).Create(context.Background(), "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	before := s.total()
 	attacks := []struct{ name, raw string }{
@@ -142,8 +145,8 @@ func TestLegacyJunkNeverReachesStore(t *testing.T) {
 
 	// What a legacy key can look like still reaches it (and works).
 	for _, raw := range []string{"sk_live_3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c", "mcp_" + strings.Repeat("0123456789abcdef", 4), "dGhpcyBpcyBhIGtleQ=="} {
-		sum := mcpauth.LegacyKeyHash(raw)
-		_, err := g.Manager().ImportLegacy(context.Background(), "alice", hex.EncodeToString(sum[:]), mcpauth.CreateOptions{})
+		sum := apikey.LegacyKeyHash(raw)
+		_, err := managerFor(t, g, s, c.Now).ImportLegacy(context.Background(), "alice", hex.EncodeToString(sum[:]), keyadmin.CreateOptions{})
 		require.NoError(t, err)
 		p, err := authWith(g, raw)
 		require.NoError(t, err, raw)
@@ -154,10 +157,10 @@ func TestLegacyJunkNeverReachesStore(t *testing.T) {
 func TestLegacyKeyPattern(t *testing.T) {
 	t.Parallel()
 	s := newHookStore()
-	g, _, _ := guardOn(t, s, &mcpauth.Options{AcceptLegacyKeys: true, LegacyKeyPattern: `mcp_[0-9a-f]{64}`})
+	g, c, _ := guardOn(t, s, &mcpauth.Options{AcceptLegacyKeys: true, LegacyKeyPattern: `mcp_[0-9a-f]{64}`})
 	seedKey := "mcp_" + strings.Repeat("0123456789abcdef", 4)
-	sum := mcpauth.LegacyKeyHash(seedKey)
-	_, err := g.Manager().ImportLegacy(context.Background(), "alice", hex.EncodeToString(sum[:]), mcpauth.CreateOptions{})
+	sum := apikey.LegacyKeyHash(seedKey)
+	_, err := managerFor(t, g, s, c.Now).ImportLegacy(context.Background(), "alice", hex.EncodeToString(sum[:]), keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	p, err := authWith(g, seedKey)
 	require.NoError(t, err)

@@ -16,16 +16,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store"
 )
 
-var testPepper = mcpauth.Pepper{Version: 1, Secret: []byte("test-pepper-0123456789")}
+var testPepper = apikey.Pepper{Version: 1, Secret: []byte("test-pepper-0123456789")}
 
 type fixture struct {
 	clock *clock
 	store *countingStore
 	guard *mcpauth.Guard
-	mgr   *mcpauth.Manager
+	mgr   *keyadmin.Manager
 	logs  *bytes.Buffer
 }
 
@@ -38,13 +40,13 @@ func newFixture(t *testing.T, opts *mcpauth.Options) *fixture {
 	}
 	o.Now = f.clock.Now
 	if o.Peppers == nil {
-		o.Peppers = []mcpauth.Pepper{testPepper}
+		o.Peppers = []apikey.Pepper{testPepper}
 	}
 	o.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: f.logs}, nil))
 	g, err := mcpauth.New(f.store, &o)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = g.Close(context.Background()) })
-	f.guard, f.mgr = g, g.Manager()
+	f.guard, f.mgr = g, managerFor(t, g, f.store, f.clock.Now)
 	return f
 }
 
@@ -59,7 +61,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func (f *fixture) create(t *testing.T, userID string, o mcpauth.CreateOptions) mcpauth.CreatedKey {
+func (f *fixture) create(t *testing.T, userID string, o keyadmin.CreateOptions) keyadmin.CreatedKey {
 	t.Helper()
 	k, err := f.mgr.Create(context.Background(), userID, o)
 	require.NoError(t, err)
@@ -77,10 +79,10 @@ func (f *fixture) auth(raw string) (mcpauth.Principal, error) {
 func TestAuthenticateValidKey(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	k := f.create(t, "user-1", mcpauth.CreateOptions{Name: "laptop", Scopes: []string{"documents:read"}, Metadata: map[string]string{"tier": "paid"}})
+	k := f.create(t, "user-1", keyadmin.CreateOptions{Name: "laptop", Scopes: []string{"documents:read"}, Metadata: map[string]string{"tier": "paid"}})
 	p, err := f.auth(k.Raw)
 	require.NoError(t, err)
-	assert.Equal(t, mcpauth.Principal{KeyID: k.Key.ID, UserID: "user-1", KeyName: "laptop", Scopes: []string{"documents:read"}, Metadata: map[string]string{"tier": "paid"}, ExpiresAt: f.clock.Now().Add(mcpauth.DefaultKeyLifetime)}, p)
+	assert.Equal(t, mcpauth.Principal{KeyID: k.Key.ID, UserID: "user-1", KeyName: "laptop", Scopes: []string{"documents:read"}, Metadata: map[string]string{"tier": "paid"}, ExpiresAt: f.clock.Now().Add(keyadmin.DefaultKeyLifetime)}, p)
 
 	stored, err := f.store.Memory.LookupKey(context.Background(), k.Key.ID)
 	require.NoError(t, err)
@@ -91,13 +93,11 @@ func TestAuthenticateValidKey(t *testing.T) {
 func TestAuthenticateFailures(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	k := f.create(t, "user-1", mcpauth.CreateOptions{})
+	k := f.create(t, "user-1", keyadmin.CreateOptions{})
 
 	// Same ID, different secret, valid checksum: a forged key.
-	other, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{Peppers: []mcpauth.Pepper{testPepper}})
-	require.NoError(t, err)
-	forged := other.Manager()
-	fk, err := forged.Create(context.Background(), "user-1", mcpauth.CreateOptions{})
+	forged := managerFor(t, f.guard, store.NewMemory(), nil)
+	fk, err := forged.Create(context.Background(), "user-1", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	lookupsBefore := f.store.lookups.Load()
 
@@ -107,8 +107,8 @@ func TestAuthenticateFailures(t *testing.T) {
 		want error
 	}{
 		{"no key", "", mcpauth.ErrNoCredential},
-		{"malformed", "mcp_nope", mcpauth.ErrMalformedKey},
-		{"bad checksum", badChecksum(k.Raw), mcpauth.ErrMalformedKey},
+		{"malformed", "mcp_nope", apikey.ErrMalformedKey},
+		{"bad checksum", badChecksum(k.Raw), apikey.ErrMalformedKey},
 		{"unknown id", fk.Raw, mcpauth.ErrUnknownKey},
 	}
 	for _, tt := range tests {
@@ -123,12 +123,12 @@ func TestAuthenticateFailures(t *testing.T) {
 func TestWrongSecretForKnownID(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	victim := f.create(t, "victim", mcpauth.CreateOptions{})
-	attacker := f.create(t, "attacker", mcpauth.CreateOptions{})
+	victim := f.create(t, "victim", keyadmin.CreateOptions{})
+	attacker := f.create(t, "attacker", keyadmin.CreateOptions{})
 	// The attacker knows the victim's public key ID and puts it in front of
 	// their own secret, with a correct checksum: the hash must not match.
-	forged := mcpauth.ForgeKeyForTest("mcp", victim.Key.ID, attacker.Raw[4+12:4+36])
-	_, err := mcpauth.ParseKey(forged, "")
+	forged := mustBuild(t, "mcp", victim.Key.ID, attacker.Raw[4+12:4+36])
+	_, err := apikey.ParseKey(forged, "")
 	require.NoError(t, err, "the forged key is well-formed")
 	_, err = f.auth(forged)
 	assert.ErrorIs(t, err, mcpauth.ErrUnknownKey)
@@ -141,7 +141,7 @@ func TestWrongSecretForKnownID(t *testing.T) {
 func TestRevokeThroughManagerIsImmediate(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	k := f.create(t, "user-1", mcpauth.CreateOptions{})
+	k := f.create(t, "user-1", keyadmin.CreateOptions{})
 	_, err := f.auth(k.Raw)
 	require.NoError(t, err) // now cached
 	require.NoError(t, f.mgr.Revoke(context.Background(), k.Key.ID))
@@ -154,7 +154,7 @@ func TestRevokeThroughManagerIsImmediate(t *testing.T) {
 func TestRevokeElsewhereTakesEffectWithinCacheTTL(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{CacheTTL: 30 * time.Second})
-	k := f.create(t, "user-1", mcpauth.CreateOptions{})
+	k := f.create(t, "user-1", keyadmin.CreateOptions{})
 	_, err := f.auth(k.Raw)
 	require.NoError(t, err)
 	require.NoError(t, f.store.RevokeKey(context.Background(), k.Key.ID, f.clock.Now()))
@@ -169,7 +169,7 @@ func TestRevokeElsewhereTakesEffectWithinCacheTTL(t *testing.T) {
 func TestExpiryIsNeverOutlivedByTheCache(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{CacheTTL: time.Hour})
-	k := f.create(t, "user-1", mcpauth.CreateOptions{ExpiresIn: 10 * time.Second})
+	k := f.create(t, "user-1", keyadmin.CreateOptions{ExpiresIn: 10 * time.Second})
 	_, err := f.auth(k.Raw)
 	require.NoError(t, err)
 	f.clock.Advance(10*time.Second - time.Nanosecond)
@@ -183,7 +183,7 @@ func TestExpiryIsNeverOutlivedByTheCache(t *testing.T) {
 func TestCacheAvoidsStore(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{CacheTTL: time.Minute, NegativeCacheTTL: 5 * time.Second})
-	k := f.create(t, "user-1", mcpauth.CreateOptions{})
+	k := f.create(t, "user-1", keyadmin.CreateOptions{})
 	for range 100 {
 		_, err := f.auth(k.Raw)
 		require.NoError(t, err)
@@ -195,9 +195,7 @@ func TestCacheAvoidsStore(t *testing.T) {
 	assert.Equal(t, int64(2), f.store.lookups.Load(), "refetched after TTL")
 
 	// Negative cache: a flood of one unknown key hits the store once per TTL.
-	other, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{Peppers: []mcpauth.Pepper{testPepper}})
-	require.NoError(t, err)
-	unknown, err := other.Manager().Create(context.Background(), "u", mcpauth.CreateOptions{})
+	unknown, err := managerFor(t, f.guard, store.NewMemory(), nil).Create(context.Background(), "u", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	before := f.store.lookups.Load()
 	for range 1000 {
@@ -213,9 +211,9 @@ func TestCacheAvoidsStore(t *testing.T) {
 func TestCacheIsBounded(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{CacheSize: 64})
-	var keys []mcpauth.CreatedKey
+	var keys []keyadmin.CreatedKey
 	for i := range 500 {
-		keys = append(keys, f.create(t, fmt.Sprintf("user-%d", i), mcpauth.CreateOptions{}))
+		keys = append(keys, f.create(t, fmt.Sprintf("user-%d", i), keyadmin.CreateOptions{}))
 		_, err := f.auth(keys[i].Raw)
 		require.NoError(t, err)
 	}
@@ -234,7 +232,7 @@ func TestUserCheck(t *testing.T) {
 	var mu sync.Mutex
 	active := map[string]bool{"alice": true}
 	var fail bool
-	users := mcpauth.UserCheckerFunc(func(_ context.Context, id string) (bool, error) {
+	users := store.UserCheckerFunc(func(_ context.Context, id string) (bool, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if fail {
@@ -243,8 +241,8 @@ func TestUserCheck(t *testing.T) {
 		return active[id], nil
 	})
 	f := newFixture(t, &mcpauth.Options{Users: users})
-	alice := f.create(t, "alice", mcpauth.CreateOptions{})
-	bob := f.create(t, "bob", mcpauth.CreateOptions{})
+	alice := f.create(t, "alice", keyadmin.CreateOptions{})
+	bob := f.create(t, "bob", keyadmin.CreateOptions{})
 	_, err := f.auth(alice.Raw)
 	require.NoError(t, err)
 	_, err = f.auth(bob.Raw)
@@ -267,7 +265,7 @@ func TestUserCheck(t *testing.T) {
 func TestStoreFailureFailsClosed(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	k := f.create(t, "user-1", mcpauth.CreateOptions{})
+	k := f.create(t, "user-1", keyadmin.CreateOptions{})
 	f.store.broken.Store(true)
 	_, err := f.auth(k.Raw)
 	require.ErrorIs(t, err, mcpauth.ErrUnavailable)
@@ -282,9 +280,9 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 func TestLastUsedIsCoalescedAndFlushedInBatches(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{TouchInterval: time.Hour})
-	var keys []mcpauth.CreatedKey
+	var keys []keyadmin.CreatedKey
 	for range 20 {
-		keys = append(keys, f.create(t, "user", mcpauth.CreateOptions{}))
+		keys = append(keys, f.create(t, "user", keyadmin.CreateOptions{}))
 	}
 	for i := range 50 {
 		for _, k := range keys {
@@ -309,7 +307,7 @@ func TestLastUsedIsCoalescedAndFlushedInBatches(t *testing.T) {
 func TestLastUsedFlushRetriesAfterFailure(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{TouchInterval: 10 * time.Millisecond})
-	k := f.create(t, "user", mcpauth.CreateOptions{})
+	k := f.create(t, "user", keyadmin.CreateOptions{})
 	_, err := f.auth(k.Raw)
 	require.NoError(t, err)
 	f.store.broken.Store(true)
@@ -325,9 +323,9 @@ func TestLastUsedFlushRetriesAfterFailure(t *testing.T) {
 func TestConcurrentAuthenticateAndRevoke(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	var keys []mcpauth.CreatedKey
+	var keys []keyadmin.CreatedKey
 	for range 16 {
-		keys = append(keys, f.create(t, "user", mcpauth.CreateOptions{}))
+		keys = append(keys, f.create(t, "user", keyadmin.CreateOptions{}))
 	}
 	var wg sync.WaitGroup
 	for w := range 8 {
@@ -359,10 +357,22 @@ func TestNewValidatesOptions(t *testing.T) {
 	_, err := mcpauth.New(nil, nil)
 	require.Error(t, err)
 	_, err = mcpauth.New(store.NewMemory(), &mcpauth.Options{Prefix: "Has_Underscore"})
-	require.ErrorContains(t, err, "invalid Prefix")
-	_, err = mcpauth.New(store.NewMemory(), &mcpauth.Options{Peppers: []mcpauth.Pepper{{Version: 1, Secret: []byte("short")}}})
+	require.ErrorContains(t, err, "Options.Prefix")
+	_, err = mcpauth.New(store.NewMemory(), &mcpauth.Options{Peppers: []apikey.Pepper{{Version: 1, Secret: []byte("short")}}})
 	require.Error(t, err)
 	g, err := mcpauth.New(store.NewMemory(), nil)
 	require.NoError(t, err)
 	require.NoError(t, g.Close(context.Background()))
+}
+
+// manager returns a key manager with opts over the fixture's store, which
+// issues keys the fixture's Guard accepts.
+func (f *fixture) manager(t *testing.T, opts *keyadmin.Options) *keyadmin.Manager {
+	t.Helper()
+	o := *opts
+	o.Peppers, o.Now, o.OnChange = []apikey.Pepper{testPepper}, f.clock.Now, f.guard.Forget
+	m, err := keyadmin.New(f.store, &o)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	return m
 }

@@ -1,16 +1,11 @@
 package mcpauth
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"regexp"
-)
 
-// LegacyPepperVersion marks a key record imported with Manager.ImportLegacy:
-// its Hash is the SHA-256 of the whole raw key, as hand-rolled setups (the
-// seed's) stored it.
-const LegacyPepperVersion = -1
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+)
 
 // Legacy key shape: a credential is tried as a legacy key (one store
 // lookup) only if it is minLegacyKeyLen to maxLegacyKeyLen characters of
@@ -66,40 +61,8 @@ func (f legacyFilter) accepts(raw string) bool {
 			return false
 		}
 	}
-	if f.currentShape(raw) {
+	if apikey.HasKeyShape(raw, f.prefix) {
 		return false
 	}
 	return f.pattern == nil || f.pattern.MatchString(raw)
 }
-
-// currentShape reports whether raw has the layout of a current-format key
-// (prefix, "_", bodyLen base62 characters), whatever its checksum.
-func (f legacyFilter) currentShape(raw string) bool {
-	if len(raw) != len(f.prefix)+1+bodyLen || raw[:len(f.prefix)] != f.prefix || raw[len(f.prefix)] != '_' {
-		return false
-	}
-	for i := len(f.prefix) + 1; i < len(raw); i++ {
-		if base62Index[raw[i]] == 0xff {
-			return false
-		}
-	}
-	return true
-}
-
-// legacyKeyID derives the public key ID of a legacy key from its SHA-256:
-// "lg" and ten base62 digits of the hash's first 8 bytes.
-func legacyKeyID(sum []byte) string {
-	v := binary.BigEndian.Uint64(sum[:8])
-	var id [keyIDLen]byte
-	id[0], id[1] = 'l', 'g'
-	for i := keyIDLen - 1; i >= 2; i-- {
-		id[i] = base62[v%62]
-		v /= 62
-	}
-	return string(id[:])
-}
-
-// LegacyKeyHash returns what Manager.ImportLegacy expects for a raw legacy
-// key: the hex SHA-256 the seed's scheme stored. It is for migration tools
-// and tests; a running server never needs it.
-func LegacyKeyHash(raw string) [sha256.Size]byte { return sha256.Sum256([]byte(raw)) }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 )
 
 // legacyShape is the documented legacy key shape (Options.LegacyKeyPattern's
@@ -22,13 +24,13 @@ var legacyShape = regexp.MustCompile(`^[A-Za-z0-9._~+/-]+=*$`)
 // authenticate (a legacy record never matches a current key, nor back).
 func FuzzLegacyKey(f *testing.F) {
 	s := newCountingStore()
-	g, _, _ := guardOn(f, s, &mcpauth.Options{AcceptLegacyKeys: true, CacheTTL: -1, NegativeCacheTTL: -1})
+	g, c, _ := guardOn(f, s, &mcpauth.Options{AcceptLegacyKeys: true, CacheTTL: -1, NegativeCacheTTL: -1})
 	legacy := "sk_live_3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"
-	sum := mcpauth.LegacyKeyHash(legacy)
-	if _, err := g.Manager().ImportLegacy(context.Background(), "alice", hex.EncodeToString(sum[:]), mcpauth.CreateOptions{}); err != nil {
+	sum := apikey.LegacyKeyHash(legacy)
+	if _, err := managerFor(f, g, s, c.Now).ImportLegacy(context.Background(), "alice", hex.EncodeToString(sum[:]), keyadmin.CreateOptions{}); err != nil {
 		f.Fatal(err)
 	}
-	current, err := g.Manager().Create(context.Background(), "bob", mcpauth.CreateOptions{ExpiresIn: 1000 * time.Hour})
+	current, err := managerFor(f, g, s, c.Now).Create(context.Background(), "bob", keyadmin.CreateOptions{ExpiresIn: 1000 * time.Hour})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func FuzzLegacyKey(f *testing.F) {
 		if (tok == legacy || tok == current.Raw) && err != nil {
 			t.Fatalf("the real key failed: %v", err)
 		}
-		_, perr := mcpauth.ParseKey(tok, "")
+		_, perr := apikey.ParseKey(tok, "")
 		want := perr == nil || len(tok) >= 16 && len(tok) <= 256 && legacyShape.MatchString(tok) && !prefixed.MatchString(tok)
 		if looked != want {
 			t.Fatalf("%q: store lookup %v, want %v", raw, looked, want)

@@ -19,6 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // whoami answers with the principal's user and key.
@@ -49,11 +52,11 @@ func do(t *testing.T, srv *httptest.Server, method string, headers map[string]st
 func TestRequireResponses(t *testing.T) {
 	t.Parallel()
 	var inactive atomic.Bool
-	f := newFixture(t, &mcpauth.Options{Users: mcpauth.UserCheckerFunc(func(context.Context, string) (bool, error) { return !inactive.Load(), nil })})
-	k := f.create(t, "user-1", mcpauth.CreateOptions{})
-	revoked := f.create(t, "user-1", mcpauth.CreateOptions{})
+	f := newFixture(t, &mcpauth.Options{Users: store.UserCheckerFunc(func(context.Context, string) (bool, error) { return !inactive.Load(), nil })})
+	k := f.create(t, "user-1", keyadmin.CreateOptions{})
+	revoked := f.create(t, "user-1", keyadmin.CreateOptions{})
 	require.NoError(t, f.mgr.Revoke(context.Background(), revoked.Key.ID))
-	expired := f.create(t, "user-1", mcpauth.CreateOptions{ExpiresIn: time.Second})
+	expired := f.create(t, "user-1", keyadmin.CreateOptions{ExpiresIn: time.Second})
 	f.clock.Advance(time.Second)
 	srv := httptest.NewServer(f.guard.Require(whoami))
 	t.Cleanup(srv.Close)
@@ -113,7 +116,7 @@ func TestRequireResponses(t *testing.T) {
 
 	inactive.Store(false)
 	f.store.broken.Store(true)
-	fresh := f.create(t, "user-1", mcpauth.CreateOptions{})
+	fresh := f.create(t, "user-1", keyadmin.CreateOptions{})
 	resp, body = do(t, srv, "POST", map[string]string{"Authorization": "Bearer " + fresh.Raw})
 	assert.Equal(t, 503, resp.StatusCode)
 	assert.NotContains(t, body, "hunter2")
@@ -134,7 +137,7 @@ func TestErrorHandlerReplacesEveryResponse(t *testing.T) {
 			if errors.Is(err, mcpauth.ErrInvalidKey) {
 				resp.Message = "Create a new key at https://example.com/keys"
 			}
-			mcpauth.WriteResponse(w, resp)
+			resp.Write(w)
 		},
 	})
 	srv := httptest.NewServer(f.guard.Require(whoami))
@@ -148,7 +151,7 @@ func TestErrorHandlerReplacesEveryResponse(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, got, 2)
-	assert.ErrorIs(t, got[0], mcpauth.ErrMalformedKey)
+	assert.ErrorIs(t, got[0], apikey.ErrMalformedKey)
 	assert.ErrorIs(t, got[1], mcpauth.ErrNoCredential)
 }
 
@@ -167,7 +170,7 @@ func TestRealmOption(t *testing.T) {
 func TestStreamingThroughMiddleware(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	k := f.create(t, "user-1", mcpauth.CreateOptions{})
+	k := f.create(t, "user-1", keyadmin.CreateOptions{})
 	next := make(chan struct{})
 	sse := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, isFlusher := w.(http.Flusher)
@@ -264,7 +267,7 @@ func TestScopesFrom(t *testing.T) {
 	assert.Equal(t, "documents:*", set.String(), "unparsable scopes grant nothing")
 
 	f := newFixture(t, nil)
-	k := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"read"}})
+	k := f.create(t, "alice", keyadmin.CreateOptions{Scopes: []string{"read"}})
 	var got string
 	h := f.guard.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		set, _ := mcpauth.ScopesFrom(r.Context())

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpauth/mcpauth/mcpauth/internal/notifyqueue"
+	"github.com/mcpauth/mcpauth/mcpauth/notify"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -27,8 +29,8 @@ import (
 //     notice is better than a missed security notice) and the failure
 //     logged, at most once per errLogInterval.
 type ipWatcher struct {
-	notifier Notifier
-	queue    *notifyQueue
+	notifier notify.Notifier
+	queue    *notifyqueue.Queue
 	rec      store.AddressRecorder // nil: the cache alone decides
 	timeout  time.Duration         // bounds one RecordAddress call
 	log      *slog.Logger
@@ -49,7 +51,7 @@ const (
 )
 
 // newIPWatcher returns a watcher; rec may be nil.
-func newIPWatcher(n Notifier, q *notifyQueue, rec store.AddressRecorder, timeout time.Duration, log *slog.Logger, now func() time.Time) *ipWatcher {
+func newIPWatcher(n notify.Notifier, q *notifyqueue.Queue, rec store.AddressRecorder, timeout time.Duration, log *slog.Logger, now func() time.Time) *ipWatcher {
 	return &ipWatcher{notifier: n, queue: q, rec: rec, timeout: timeout, log: log, now: now, known: make(map[string][]netip.Addr)}
 }
 
@@ -73,17 +75,17 @@ func (w *ipWatcher) seen(p *Principal, ip netip.Addr, now time.Time) {
 	}
 	w.known[p.KeyID] = append(ips, ip)
 	w.mu.Unlock()
-	n := Notification{Type: KeyNewIP, At: now, UserID: p.UserID, KeyID: p.KeyID, KeyName: p.KeyName, IP: ip.String()}
+	n := notify.Notification{Type: notify.KeyNewIP, At: now, UserID: p.UserID, KeyID: p.KeyID, KeyName: p.KeyName, IP: ip.String()}
 	if w.rec == nil {
-		w.queue.send(w.notifier, n)
+		w.queue.Send(w.notifier, n)
 		return
 	}
-	w.queue.sendIf(w.notifier, n, func() bool { return w.isNew(n) })
+	w.queue.SendIf(w.notifier, n, func() bool { return w.isNew(n) })
 }
 
 // isNew asks the store whether n's address is new for its key. It runs on
 // the queue's goroutine.
-func (w *ipWatcher) isNew(n Notification) bool {
+func (w *ipWatcher) isNew(n notify.Notification) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 	defer cancel()
 	isNew, err := w.rec.RecordAddress(ctx, n.KeyID, n.IP, n.At)

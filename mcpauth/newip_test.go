@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
+	"github.com/mcpauth/mcpauth/mcpauth/notify"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -35,9 +39,9 @@ func (s *addrStore) RecordAddress(ctx context.Context, keyID, addr string, at ti
 }
 
 // instance is one Guard over a shared store, as one process would have.
-func instance(t *testing.T, s store.KeyStore, n mcpauth.Notifier, logs *lockedWriter) *mcpauth.Guard {
+func instance(t *testing.T, s store.KeyStore, n notify.Notifier, logs *lockedWriter) *mcpauth.Guard {
 	t.Helper()
-	o := &mcpauth.Options{Peppers: []mcpauth.Pepper{testPepper}, Notifier: n, Now: newClock().Now}
+	o := &mcpauth.Options{Peppers: []apikey.Pepper{testPepper}, Notifier: n, Now: newClock().Now}
 	if logs != nil {
 		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}
@@ -61,7 +65,7 @@ func newIPs(r *recorder) []string {
 	defer r.mu.Unlock()
 	var ips []string
 	for _, n := range r.ns {
-		if n.Type == mcpauth.KeyNewIP {
+		if n.Type == notify.KeyNewIP {
 			ips = append(ips, n.IP)
 		}
 	}
@@ -78,7 +82,7 @@ func TestNewIPOnceAcrossInstancesAndRestarts(t *testing.T) {
 	s := &addrStore{Memory: store.NewMemory()}
 	rec := &recorder{}
 	a, b := instance(t, s, rec, nil), instance(t, s, rec, nil)
-	k, err := a.Manager().Create(ctx, "alice", mcpauth.CreateOptions{})
+	k, err := managerFor(t, a, s, nil).Create(ctx, "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 
 	for range 5 {
@@ -108,7 +112,7 @@ func TestNewIPStoreFailureStillNotifies(t *testing.T) {
 	rec := &recorder{}
 	logs := &lockedWriter{w: &bytes.Buffer{}}
 	g := instance(t, s, rec, logs)
-	k, err := g.Manager().Create(ctx, "alice", mcpauth.CreateOptions{})
+	k, err := managerFor(t, g, s, nil).Create(ctx, "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	authOn(t, g, k.Raw, "203.0.113.1:1")
 	authOn(t, g, k.Raw, "203.0.113.2:1")
@@ -117,4 +121,17 @@ func TestNewIPStoreFailureStillNotifies(t *testing.T) {
 	logs.mu.Lock()
 	defer logs.mu.Unlock()
 	assert.Equal(t, 1, bytes.Count(logs.w.Bytes(), []byte("recording a key's address failed")), "logged once per interval:\n%s", logs.w)
+}
+
+// recorder is a Notifier that keeps what it hears.
+type recorder struct {
+	mu sync.Mutex
+	ns []notify.Notification
+}
+
+func (r *recorder) Notify(_ context.Context, n notify.Notification) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ns = append(r.ns, n)
+	return nil
 }

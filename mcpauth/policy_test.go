@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/scope"
 )
 
@@ -63,9 +64,9 @@ func toolCall(name, id string) string {
 func TestPolicyThroughMiddleware(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t)})
-	reader := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
-	admin, err := newManager(t, f, &mcpauth.ManagerOptions{ScopeCeiling: mcpauth.FixedScopeCeiling("admin")}).
-		Create(t.Context(), "root", mcpauth.CreateOptions{Scopes: []string{"admin"}})
+	reader := f.create(t, "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
+	admin, err := f.manager(t, &keyadmin.Options{ScopeCeiling: keyadmin.FixedScopeCeiling("admin")}).
+		Create(t.Context(), "root", keyadmin.CreateOptions{Scopes: []string{"admin"}})
 	require.NoError(t, err)
 	h := &echo{}
 	srv := httptest.NewServer(f.guard.Require(h))
@@ -169,7 +170,7 @@ func TestRefusalModes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), Refusals: tc.mode})
-			reader := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+			reader := f.create(t, "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
 			h := &echo{}
 			srv := httptest.NewServer(f.guard.Require(h))
 			t.Cleanup(srv.Close)
@@ -188,7 +189,7 @@ func TestRefusalModes(t *testing.T) {
 func TestBodyLimit(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), MaxBodyBytes: 1024})
-	reader := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+	reader := f.create(t, "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
 	srv := httptest.NewServer(f.guard.Require(&echo{}))
 	t.Cleanup(srv.Close)
 	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"` + strings.Repeat("x", 2000) + `"}}}`
@@ -218,8 +219,8 @@ func TestBodyLimit(t *testing.T) {
 func TestSubscriptionsListenIsChecked(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t)})
-	reader := f.create(t, "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
-	nobody := f.create(t, "bob", mcpauth.CreateOptions{})
+	reader := f.create(t, "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
+	nobody := f.create(t, "bob", keyadmin.CreateOptions{})
 	srv := httptest.NewServer(f.guard.Require(&echo{}))
 	t.Cleanup(srv.Close)
 	listen := func(notifications string) string {

@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/ratelimit"
 )
 
@@ -21,11 +23,11 @@ func limitedServer(t *testing.T, policy *ratelimit.Policy, legacy bool) (*fixtur
 	f := newFixture(t, nil)
 	lim := ratelimit.NewMemory(&ratelimit.MemoryOptions{Now: f.clock.Now})
 	t.Cleanup(func() { _ = lim.Close(context.Background()) })
-	g, err := mcpauth.New(f.store, &mcpauth.Options{Now: f.clock.Now, Peppers: []mcpauth.Pepper{testPepper},
+	g, err := mcpauth.New(f.store, &mcpauth.Options{Now: f.clock.Now, Peppers: []apikey.Pepper{testPepper},
 		RateLimiter: lim, RatePolicy: policy, LegacyRateLimitHeaders: legacy})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = g.Close(context.Background()) })
-	f.guard, f.mgr = g, g.Manager()
+	f.guard, f.mgr = g, managerFor(t, g, f.store, f.clock.Now)
 	srv := httptest.NewServer(g.Require(&echo{}))
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -34,8 +36,8 @@ func limitedServer(t *testing.T, policy *ratelimit.Policy, legacy bool) (*fixtur
 func TestRateLimitThroughMiddleware(t *testing.T) {
 	t.Parallel()
 	f, srv := limitedServer(t, &ratelimit.Policy{Default: ratelimit.Limit{Rate: 3, Per: time.Minute}}, true)
-	k := f.create(t, "alice", mcpauth.CreateOptions{})
-	other := f.create(t, "bob", mcpauth.CreateOptions{})
+	k := f.create(t, "alice", keyadmin.CreateOptions{})
+	other := f.create(t, "bob", keyadmin.CreateOptions{})
 	for i := range 3 {
 		resp, _ := post(t, srv, k.Raw, toolCall("search_documents", "1"))
 		require.Equal(t, 200, resp.StatusCode)
@@ -77,10 +79,10 @@ func TestRateLimitTiersOverridesCostsAndUsers(t *testing.T) {
 		Costs:   map[string]int{"tools/call:expensive_report": 5, "ping": 0},
 		By:      ratelimit.ByUser,
 	}, false)
-	paid := f.create(t, "carol", mcpauth.CreateOptions{Metadata: map[string]string{"tier": "paid"}})
-	override := f.create(t, "dave", mcpauth.CreateOptions{RateLimit: 1})
-	a1 := f.create(t, "erin", mcpauth.CreateOptions{})
-	a2 := f.create(t, "erin", mcpauth.CreateOptions{})
+	paid := f.create(t, "carol", keyadmin.CreateOptions{Metadata: map[string]string{"tier": "paid"}})
+	override := f.create(t, "dave", keyadmin.CreateOptions{RateLimit: 1})
+	a1 := f.create(t, "erin", keyadmin.CreateOptions{})
+	a2 := f.create(t, "erin", keyadmin.CreateOptions{})
 
 	resp, _ := post(t, srv, paid.Raw, toolCall("expensive_report", "1"))
 	assert.Equal(t, 200, resp.StatusCode)
@@ -111,10 +113,10 @@ func TestRateLimiterFailureFailsClosed(t *testing.T) {
 	broken := ratelimit.LimiterFunc(func(context.Context, string, ratelimit.Limit, int) (ratelimit.Decision, error) {
 		return ratelimit.Decision{}, errors.Join(ratelimit.ErrUnavailable, errors.New("dial tcp 10.0.0.9:6379: refused"))
 	})
-	g, err := mcpauth.New(f.store, &mcpauth.Options{Now: f.clock.Now, Peppers: []mcpauth.Pepper{testPepper}, RateLimiter: broken})
+	g, err := mcpauth.New(f.store, &mcpauth.Options{Now: f.clock.Now, Peppers: []apikey.Pepper{testPepper}, RateLimiter: broken})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = g.Close(context.Background()) })
-	k, err := g.Manager().Create(context.Background(), "alice", mcpauth.CreateOptions{})
+	k, err := managerFor(t, g, f.store, f.clock.Now).Create(context.Background(), "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	srv := httptest.NewServer(g.Require(&echo{}))
 	t.Cleanup(srv.Close)
@@ -133,7 +135,7 @@ func TestRatePolicyCopiedAtNew(t *testing.T) {
 	t.Parallel()
 	policy := &ratelimit.Policy{Default: ratelimit.Limit{Rate: 2, Per: time.Minute}, Costs: map[string]int{"tools/call": 1}}
 	f, srv := limitedServer(t, policy, false)
-	k := f.create(t, "alice", mcpauth.CreateOptions{})
+	k := f.create(t, "alice", keyadmin.CreateOptions{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/mcpauth/internal/reqid"
 	"github.com/mcpauth/mcpauth/mcpauth/internal/rpcpeek"
 	"github.com/mcpauth/mcpauth/scope"
 )
@@ -69,7 +69,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	if auditing {
 		x.start = g.opts.Now()
 	}
-	x.requestID = requestID(r, g.opts.RequestIDHeader)
+	x.requestID = reqid.From(r, g.opts.RequestIDHeader)
 	w.Header().Set(g.opts.RequestIDHeader, x.requestID)
 
 	e, err := g.authenticate(r, &x.facts)
@@ -161,25 +161,3 @@ func withMessages(err error, x *exchange) error {
 
 // statusFor is the HTTP status the default error handler answers err with.
 func (g *Guard) statusFor(err error) int { return g.responseFor(err).Status }
-
-// maxRequestIDLen bounds a client-supplied request ID.
-const maxRequestIDLen = 64
-
-// requestID returns the request's ID header if it is a sane token (letters,
-// digits, - _ . : at most 64), else a new ID.
-func requestID(r *http.Request, header string) string {
-	if v := r.Header.Get(header); v != "" && len(v) <= maxRequestIDLen {
-		ok := true
-		for i := range len(v) {
-			c := v[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return v
-		}
-	}
-	return audit.NewEventID()
-}

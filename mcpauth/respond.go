@@ -39,8 +39,8 @@ func inBand(status int) bool {
 
 // WriteError answers err for r as the Guard whose Require authenticated r
 // would: through its Options.ErrorHandler, in its realm and refusal mode.
-// For a request that did not pass through a Guard it is
-// DefaultErrorHandler. SDK adapters answer their own refusals with it, so
+// For a request that did not pass through a Guard it writes
+// ResponseFor(err, "mcp"). SDK adapters answer their own refusals with it, so
 // that one hook shapes every response. err should be (or wrap) one of this
 // package's errors; its text is never sent.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
@@ -48,7 +48,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		e.guard.fail(w, r, err)
 		return
 	}
-	DefaultErrorHandler(w, r, err)
+	ResponseFor(err, defaultRealm).Write(w)
 }
 
 // fail writes the response for a refusal, through Options.ErrorHandler
@@ -58,7 +58,7 @@ func (g *Guard) fail(w http.ResponseWriter, r *http.Request, err error) {
 		g.opts.ErrorHandler(w, r, err)
 		return
 	}
-	WriteResponse(w, g.responseFor(err))
+	g.responseFor(err).Write(w)
 }
 
 // responseFor is ResponseFor in the Guard's realm and refusal mode.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
@@ -52,7 +53,7 @@ func (g *Guard) verifierFor(string) verifier { return keyVerifier{g} }
 // (revoked, expired, wrong address, inactive user) it returns the entry
 // with the error, so that audit can name the owner; otherwise a nil entry.
 func (g *Guard) authenticate(r *http.Request, f *facts) (*cacheEntry, error) {
-	raw, err := credential(r, g.opts.Credentials)
+	raw, err := credential(r, g.opts.BearerOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -71,15 +72,15 @@ type keyVerifier struct{ g *Guard }
 func (v keyVerifier) verify(ctx context.Context, raw string, now time.Time) (*cacheEntry, error) {
 	g := v.g
 	id, material := "", ""
-	pk, err := ParseKey(raw, g.opts.Prefix)
+	pk, err := apikey.ParseKey(raw, g.opts.Prefix)
 	switch {
 	case err == nil:
-		id, material = pk.ID, pk.material
+		id, material = pk.ID, pk.Material()
 	case g.opts.AcceptLegacyKeys && g.legacy.accepts(raw):
 		sum := sha256.Sum256([]byte(raw))
-		id, material = legacyKeyID(sum[:]), raw
+		id, material = apikey.LegacyKeyID(sum[:]), raw
 	default:
-		return nil, err
+		return nil, errMalformedKey
 	}
 	e := g.cache.get(id, now)
 	if e == nil {
@@ -90,10 +91,10 @@ func (v keyVerifier) verify(ctx context.Context, raw string, now time.Time) (*ca
 	if e.notFound {
 		return nil, ErrUnknownKey
 	}
-	if (e.pepperVersion == LegacyPepperVersion) != (material == raw) {
+	if (e.pepperVersion == apikey.LegacyPepperVersion) != (material == raw) {
 		return nil, ErrUnknownKey // a legacy record only matches a legacy key, and back
 	}
-	ok, err := g.hasher.verify(e.pepperVersion, material, e.hash)
+	ok, err := g.hasher.Verify(e.pepperVersion, material, e.hash)
 	if err != nil {
 		g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: cannot verify key", slog.String("key_id", id), slog.String("error", err.Error()))
 		return nil, ErrUnknownKey
@@ -179,7 +180,7 @@ func (g *Guard) load(ctx context.Context, id string, now time.Time) (*cacheEntry
 		})
 	}
 	for _, c := range k.AllowedCIDRs {
-		p, err := parseCIDR(c)
+		p, err := store.ParseCIDR(c)
 		if err != nil {
 			// A record that restricts addresses but cannot be read must not
 			// become unrestricted: deny everything.

@@ -21,7 +21,7 @@ import (
 func TestAdmitIsTheSameForEveryCredentialKind(t *testing.T) {
 	t.Parallel()
 	inactive := map[string]bool{"bob": true}
-	g, err := New(store.NewMemory(), &Options{Users: UserCheckerFunc(func(_ context.Context, u string) (bool, error) {
+	g, err := New(store.NewMemory(), &Options{Users: store.UserCheckerFunc(func(_ context.Context, u string) (bool, error) {
 		if u == "broken" {
 			return false, errors.New("users db down")
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"maps"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -73,4 +74,18 @@ func (k Key) Clone() Key {
 	k.AllowedCIDRs = slices.Clone(k.AllowedCIDRs)
 	k.Metadata = maps.Clone(k.Metadata)
 	return k
+}
+
+// ParseCIDR parses one entry of Key.AllowedCIDRs: a CIDR prefix
+// ("203.0.113.0/24", "2001:db8::/32"), masked, or a single address, as a
+// prefix of its full length. IPv4-mapped IPv6 addresses are unmapped.
+func ParseCIDR(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }

@@ -14,17 +14,39 @@ var (
 	ErrDuplicate = errors.New("mcpauth/store: duplicate key id")
 )
 
-// KeyStore keeps API key records. Implementations must be safe for
-// concurrent use.
-type KeyStore interface {
+// KeyLookup finds key records by ID: all the Guard needs of a store (it
+// also uses the optional interfaces below when the store implements them).
+type KeyLookup interface {
 	// LookupKey returns the key with the given ID, or ErrNotFound.
 	LookupKey(ctx context.Context, id string) (Key, error)
+}
+
+// KeyStore keeps API key records: what the key manager needs.
+// Implementations must be safe for concurrent use.
+type KeyStore interface {
+	KeyLookup
 	// CreateKey stores a new key. It returns ErrDuplicate if the ID is taken.
 	CreateKey(ctx context.Context, k Key) error
 	// RevokeKey marks the key revoked at the given time. Revoking a key that
 	// is already revoked keeps the earlier time and returns nil. It returns
 	// ErrNotFound for an unknown ID.
 	RevokeKey(ctx context.Context, id string, at time.Time) error
+}
+
+// UserChecker is the host application's answer to "is this user allowed to
+// act right now?". Return false for deactivated, suspended or deleted users;
+// return an error only when the answer cannot be had (the Guard then fails
+// the request closed with 503).
+type UserChecker interface {
+	UserActive(ctx context.Context, userID string) (bool, error)
+}
+
+// UserCheckerFunc adapts a function to UserChecker.
+type UserCheckerFunc func(ctx context.Context, userID string) (bool, error)
+
+// UserActive implements UserChecker.
+func (f UserCheckerFunc) UserActive(ctx context.Context, userID string) (bool, error) {
+	return f(ctx, userID)
 }
 
 // KeyLister is implemented by stores that can list a user's keys.

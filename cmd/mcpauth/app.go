@@ -11,7 +11,8 @@ import (
 	"strings"
 
 	"github.com/mcpauth/mcpauth/audit/sqlaudit"
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 )
 
 // globals are the flags every command accepts, before or after its name.
@@ -98,7 +99,7 @@ Exit codes:
 
 func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string, d deps) int {
 	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, env: env, deps: d}
-	a.g = globals{db: env("MCPAUTH_DB"), pepperEnv: "MCPAUTH_PEPPER", prefix: mcpauth.DefaultPrefix, tablePrefix: sqlaudit.DefaultTablePrefix}
+	a.g = globals{db: env("MCPAUTH_DB"), pepperEnv: "MCPAUTH_PEPPER", prefix: apikey.DefaultPrefix, tablePrefix: sqlaudit.DefaultTablePrefix}
 	if a.g.db == "" {
 		a.g.db = defaultDBFile
 	}
@@ -111,7 +112,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 
 func (a *app) exit(err error) int {
 	var ue *usageError
-	var ve *mcpauth.ValidationError
+	var ve *keyadmin.ValidationError
 	switch {
 	case err == nil, errors.Is(err, errHelp):
 		return exitOK
@@ -120,7 +121,7 @@ func (a *app) exit(err error) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(a.stderr, "mcpauth: %s\n", ue.msg)
 		return exitUsage
-	case errors.Is(err, mcpauth.ErrKeyNotFound):
+	case errors.Is(err, keyadmin.ErrKeyNotFound):
 		var nf *notFoundError
 		if errors.As(err, &nf) {
 			fmt.Fprintf(a.stderr, "mcpauth: no key with ID %q\n", nf.id)
@@ -131,7 +132,7 @@ func (a *app) exit(err error) int {
 	case errors.As(err, &ve):
 		fmt.Fprintf(a.stderr, "mcpauth: invalid %s: %s\n", flagForField(ve.Field), ve.Message)
 		return exitUsage
-	case errors.Is(err, mcpauth.ErrScopeNotAllowed):
+	case errors.Is(err, keyadmin.ErrScopeNotAllowed):
 		fmt.Fprintf(a.stderr, "mcpauth: --scope: %v\n", err)
 		return exitUsage
 	default:
@@ -144,7 +145,7 @@ func (a *app) exit(err error) int {
 type notFoundError struct{ id string }
 
 func (e *notFoundError) Error() string        { return "no key with ID " + e.id }
-func (e *notFoundError) Is(target error) bool { return target == mcpauth.ErrKeyNotFound }
+func (e *notFoundError) Is(target error) bool { return target == keyadmin.ErrKeyNotFound }
 
 // flagForField names the flag (or argument) behind a Manager validation
 // error's field: "scopes[1]" is the second --scope.

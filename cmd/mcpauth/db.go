@@ -16,6 +16,8 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit/sqlaudit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store/sqlstore"
 )
 
@@ -108,15 +110,15 @@ func redactURL(s string) string {
 
 // peppers reads the current pepper from the --pepper-env variable and the
 // retired ones from MCPAUTH_PEPPERS_RETIRED. Errors never hold a secret.
-func (a *app) peppers() ([]mcpauth.Pepper, error) {
+func (a *app) peppers() ([]apikey.Pepper, error) {
 	name := a.g.pepperEnv
 	if name == "" {
 		return nil, usagef("--pepper-env must not be empty")
 	}
-	var out []mcpauth.Pepper
+	var out []apikey.Pepper
 	cur := a.env(name)
 	if strings.TrimSpace(cur) != "" {
-		p, err := mcpauth.ParsePepper(cur)
+		p, err := apikey.ParsePepper(cur)
 		if err != nil {
 			return nil, usagef("$%s: %s", name, strings.TrimPrefix(err.Error(), "mcpauth: "))
 		}
@@ -127,7 +129,7 @@ func (a *app) peppers() ([]mcpauth.Pepper, error) {
 		if strings.TrimSpace(s) == "" {
 			continue
 		}
-		p, err := mcpauth.ParsePepper(s)
+		p, err := apikey.ParsePepper(s)
 		if err != nil {
 			return nil, usagef("$MCPAUTH_PEPPERS_RETIRED entry %d: %s", i+1, strings.TrimPrefix(err.Error(), "mcpauth: "))
 		}
@@ -144,7 +146,7 @@ func (a *app) peppers() ([]mcpauth.Pepper, error) {
 // the library default, negative for keys that never expire. ceiling, if
 // given, is the scope ceiling for the keys it issues or rotates; without it
 // the library's default refuses admin and wildcard scopes.
-func (a *app) manager(lifetime time.Duration, ceiling ...string) (*mcpauth.Manager, error) {
+func (a *app) manager(lifetime time.Duration, ceiling ...string) (*keyadmin.Manager, error) {
 	peppers, err := a.peppers()
 	if err != nil {
 		return nil, err
@@ -171,9 +173,9 @@ func (a *app) manager(lifetime time.Duration, ceiling ...string) (*mcpauth.Manag
 	r.guard = g
 	// The CLI is the operator's tool: no per-user key count limit. Privileged
 	// scopes still need an explicit --ceiling.
-	o := &mcpauth.ManagerOptions{MaxActiveKeys: -1, DefaultLifetime: lifetime}
+	o := &keyadmin.Options{MaxActiveKeys: -1, DefaultLifetime: lifetime}
 	if len(ceiling) > 0 {
-		o.ScopeCeiling = mcpauth.FixedScopeCeiling(ceiling...)
+		o.ScopeCeiling = keyadmin.FixedScopeCeiling(ceiling...)
 	}
 	return g.NewManager(o)
 }

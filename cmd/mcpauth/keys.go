@@ -7,7 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 )
 
 // createFlags are the settings of a new key, shared by create and
@@ -37,8 +38,8 @@ func (c *createFlags) register(fs *flag.FlagSet) {
 	fs.Var(&c.ceiling, "ceiling", ceilingUsage)
 }
 
-func (c *createFlags) options(cmd string) (mcpauth.CreateOptions, error) {
-	o := mcpauth.CreateOptions{
+func (c *createFlags) options(cmd string) (keyadmin.CreateOptions, error) {
+	o := keyadmin.CreateOptions{
 		Name: c.name, Scopes: c.scopes, AllowedCIDRs: c.cidrs, ExpiresIn: c.expires.d, RateLimit: c.rateLimit,
 	}
 	if c.rateLimit < 0 {
@@ -101,9 +102,9 @@ func (a *app) keysCreate(name string, args []string) error {
 }
 
 // printNewKey prints a raw key once, to stdout, and its details to stderr.
-func (a *app) printNewKey(raw string, info mcpauth.KeyInfo, headline string, old ...mcpauth.KeyInfo) error {
+func (a *app) printNewKey(raw string, info keyadmin.KeyInfo, headline string, old ...keyadmin.KeyInfo) error {
 	if a.g.json {
-		out := mcpauth.NewKeyResponse{RawKey: raw, Key: normal(info)} // the keys API's shape
+		out := keyadmin.NewKeyResponse{RawKey: raw, Key: normal(info)} // the keys API's shape
 		if len(old) > 0 {
 			o := normal(old[0])
 			out.OldKey = &o
@@ -161,7 +162,7 @@ func (a *app) keyID(name, arg string) (string, error) {
 	if arg == "" {
 		return "", usagef("%s: the key ID must not be empty", name)
 	}
-	if pk, err := mcpauth.ParseKey(arg, a.g.prefix); err == nil {
+	if pk, err := apikey.ParseKey(arg, a.g.prefix); err == nil {
 		fmt.Fprintf(a.stderr, "warning: that is a whole key, not a key ID: using its ID %s. The key is now in your shell history; consider rotating it.\n", pk.ID)
 		return pk.ID, nil
 	}
@@ -201,7 +202,7 @@ func (a *app) keysShow(name string, args []string) error {
 
 // withID names the key in a not-found error.
 func withID(err error, id string) error {
-	if errors.Is(err, mcpauth.ErrKeyNotFound) {
+	if errors.Is(err, keyadmin.ErrKeyNotFound) {
 		return &notFoundError{id: id}
 	}
 	return err
@@ -240,7 +241,7 @@ key is printed once, to stdout; details go to stderr.`)
 	info, gerr := m.Get(a.ctx, fresh.Key.ID)
 	old, oerr := m.Get(a.ctx, id)
 	if gerr != nil || oerr != nil {
-		info = mcpauth.KeyInfo{ID: fresh.Key.ID, UserID: fresh.Key.UserID}
+		info = keyadmin.KeyInfo{ID: fresh.Key.ID, UserID: fresh.Key.UserID}
 	}
 	headline := "Rotated key " + old.ID + " to " + info.ID + "."
 	if old.Status == "active" && !old.ExpiresAt.IsZero() {
@@ -336,7 +337,7 @@ imported key gets an ID derived from its hash ("lg..."), shown in the output.`)
 	if err != nil {
 		return err
 	}
-	var done []mcpauth.KeyInfo
+	var done []keyadmin.KeyInfo
 	for i, h := range hashes {
 		k, err := m.ImportLegacy(a.ctx, c.user, h, o)
 		if err != nil {
@@ -350,7 +351,7 @@ imported key gets an ID derived from its hash ("lg..."), shown in the output.`)
 	return a.printImported(done)
 }
 
-func (a *app) printImported(keys []mcpauth.KeyInfo) error {
+func (a *app) printImported(keys []keyadmin.KeyInfo) error {
 	if a.g.json {
 		return writeJSON(a.stdout, keys)
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store/sqlstore"
 )
 
@@ -38,8 +40,8 @@ func (h *harness) authenticate(raw string, opts mcpauth.Options) error {
 	return err
 }
 
-func pepper(t *testing.T, s string) mcpauth.Pepper {
-	p, err := mcpauth.ParsePepper(s)
+func pepper(t *testing.T, s string) apikey.Pepper {
+	p, err := apikey.ParsePepper(s)
 	require.NoError(t, err)
 	return p
 }
@@ -59,8 +61,8 @@ func TestKeysLifecycle(t *testing.T) {
 	r = h.must(exitOK, "keys", "create", "--user", "alice", "--json", "--expires", "never")
 	ci := rawKeyOnce(t, r)
 	var created struct {
-		RawKey string          `json:"raw_key"`
-		Key    mcpauth.KeyInfo `json:"key"`
+		RawKey string           `json:"raw_key"`
+		Key    keyadmin.KeyInfo `json:"key"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &created))
 	assert.Equal(t, ci, created.RawKey)
@@ -70,7 +72,7 @@ func TestKeysLifecycle(t *testing.T) {
 	h.must(exitOK, "keys", "create", "--user", "bob", "--name", "bob's agent", "--expires", "30d")
 	h.must(exitOK, "keys", "list", "--user", "alice")
 	r = h.must(exitOK, "keys", "list", "--user", "alice", "--json")
-	var list []mcpauth.KeyInfo
+	var list []keyadmin.KeyInfo
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &list))
 	require.Len(t, list, 2)
 	assert.Equal(t, laptopID, list[0].ID)
@@ -83,7 +85,7 @@ func TestKeysLifecycle(t *testing.T) {
 	h.must(exitOK, "--json", "keys", "show", laptopID)
 
 	// The keys work on a server with the same pepper, from allowed addresses.
-	peppers := []mcpauth.Pepper{pepper(t, testPepper)}
+	peppers := []apikey.Pepper{pepper(t, testPepper)}
 	require.NoError(t, h.authenticate(laptop, mcpauth.Options{Peppers: peppers}))
 	require.NoError(t, h.authenticate(ci, mcpauth.Options{Peppers: peppers}))
 
@@ -100,9 +102,9 @@ func TestKeysLifecycle(t *testing.T) {
 	r = h.must(exitOK, "keys", "rotate", rotated[4:16], "--grace", "0", "--json")
 	immediate := rawKeyOnce(t, r)
 	var rot struct {
-		RawKey string           `json:"raw_key"`
-		Key    mcpauth.KeyInfo  `json:"key"`
-		OldKey *mcpauth.KeyInfo `json:"old_key"`
+		RawKey string            `json:"raw_key"`
+		Key    keyadmin.KeyInfo  `json:"key"`
+		OldKey *keyadmin.KeyInfo `json:"old_key"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rot))
 	assert.Equal(t, immediate, rot.RawKey)
@@ -127,7 +129,7 @@ func TestKeysLifecycle(t *testing.T) {
 	legacy := []string{"sk_live_0123456789abcdefghij", "sk_live_zyxwvutsrqponmlkjihg"}
 	var hashes []string
 	for _, raw := range legacy {
-		sum := mcpauth.LegacyKeyHash(raw)
+		sum := apikey.LegacyKeyHash(raw)
 		hashes = append(hashes, hex.EncodeToString(sum[:]))
 	}
 	h.must(exitOK, "keys", "import-legacy", "--user", "carol", "--sha256", hashes[0], "--sha256", hashes[1], "--name", "imported", "--scope", "documents:read")
@@ -203,8 +205,8 @@ func TestPeppers(t *testing.T) {
 		r := h.must(exitOK, "--pepper-env", "APP_PEPPER", "keys", "create", "--user", "u")
 		raw := rawKeyOnce(t, r)
 		assert.NotContains(t, r.stderr, "warning")
-		require.NoError(t, h.authenticate(raw, mcpauth.Options{Peppers: []mcpauth.Pepper{pepper(t, "3:"+secret)}}))
-		require.ErrorIs(t, h.authenticate(raw, mcpauth.Options{Peppers: []mcpauth.Pepper{pepper(t, "2:older-pepper-value-0001")}}), mcpauth.ErrInvalidKey)
+		require.NoError(t, h.authenticate(raw, mcpauth.Options{Peppers: []apikey.Pepper{pepper(t, "3:"+secret)}}))
+		require.ErrorIs(t, h.authenticate(raw, mcpauth.Options{Peppers: []apikey.Pepper{pepper(t, "2:older-pepper-value-0001")}}), mcpauth.ErrInvalidKey)
 	})
 
 	t.Run("no pepper warns", func(t *testing.T) {
@@ -216,7 +218,7 @@ func TestPeppers(t *testing.T) {
 		raw := rawKeyOnce(t, r)
 		assert.Contains(t, r.stderr, "warning: $MCPAUTH_PEPPER is not set")
 		// Plain SHA-256 keys still work on a server with peppers.
-		require.NoError(t, h.authenticate(raw, mcpauth.Options{Peppers: []mcpauth.Pepper{pepper(t, testPepper)}}))
+		require.NoError(t, h.authenticate(raw, mcpauth.Options{Peppers: []apikey.Pepper{pepper(t, testPepper)}}))
 	})
 
 	t.Run("custom key prefix", func(t *testing.T) {
@@ -226,7 +228,7 @@ func TestPeppers(t *testing.T) {
 		r := h.must(exitOK, "keys", "create", "--user", "u", "--prefix", "acme")
 		raw := strings.TrimSpace(r.stdout)
 		require.True(t, strings.HasPrefix(raw, "acme_"), raw)
-		require.NoError(t, h.authenticate(raw, mcpauth.Options{Prefix: "acme", Peppers: []mcpauth.Pepper{pepper(t, testPepper)}}))
+		require.NoError(t, h.authenticate(raw, mcpauth.Options{Prefix: "acme", Peppers: []apikey.Pepper{pepper(t, testPepper)}}))
 		r = h.must(exitUsage, "keys", "create", "--user", "u", "--prefix", "Not-OK")
 		assert.Contains(t, r.stderr, "--prefix")
 	})
@@ -244,7 +246,7 @@ func TestRealDeps(t *testing.T) {
 	out.Reset()
 	require.Equal(t, exitOK, run(context.Background(), []string{"keys", "create", "--user", "u"}, &out, &errb, env), errb.String())
 	raw := strings.TrimSpace(out.String())
-	_, err := mcpauth.ParseKey(raw, "mcp")
+	_, err := apikey.ParseKey(raw, "mcp")
 	require.NoError(t, err)
 	out.Reset()
 	require.Equal(t, exitOK, run(context.Background(), []string{"keys", "list", "--user", "u"}, &out, &errb, env))
@@ -301,7 +303,7 @@ func TestKeysPrivilegedScopesNeedCeiling(t *testing.T) {
 	assert.NotEqual(t, exitOK, r.code, "rotating an admin key needs --ceiling too")
 	assert.Empty(t, r.stdout)
 	r = h.must(exitOK, "keys", "list", "--user", "root", "--json")
-	var list []mcpauth.KeyInfo
+	var list []keyadmin.KeyInfo
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &list))
 	require.Len(t, list, 1, "the refused rotation issued no key")
 	assert.Equal(t, "active", string(list[0].Status))

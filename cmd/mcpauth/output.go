@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 )
 
 // writeJSON prints v as indented JSON.
@@ -29,7 +29,7 @@ func utc(t time.Time) time.Time {
 }
 
 // normal returns k with its times in UTC, as the database gives them back.
-func normal(k mcpauth.KeyInfo) mcpauth.KeyInfo {
+func normal(k keyadmin.KeyInfo) keyadmin.KeyInfo {
 	k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = utc(k.CreatedAt), utc(k.ExpiresAt), utc(k.RevokedAt), utc(k.LastUsedAt)
 	return k
 }
@@ -56,7 +56,7 @@ func orDash(s string) string {
 }
 
 // printKey prints one key as a two-column table.
-func printKey(w io.Writer, k mcpauth.KeyInfo) {
+func printKey(w io.Writer, k keyadmin.KeyInfo) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name, value string) { fmt.Fprintf(tw, "%s\t%s\n", name, value) }
 	row("ID", k.ID)
@@ -94,7 +94,7 @@ func printKey(w io.Writer, k mcpauth.KeyInfo) {
 }
 
 // printKeys prints keys as a table, one per line.
-func printKeys(w io.Writer, keys []mcpauth.KeyInfo) {
+func printKeys(w io.Writer, keys []keyadmin.KeyInfo) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tSCOPES\tCREATED\tEXPIRES\tLAST USED")
 	for _, k := range keys {

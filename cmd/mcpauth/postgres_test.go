@@ -17,6 +17,8 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit/sqlaudit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store/sqlstore"
 )
 
@@ -58,7 +60,7 @@ func TestPostgresSmoke(t *testing.T) {
 	raw := rawKeyOnce(t, r)
 	id := raw[4:16]
 	r = pg(exitOK, "keys", "list", "--user", "alice", "--json")
-	var list []mcpauth.KeyInfo
+	var list []keyadmin.KeyInfo
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &list))
 	require.Len(t, list, 1)
 	assert.Equal(t, id, list[0].ID)
@@ -69,7 +71,7 @@ func TestPostgresSmoke(t *testing.T) {
 	// The key authenticates on a server reading the same tables.
 	keys, err := sqlstore.New(db, &sqlstore.Options{TablePrefix: prefix})
 	require.NoError(t, err)
-	g, err := mcpauth.New(keys, &mcpauth.Options{Peppers: []mcpauth.Pepper{pepper(t, testPepper)}, Now: h.clock, CacheTTL: -1})
+	g, err := mcpauth.New(keys, &mcpauth.Options{Peppers: []apikey.Pepper{pepper(t, testPepper)}, Now: h.clock, CacheTTL: -1})
 	require.NoError(t, err)
 	defer g.Close(context.Background())
 	authenticate := func(raw string) error {
@@ -87,7 +89,7 @@ func TestPostgresSmoke(t *testing.T) {
 	require.NoError(t, authenticate(raw), "the old key works during the grace period")
 	pg(exitOK, "keys", "revoke", fresh[4:16])
 	require.ErrorIs(t, authenticate(fresh), mcpauth.ErrKeyRevoked)
-	sum := mcpauth.LegacyKeyHash("legacy-key-0123456789")
+	sum := apikey.LegacyKeyHash("legacy-key-0123456789")
 	pg(exitOK, "keys", "import-legacy", "--user", "alice", "--sha256", hex.EncodeToString(sum[:]))
 	r = pg(exitOK, "keys", "revoke-all", "--user", "alice")
 	assert.Equal(t, "revoked 2 active keys of user alice\n", r.stdout)

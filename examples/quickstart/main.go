@@ -31,7 +31,10 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/mcpauth/gosdk"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
+	"github.com/mcpauth/mcpauth/mcpauth/notify"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
@@ -56,9 +59,9 @@ func run(addr, dbSpec string, newKey bool, out io.Writer) error {
 		return err
 	}
 	defer b.close()
-	var peppers []mcpauth.Pepper
+	var peppers []apikey.Pepper
 	if v := os.Getenv("MCPAUTH_PEPPER"); v != "" {
-		p, err := mcpauth.ParsePepper(v)
+		p, err := apikey.ParsePepper(v)
 		if err != nil {
 			return fmt.Errorf("MCPAUTH_PEPPER: %w", err)
 		}
@@ -69,7 +72,7 @@ func run(addr, dbSpec string, newKey bool, out io.Writer) error {
 		return err
 	}
 	// The notifications a real app would email to the key's owner.
-	notify := mcpauth.NotifierFunc(func(_ context.Context, n mcpauth.Notification) error {
+	notify := notify.Func(func(_ context.Context, n notify.Notification) error {
 		log.Printf("notification for %s: %s key=%s %s", n.UserID, n.Type, n.KeyID, n.IP)
 		return nil
 	})
@@ -107,7 +110,7 @@ func run(addr, dbSpec string, newKey bool, out io.Writer) error {
 // demoKey returns a new raw key for the demo user, or "" when a key from an
 // earlier run is still active (raw keys are never stored, so it cannot be
 // shown again) and no new one was asked for.
-func demoKey(ctx context.Context, m *mcpauth.Manager, force bool) (string, error) {
+func demoKey(ctx context.Context, m *keyadmin.Manager, force bool) (string, error) {
 	if !force {
 		existing, err := m.List(ctx, demoUser)
 		if err != nil {
@@ -119,7 +122,7 @@ func demoKey(ctx context.Context, m *mcpauth.Manager, force bool) (string, error
 			}
 		}
 	}
-	k, err := m.Create(ctx, demoUser, mcpauth.CreateOptions{
+	k, err := m.Create(ctx, demoUser, keyadmin.CreateOptions{
 		Name:      "quickstart demo",
 		Scopes:    []string{"notes:read", "notes:write"},
 		ExpiresIn: 90 * 24 * time.Hour,
@@ -172,7 +175,7 @@ Press Ctrl-C to stop.
 type app struct {
 	guard   *mcpauth.Guard
 	limiter *ratelimit.Memory
-	keys    *mcpauth.Manager
+	keys    *keyadmin.Manager
 	handler http.Handler
 }
 
@@ -218,7 +221,7 @@ func newApp(keys store.KeyStore, opts *mcpauth.Options) (*app, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", guard.Require(gosdk.Bridge(mcpHandler)))
 	mux.Handle("GET /health", guard.Health())
-	mgr, err := guard.NewManager(&mcpauth.ManagerOptions{Notifier: o.Notifier})
+	mgr, err := guard.NewManager(&keyadmin.Options{Notifier: o.Notifier})
 	if err != nil {
 		return nil, err
 	}

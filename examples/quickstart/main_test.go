@@ -17,6 +17,8 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -73,9 +75,9 @@ func callJSON(t *testing.T, cs *mcp.ClientSession, tool string, args any, out an
 func TestEndToEndWithOfficialClient(t *testing.T) {
 	a, srv := startApp(t)
 	ctx := context.Background()
-	alice, err := a.keys.Create(ctx, "alice", mcpauth.CreateOptions{Scopes: []string{"notes:read", "notes:write"}})
+	alice, err := a.keys.Create(ctx, "alice", keyadmin.CreateOptions{Scopes: []string{"notes:read", "notes:write"}})
 	require.NoError(t, err)
-	bob, err := a.keys.Create(ctx, "bob", mcpauth.CreateOptions{Scopes: []string{"notes:read"}})
+	bob, err := a.keys.Create(ctx, "bob", keyadmin.CreateOptions{Scopes: []string{"notes:read"}})
 	require.NoError(t, err)
 
 	cs, err := connect(t, srv, "Authorization", "Bearer "+alice.Raw)
@@ -145,7 +147,7 @@ func TestEndToEndRejections(t *testing.T) {
 		return resp
 	}
 	assert.Equal(t, 401, post("").StatusCode)
-	k, err := a.keys.Create(context.Background(), "carol", mcpauth.CreateOptions{})
+	k, err := a.keys.Create(context.Background(), "carol", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, 200, post(k.Raw).StatusCode)
 	require.NoError(t, a.keys.Revoke(context.Background(), k.Key.ID))
@@ -157,9 +159,9 @@ func TestEndToEndRejections(t *testing.T) {
 func TestSessionIsBoundToItsUser(t *testing.T) {
 	a, srv := startApp(t)
 	ctx := context.Background()
-	alice, err := a.keys.Create(ctx, "alice", mcpauth.CreateOptions{})
+	alice, err := a.keys.Create(ctx, "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
-	mallory, err := a.keys.Create(ctx, "mallory", mcpauth.CreateOptions{})
+	mallory, err := a.keys.Create(ctx, "mallory", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	cs, err := connect(t, srv, "Authorization", "Bearer "+alice.Raw)
 	require.NoError(t, err)
@@ -190,7 +192,7 @@ func TestWelcomeMessage(t *testing.T) {
 func TestKeysSurviveRestartOnSQLite(t *testing.T) {
 	ctx := context.Background()
 	path := t.TempDir() + "/mcpauth.db"
-	peppers := []mcpauth.Pepper{{Version: 1, Secret: []byte("quickstart-test-pepper")}}
+	peppers := []apikey.Pepper{{Version: 1, Secret: []byte("quickstart-test-pepper")}}
 
 	keys, closeDB, err := openStore(ctx, path)
 	require.NoError(t, err)
@@ -238,7 +240,7 @@ func TestAuditLandsInSQLite(t *testing.T) {
 	require.NoError(t, err)
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(srv.Close)
-	k, err := a.keys.Create(ctx, "alice", mcpauth.CreateOptions{Scopes: []string{"notes:read"}})
+	k, err := a.keys.Create(ctx, "alice", keyadmin.CreateOptions{Scopes: []string{"notes:read"}})
 	require.NoError(t, err)
 	cs, err := connect(t, srv, "Authorization", "Bearer "+k.Raw)
 	require.NoError(t, err)

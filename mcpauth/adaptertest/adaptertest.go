@@ -28,6 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -75,7 +76,7 @@ func Run(t *testing.T, newServer func(t *testing.T) Server) {
 type fixture struct {
 	srv    *httptest.Server
 	server Server
-	mgr    *mcpauth.Manager
+	mgr    *keyadmin.Manager
 }
 
 func start(t *testing.T, newServer func(t *testing.T) Server) *fixture {
@@ -91,7 +92,7 @@ func start(t *testing.T, newServer func(t *testing.T) Server) *fixture {
 
 func (f *fixture) key(t *testing.T, user string, scopes ...string) string {
 	t.Helper()
-	k, err := f.mgr.Create(context.Background(), user, mcpauth.CreateOptions{Scopes: scopes})
+	k, err := f.mgr.Create(context.Background(), user, keyadmin.CreateOptions{Scopes: scopes})
 	require.NoError(t, err)
 	return k.Raw
 }

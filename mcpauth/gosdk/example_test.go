@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauth/gosdk"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -52,7 +53,7 @@ func ExampleMiddleware() {
 	srv := httptest.NewServer(guard.Require(gosdk.Bridge(handler)))
 	defer srv.Close()
 
-	key, err := guard.Manager().Create(context.Background(), "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+	key, err := guard.Manager().Create(context.Background(), "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -20,14 +22,14 @@ import (
 // no checksum, no hash, no cache, no user check, no request ID). It lives
 // in this module so that the core module does not depend on the SDK.
 func BenchmarkAuthVersusPeer(b *testing.B) {
-	users := mcpauth.UserCheckerFunc(func(context.Context, string) (bool, error) { return true, nil })
+	users := store.UserCheckerFunc(func(context.Context, string) (bool, error) { return true, nil })
 	g, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{Users: users,
-		Peppers: []mcpauth.Pepper{{Version: 1, Secret: []byte("benchmark pepper, 32 bytes long!")}}})
+		Peppers: []apikey.Pepper{{Version: 1, Secret: []byte("benchmark pepper, 32 bytes long!")}}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = g.Close(context.Background()) })
-	k, err := g.Manager().Create(context.Background(), "user-1", mcpauth.CreateOptions{Scopes: []string{"read"}})
+	k, err := g.Manager().Create(context.Background(), "user-1", keyadmin.CreateOptions{Scopes: []string{"read"}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/mcpauth/mcpgo"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
@@ -85,7 +86,7 @@ func newDocServer(policy *scope.Policy) *docServer {
 type fixture struct {
 	srv  *httptest.Server
 	docs *docServer
-	keys *mcpauth.Manager
+	keys *keyadmin.Manager
 }
 
 // start serves a docServer behind guard.Require. httpPolicy false runs the
@@ -127,14 +128,14 @@ func serve(t *testing.T, opts *mcpauth.Options, docs *docServer, wire func(*serv
 		_ = guard.Close(context.Background())
 	})
 	// The tests issue admin keys: the default ceiling refuses them.
-	keys, err := guard.NewManager(&mcpauth.ManagerOptions{ScopeCeiling: mcpauth.FixedScopeCeiling("admin")})
+	keys, err := guard.NewManager(&keyadmin.Options{ScopeCeiling: keyadmin.FixedScopeCeiling("admin")})
 	require.NoError(t, err)
 	return &fixture{srv: srv, docs: docs, keys: keys}
 }
 
 func (f *fixture) key(t *testing.T, user string, scopes ...string) string {
 	t.Helper()
-	k, err := f.keys.Create(context.Background(), user, mcpauth.CreateOptions{Scopes: scopes})
+	k, err := f.keys.Create(context.Background(), user, keyadmin.CreateOptions{Scopes: scopes})
 	require.NoError(t, err)
 	return k.Raw
 }

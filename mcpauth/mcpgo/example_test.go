@@ -13,6 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/mcpauth/mcpgo"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
@@ -53,7 +54,7 @@ func ExampleNewHandler() {
 	srv := httptest.NewServer(guard.Require(h))
 	defer srv.Close()
 
-	key, err := guard.Manager().Create(context.Background(), "alice", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+	key, err := guard.Manager().Create(context.Background(), "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
 	if err != nil {
 		log.Fatal(err)
 	}

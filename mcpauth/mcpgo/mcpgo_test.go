@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/mcpauth/mcpgo"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -195,7 +196,7 @@ func TestSessionRefusalsGoThroughErrorHandler(t *testing.T) {
 	}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = guard.Close(context.Background()) })
-	key, err := guard.Manager().Create(context.Background(), "alice", mcpauth.CreateOptions{})
+	key, err := guard.Manager().Create(context.Background(), "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	sessions, err := mcpgo.NewSessions(nil)
 	require.NoError(t, err)

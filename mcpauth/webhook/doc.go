@@ -5,12 +5,12 @@
 //
 //	n, err := webhook.New("https://example.com/hooks/mcpauth", secret, nil)
 //	...
-//	mgr, err := guard.NewManager(&mcpauth.ManagerOptions{Notifier: n})
+//	mgr, err := guard.NewManager(&keyadmin.Options{Notifier: n})
 //
 // # Requests
 //
 // Every notification is one POST with Content-Type application/json and the
-// body of a [Payload]: the [mcpauth.Notification] fields plus "id", the
+// body of a [Payload]: the [notify.Notification] fields plus "id", the
 // delivery ID. Three headers go with it:
 //
 //	Mcpauth-Delivery:  3f1c0a9e5b7d4e2f8a6c1b0d9e8f7a6b   (same as the body's "id")
@@ -71,7 +71,7 @@
 // A cancelled context stops the delivery, also while waiting between attempts.
 //
 // Notify returns only when the notification is delivered or given up, and
-// mcpauth.Manager calls its Notifier synchronously: with the defaults, an
+// keyadmin.Manager calls its Notifier synchronously: with the defaults, an
 // endpoint that is down can hold a Create or Revoke for about 18s (and up to
 // 135s if it answers with long Retry-After headers). Use
 // a short Timeout and few attempts, or deliver from your own queue, where

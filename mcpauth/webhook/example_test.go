@@ -9,7 +9,7 @@ import (
 	"net/http/httptest"
 	"time"
 
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/notify"
 	"github.com/mcpauth/mcpauth/mcpauth/webhook"
 )
 
@@ -40,13 +40,13 @@ func Example() {
 	defer receiver.Close()
 
 	// The sending side: hand the Notifier to the key Manager
-	// (mcpauth.ManagerOptions.Notifier), or call it directly.
+	// (keyadmin.Options.Notifier), or call it directly.
 	n, err := webhook.New(receiver.URL+"/hooks/mcpauth", hookSecret, &webhook.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		panic(err)
 	}
-	err = n.Notify(context.Background(), mcpauth.Notification{
-		Type: mcpauth.KeyCreated, At: time.Now(), UserID: "user-42", KeyID: "AbCdEfGhIjKl", KeyName: "laptop",
+	err = n.Notify(context.Background(), notify.Notification{
+		Type: notify.KeyCreated, At: time.Now(), UserID: "user-42", KeyID: "AbCdEfGhIjKl", KeyName: "laptop",
 	})
 	fmt.Println("delivered:", err == nil)
 

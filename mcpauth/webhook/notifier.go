@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/notify"
 )
 
 // Defaults for Options.
@@ -112,7 +112,7 @@ type Options struct {
 	AdditionalSecrets [][]byte
 }
 
-// Notifier posts notifications to one URL. It implements mcpauth.Notifier,
+// Notifier posts notifications to one URL. It implements notify.Notifier,
 // is safe for concurrent use and starts no goroutine.
 type Notifier struct {
 	url      string
@@ -122,7 +122,7 @@ type Notifier struct {
 	opts     Options
 }
 
-var _ mcpauth.Notifier = (*Notifier)(nil)
+var _ notify.Notifier = (*Notifier)(nil)
 
 // New returns a Notifier posting to rawURL (http or https, with a host),
 // signing with secret (at least 16 bytes). opts may be nil. The secret is
@@ -214,14 +214,14 @@ func (n *Notifier) GoString() string { return n.String() }
 // signature. Receivers decode the verified body into it.
 type Payload struct {
 	ID string `json:"id"`
-	mcpauth.Notification
+	notify.Notification
 }
 
 // Notify posts the notification, retrying as documented in the package doc.
 // It returns nil once the endpoint answered 2xx, a *DeliveryError
 // (ErrDelivery) when it gave up, or an error matching ctx.Err() when ctx
 // ended first.
-func (n *Notifier) Notify(ctx context.Context, note mcpauth.Notification) error {
+func (n *Notifier) Notify(ctx context.Context, note notify.Notification) error {
 	id, err := n.deliveryID()
 	if err != nil {
 		return err

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
+	"github.com/mcpauth/mcpauth/mcpauth/notify"
 	"github.com/mcpauth/mcpauth/mcpauth/webhook"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -99,7 +101,7 @@ func newNotifier(t *testing.T, url string, o webhook.Options) (*webhook.Notifier
 	return n, s
 }
 
-var note = mcpauth.Notification{Type: mcpauth.KeyCreated, At: t0, UserID: "user-1", KeyID: "AbCdEfGhIjKl", KeyName: "laptop"}
+var note = notify.Notification{Type: notify.KeyCreated, At: t0, UserID: "user-1", KeyID: "AbCdEfGhIjKl", KeyName: "laptop"}
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
@@ -431,17 +433,17 @@ func TestWithManager(t *testing.T) {
 	n, _ := newNotifier(t, srv.URL, webhook.Options{Now: time.Now})
 	guard, err := mcpauth.New(store.NewMemory(), nil)
 	require.NoError(t, err)
-	mgr, err := guard.NewManager(&mcpauth.ManagerOptions{Notifier: n})
+	mgr, err := guard.NewManager(&keyadmin.Options{Notifier: n})
 	require.NoError(t, err)
 	ctx := context.Background()
-	k, err := mgr.Create(ctx, "user-7", mcpauth.CreateOptions{Name: "ci"})
+	k, err := mgr.Create(ctx, "user-7", keyadmin.CreateOptions{Name: "ci"})
 	require.NoError(t, err)
 	fresh, err := mgr.Rotate(ctx, k.Key.ID, time.Hour)
 	require.NoError(t, err)
 	require.NoError(t, mgr.Revoke(ctx, fresh.Key.ID))
 	require.NoError(t, guard.Close(ctx), "Close delivers the queued notifications")
 
-	var types []mcpauth.NotificationType
+	var types []notify.Type
 	for _, r := range rec.all() {
 		require.NoError(t, webhook.Verify(secret, r.header, r.body, time.Now(), 0))
 		assert.NotContains(t, string(r.body), k.Raw)
@@ -451,7 +453,7 @@ func TestWithManager(t *testing.T) {
 		assert.Equal(t, "user-7", p.UserID)
 		types = append(types, p.Type)
 	}
-	assert.Equal(t, []mcpauth.NotificationType{mcpauth.KeyCreated, mcpauth.KeyRotated, mcpauth.KeyRevoked}, types)
+	assert.Equal(t, []notify.Type{notify.KeyCreated, notify.KeyRotated, notify.KeyRevoked}, types)
 }
 
 func TestSecretRotation(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
@@ -99,7 +100,7 @@ func newFixture(t *testing.T, kind serverKind, mode mcpauth.RefusalMode) *fixtur
 		Refusals:     mode,
 		MaxBodyBytes: maxBody,
 		Logger:       slog.New(slog.DiscardHandler), // the fake outage is logged as an error
-		Users: mcpauth.UserCheckerFunc(func(_ context.Context, user string) (bool, error) {
+		Users: store.UserCheckerFunc(func(_ context.Context, user string) (bool, error) {
 			return user != bob, nil
 		}),
 	})
@@ -113,21 +114,21 @@ func newFixture(t *testing.T, kind serverKind, mode mcpauth.RefusalMode) *fixtur
 	mgr, err := guard.NewManager(nil)
 	require.NoError(t, err)
 	ctx := context.Background()
-	create := func(name, user string, o mcpauth.CreateOptions) store.Key {
+	create := func(name, user string, o keyadmin.CreateOptions) store.Key {
 		o.Name = name
 		k, err := mgr.Create(ctx, user, o)
 		require.NoError(t, err, name)
 		f.keys[name] = "Bearer " + k.Raw
 		return k.Key
 	}
-	create("good", alice, mcpauth.CreateOptions{})
-	create("admin", alice, mcpauth.CreateOptions{Scopes: []string{"admin:write"}})
-	revoked := create("revoked", alice, mcpauth.CreateOptions{})
+	create("good", alice, keyadmin.CreateOptions{})
+	create("admin", alice, keyadmin.CreateOptions{Scopes: []string{"admin:write"}})
+	revoked := create("revoked", alice, keyadmin.CreateOptions{})
 	require.NoError(t, mgr.Revoke(ctx, revoked.ID))
-	create("inactive", bob, mcpauth.CreateOptions{})
-	create("address", alice, mcpauth.CreateOptions{AllowedCIDRs: []string{"192.0.2.0/24"}})
-	create("limited", alice, mcpauth.CreateOptions{RateLimit: 1})
-	down := create("storedown", alice, mcpauth.CreateOptions{})
+	create("inactive", bob, keyadmin.CreateOptions{})
+	create("address", alice, keyadmin.CreateOptions{AllowedCIDRs: []string{"192.0.2.0/24"}})
+	create("limited", alice, keyadmin.CreateOptions{RateLimit: 1})
+	down := create("storedown", alice, keyadmin.CreateOptions{})
 	st.down[down.ID] = true
 	f.keys["invalid"] = "Bearer mcp_thisisnotakeyatall"
 

@@ -8,8 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/mcpauth/mcpauth/mcpauth"
 )
 
 // runRaw checks the refusals no client sends, in mode m, and records the
@@ -20,7 +18,7 @@ func runRaw(t *testing.T, m mode) {
 		resp := rawPost(t, f.url, f.keys["good"], nil, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"`)
 		code, msg := resp.rpcError()
 		assert.Equal(t, http.StatusBadRequest, resp.status, resp.body)
-		assert.Equal(t, mcpauth.RPCCodeParseError, code, resp.body)
+		assert.Equal(t, -32700, code, resp.body)
 		assert.Zero(t, f.echoRuns.Load())
 		recordRaw("not JSON", m, fmt.Sprintf("HTTP %d, JSON-RPC %d %q", resp.status, code, msg))
 	})
@@ -64,7 +62,7 @@ func headerMismatch(t *testing.T, kind serverKind, m mode) {
 			resp := rawPost(t, f.url, f.keys["admin"], h, a.body)
 			code, msg := resp.rpcError()
 			assert.Equal(t, http.StatusBadRequest, resp.status, resp.body)
-			assert.Equal(t, mcpauth.RPCCodeInvalidRequest, code, resp.body)
+			assert.Equal(t, -32600, code, resp.body)
 			assert.Equal(t, "5", string(decodeRPC(t, []byte(resp.body)).ID), "the error carries the request id")
 			assert.Zero(t, f.adminRuns.Load(), "admin_tool ran")
 			if a.name == attacks[0].name {

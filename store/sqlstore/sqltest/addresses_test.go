@@ -12,6 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
+	"github.com/mcpauth/mcpauth/mcpauth/notify"
 	"github.com/mcpauth/mcpauth/store/sqlstore"
 )
 
@@ -21,8 +24,8 @@ type ipRecorder struct {
 	ips []string
 }
 
-func (r *ipRecorder) Notify(_ context.Context, n mcpauth.Notification) error {
-	if n.Type == mcpauth.KeyNewIP {
+func (r *ipRecorder) Notify(_ context.Context, n notify.Notification) error {
+	if n.Type == notify.KeyNewIP {
 		r.mu.Lock()
 		r.ips = append(r.ips, n.IP)
 		r.mu.Unlock()
@@ -56,7 +59,7 @@ func TestNewIPOnceOnSharedSQLite(t *testing.T) {
 	}
 	rec := &ipRecorder{}
 	guard := func() *mcpauth.Guard {
-		g, err := mcpauth.New(open(), &mcpauth.Options{Peppers: []mcpauth.Pepper{revocationPepper}, Notifier: rec})
+		g, err := mcpauth.New(open(), &mcpauth.Options{Peppers: []apikey.Pepper{revocationPepper}, Notifier: rec})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = g.Close(ctx) })
 		return g
@@ -70,7 +73,7 @@ func TestNewIPOnceOnSharedSQLite(t *testing.T) {
 		require.NoError(t, err)
 	}
 	a, b := guard(), guard()
-	k, err := a.Manager().Create(ctx, "alice", mcpauth.CreateOptions{})
+	k, err := a.Manager().Create(ctx, "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	for range 3 {
 		auth(a, k.Raw, "203.0.113.1:1")

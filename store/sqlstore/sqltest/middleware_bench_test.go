@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -28,13 +30,13 @@ func BenchmarkMiddlewareWarmCache(b *testing.B) {
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
 			g, err := mcpauth.New(be.new(b), &mcpauth.Options{
-				Peppers: []mcpauth.Pepper{{Version: 1, Secret: []byte("bench-pepper-bench-pepper-bench!")}},
+				Peppers: []apikey.Pepper{{Version: 1, Secret: []byte("bench-pepper-bench-pepper-bench!")}},
 			})
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = g.Close(context.Background()) })
-			k, err := g.Manager().Create(context.Background(), "user-1", mcpauth.CreateOptions{Scopes: []string{"read"}})
+			k, err := g.Manager().Create(context.Background(), "user-1", keyadmin.CreateOptions{Scopes: []string{"read"}})
 			if err != nil {
 				b.Fatal(err)
 			}

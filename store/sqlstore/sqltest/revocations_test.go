@@ -13,11 +13,13 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store/sqlstore"
 )
 
 // revocationPepper hashes the keys of the Guards below.
-var revocationPepper = mcpauth.Pepper{Version: 1, Secret: []byte("a pepper for the revocation test")}
+var revocationPepper = apikey.Pepper{Version: 1, Secret: []byte("a pepper for the revocation test")}
 
 // TestRevocationReachesOtherInstances runs two Guards, as two processes
 // would, on one SQLite file with an hour-long cache: a key revoked through
@@ -36,7 +38,7 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 		return s
 	}
 	guard := func(s *sqlstore.Store, poll time.Duration) *mcpauth.Guard {
-		g, err := mcpauth.New(s, &mcpauth.Options{Peppers: []mcpauth.Pepper{revocationPepper}, CacheTTL: time.Hour, RevocationPollInterval: poll})
+		g, err := mcpauth.New(s, &mcpauth.Options{Peppers: []apikey.Pepper{revocationPepper}, CacheTTL: time.Hour, RevocationPollInterval: poll})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = g.Close(ctx) })
 		return g
@@ -45,7 +47,7 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 	b := guard(open(), 20*time.Millisecond)
 	noPoll := guard(open(), -1)
 
-	k, err := a.Manager().Create(ctx, "alice", mcpauth.CreateOptions{})
+	k, err := a.Manager().Create(ctx, "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	fx := &guardAuth{}
 	for _, g := range []*mcpauth.Guard{a, b, noPoll} {

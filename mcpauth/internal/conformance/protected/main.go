@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
@@ -101,7 +102,7 @@ func run(server string, stateless bool, addr string) error {
 	if err != nil {
 		return err
 	}
-	key, err := mgr.Create(ctx, "conformance", mcpauth.CreateOptions{
+	key, err := mgr.Create(ctx, "conformance", keyadmin.CreateOptions{
 		Name:      "conformance suite",
 		Scopes:    []string{"conformance:tools", "conformance:resources", "conformance:prompts"},
 		ExpiresIn: 24 * time.Hour,

@@ -1,4 +1,4 @@
-package mcpauth_test
+package apikey_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -30,7 +31,7 @@ func FuzzParsePepper(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := mcpauth.ParsePepper(s)
+		p, err := apikey.ParsePepper(s)
 		if err != nil {
 			if !pepperErrors.MatchString(err.Error()) {
 				t.Fatalf("unexpected error text %q", err)
@@ -40,17 +41,17 @@ func FuzzParsePepper(f *testing.F) {
 		if p.Version <= 0 || len(p.Secret) < 16 {
 			t.Fatalf("accepted version %d with a %d-byte secret", p.Version, len(p.Secret))
 		}
-		printed := "mcpauth.Pepper{Version:" + strconv.Itoa(p.Version) + "}"
+		printed := "apikey.Pepper{Version:" + strconv.Itoa(p.Version) + "}"
 		for _, out := range []string{fmt.Sprint(p), fmt.Sprintf("%v %+v %#v %s", p, p, p, p)} {
 			if strings.Contains(out, string(p.Secret)) && !strings.Contains(printed, string(p.Secret)) {
 				t.Fatalf("printed form %q shows the secret", out)
 			}
 		}
-		again, err := mcpauth.ParsePepper(fmt.Sprintf("%d:%s", p.Version, p.Secret))
+		again, err := apikey.ParsePepper(fmt.Sprintf("%d:%s", p.Version, p.Secret))
 		if err != nil || again.Version != p.Version || string(again.Secret) != string(p.Secret) {
 			t.Fatalf("round trip of version %d: %v, %v", p.Version, again, err)
 		}
-		g, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{Peppers: []mcpauth.Pepper{p}, RevocationPollInterval: -1})
+		g, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{Peppers: []apikey.Pepper{p}, RevocationPollInterval: -1})
 		if err != nil {
 			t.Fatalf("New refuses what ParsePepper accepted: %v", err)
 		}

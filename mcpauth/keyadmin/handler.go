@@ -1,4 +1,4 @@
-package mcpauth
+package keyadmin
 
 import (
 	"bytes"
@@ -11,24 +11,27 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mcpauth/mcpauth/mcpauth/internal/reqid"
 )
 
-// ErrNotSignedIn is what a KeysHandler user function returns (or wraps) for
+// ErrNotSignedIn is what a Handler user function returns (or wraps) for
 // a request without a signed-in user; the handler answers 401.
 var ErrNotSignedIn = errors.New("mcpauth: not signed in")
 
-// DefaultKeysMaxBody bounds management request bodies.
-const DefaultKeysMaxBody = 64 << 10
+// maxBody bounds management request bodies.
+const maxBody = 64 << 10
 
-// KeysHandlerOptions configures KeysHandler. A nil *KeysHandlerOptions
+// HandlerOptions configures Handler. A nil *HandlerOptions
 // means the defaults: users set name, scopes (within the Manager's ceiling),
 // expiry (within its MaxLifetime) and allowed_cidrs, and nothing that decides
 // their limits or tier.
-type KeysHandlerOptions struct {
+type HandlerOptions struct {
 	// UserMetadataKeys lists the metadata keys a user may set on their own
 	// keys, such as "label". Default none: a request carrying any metadata
 	// key not listed is refused (400, field "metadata.<key>"). Never list a
@@ -46,16 +49,25 @@ type KeysHandlerOptions struct {
 	// make cross-origin state-changing requests, for a front end served from
 	// another origin. Default none: POST, DELETE, PATCH and PUT from another
 	// origin are refused (403, see http.CrossOriginProtection). A malformed
-	// origin is an error from KeysHandler.
+	// origin is an error from Handler.
 	TrustedOrigins []string
 	// Path is where the handler is mounted: the collection's path, such as
 	// "/api/agent-keys". Default "/keys". Mount it with
 	// mux.Handle(path, h) and mux.Handle(path+"/", h); behind
 	// http.StripPrefix, give the path that remains.
 	Path string
+	// ClientIP returns the client address of a request, for the audit
+	// events of key changes. Give it the Guard's ClientIP so that its
+	// TrustedProxies apply here too. Default: the TCP peer.
+	ClientIP func(*http.Request) netip.Addr
+	// RequestIDHeader is the header carrying the request ID, read from the
+	// request when it is a sane token (else generated) and set on the
+	// response; the audit events of key changes carry it. Default
+	// "X-Request-Id", as the Guard's.
+	RequestIDHeader string
 }
 
-// KeysHandler returns the management HTTP API for users' own keys:
+// Handler returns the management HTTP API for users' own keys:
 //
 //	POST   /keys              create      {"name","scopes","expires_in_seconds","allowed_cidrs","metadata","rate_limit"} → 201 NewKeyResponse
 //	GET    /keys              list        → 200 {"keys":[KeyInfo...]}
@@ -64,14 +76,14 @@ type KeysHandlerOptions struct {
 //	POST   /keys/{id}/rotate  rotate      {"grace_seconds": N} (optional body) → 201 NewKeyResponse with old_key
 //	DELETE /keys/{id}         revoke      → 204
 //
-// (under KeysHandlerOptions.Path instead of /keys). Errors are
+// (under HandlerOptions.Path instead of /keys). Errors are
 // {"error","field","message"}: 400 invalid_request, 401 unauthorized (the
 // user function returned "" or ErrNotSignedIn), 403 cross_origin or
 // scope_not_allowed, 404 not_found, 409 too_many_keys, 413, 415, and 503
 // when the user function or the store fails.
 //
 // metadata and rate_limit are refused unless opts allows them (see
-// KeysHandlerOptions): they are the host's to set, with Manager.Create.
+// HandlerOptions): they are the host's to set, with Manager.Create.
 // Create and rotate apply the Manager's limits (scope ceiling, lifetime,
 // active-key count, maximum grace) as they are at the time of the request.
 //
@@ -100,15 +112,15 @@ type KeysHandlerOptions struct {
 // field:
 //
 //	{"error":"invalid_request","field":"scopes[1]","message":"mcpauth: invalid scopes[1]: unknown scope \"billing:read\""}
-func (m *Manager) KeysHandler(userID func(*http.Request) (string, error), opts *KeysHandlerOptions) (http.Handler, error) {
-	var o KeysHandlerOptions
+func (m *Manager) Handler(userID func(*http.Request) (string, error), opts *HandlerOptions) (http.Handler, error) {
+	var o HandlerOptions
 	if opts != nil {
 		o = *opts
 	}
 	cop := http.NewCrossOriginProtection()
 	for i, origin := range o.TrustedOrigins {
 		if err := cop.AddTrustedOrigin(origin); err != nil {
-			return nil, fmt.Errorf("mcpauth: KeysHandlerOptions.TrustedOrigins[%d]: %w", i, err)
+			return nil, fmt.Errorf("mcpauth: HandlerOptions.TrustedOrigins[%d]: %w", i, err)
 		}
 	}
 	p := o.Path
@@ -116,9 +128,16 @@ func (m *Manager) KeysHandler(userID func(*http.Request) (string, error), opts *
 		p = "/keys"
 	}
 	if !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.ContainsAny(p, "{} ") {
-		return nil, fmt.Errorf("mcpauth: KeysHandlerOptions.Path %q: want an absolute path without a trailing slash, like /keys", p)
+		return nil, fmt.Errorf("mcpauth: HandlerOptions.Path %q: want an absolute path without a trailing slash, like /keys", p)
 	}
-	h := &keysHandler{m: m, userID: userID, cop: cop, rateLimit: o.UnsafeUserRateLimit, metaKeys: slices.Clone(o.UserMetadataKeys)}
+	if o.ClientIP == nil {
+		o.ClientIP = peerIP
+	}
+	if o.RequestIDHeader == "" {
+		o.RequestIDHeader = "X-Request-Id"
+	}
+	h := &keysHandler{m: m, userID: userID, cop: cop, rateLimit: o.UnsafeUserRateLimit, metaKeys: slices.Clone(o.UserMetadataKeys),
+		clientIP: o.ClientIP, requestIDHeader: o.RequestIDHeader}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+p, h.create)
 	mux.HandleFunc("GET "+p, h.list)
@@ -137,6 +156,18 @@ type keysHandler struct {
 	mux       *http.ServeMux
 	rateLimit bool
 	metaKeys  []string
+
+	clientIP        func(*http.Request) netip.Addr
+	requestIDHeader string
+}
+
+// peerIP is the TCP peer's address, the default HandlerOptions.ClientIP.
+func peerIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // ServeHTTP refuses cross-origin and non-JSON state-changing requests
@@ -157,16 +188,15 @@ func (h *keysHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r.WithContext(h.withChangeRequest(w, r)))
 }
 
-// withChangeRequest puts the request's client address (TrustedProxies of
-// the Guard applied), user agent and request ID (the Guard's
-// RequestIDHeader, read if sane, else new, and sent back) in the context,
-// for the audit events of the key changes it makes.
+// withChangeRequest puts the request's client address
+// (HandlerOptions.ClientIP), user agent and request ID (RequestIDHeader,
+// read if sane, else new, and sent back) in the context, for the audit
+// events of the key changes it makes.
 func (h *keysHandler) withChangeRequest(w http.ResponseWriter, r *http.Request) context.Context {
-	g := h.m.guard
-	id := requestID(r, g.opts.RequestIDHeader)
-	w.Header().Set(g.opts.RequestIDHeader, id)
+	id := reqid.From(r, h.requestIDHeader)
+	w.Header().Set(h.requestIDHeader, id)
 	c := changeRequest{userAgent: r.Header.Get("User-Agent"), requestID: id}
-	if ip := clientIP(r, g.trusted); ip.IsValid() {
+	if ip := h.clientIP(r); ip.IsValid() {
 		c.ip = ip.String()
 	}
 	return context.WithValue(r.Context(), changeRequestKey{}, c)
@@ -199,7 +229,7 @@ func (h *keysHandler) user(w http.ResponseWriter, r *http.Request) (string, bool
 	switch {
 	case err != nil && !errors.Is(err, ErrNotSignedIn):
 		// The host's session lookup failed: not the user's fault.
-		h.m.log.LogAttrs(r.Context(), slog.LevelError, "mcpauth: keys API: user lookup failed", slog.String("error", err.Error()))
+		h.m.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "mcpauth: keys API: user lookup failed", slog.String("error", err.Error()))
 		writeAPIError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "", "The key service is temporarily unavailable.")
 		return "", false
 	case err != nil || id == "":
@@ -229,7 +259,7 @@ func (h *keysHandler) create(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, NewKeyResponse{RawKey: k.Raw, Key: infoOf(k.Key, h.m.now())})
+	writeJSON(w, http.StatusCreated, NewKeyResponse{RawKey: k.Raw, Key: infoOf(k.Key, h.m.opts.Now())})
 }
 
 // createOptions turns a decoded create request into CreateOptions, refusing
@@ -310,7 +340,7 @@ func (h *keysHandler) rotate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	resp := NewKeyResponse{RawKey: k.Raw, Key: infoOf(k.Key, h.m.now())}
+	resp := NewKeyResponse{RawKey: k.Raw, Key: infoOf(k.Key, h.m.opts.Now())}
 	if old, err := h.m.Get(r.Context(), info.ID); err == nil {
 		resp.OldKey = &old // with its new expiry: the end of the grace period
 	}
@@ -360,30 +390,30 @@ func (h *keysHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ve):
 		writeAPIError(w, http.StatusBadRequest, "invalid_request", ve.Field, ve.Error())
-	case errors.Is(err, ErrKeyNotFound), errors.Is(err, ErrTooManyKeys):
-		m := meaningOf(err)
-		writeAPIError(w, m.status, m.code, "", m.message)
+	case errors.Is(err, ErrKeyNotFound):
+		writeAPIError(w, http.StatusNotFound, "not_found", "", "No such key.")
+	case errors.Is(err, ErrTooManyKeys):
+		writeAPIError(w, http.StatusConflict, "too_many_keys", "", "You have reached the maximum number of active keys. Revoke one first.")
 	case errors.Is(err, ErrScopeNotAllowed):
-		m := meaningOf(err)
-		writeAPIError(w, m.status, m.code, "scopes", err.Error()) // names the scope, never a secret
+		writeAPIError(w, http.StatusForbidden, "scope_not_allowed", "scopes", err.Error()) // names the scope, never a secret
 	default:
-		h.m.log.LogAttrs(r.Context(), slog.LevelError, "mcpauth: keys API failed", slog.String("error", err.Error()))
+		h.m.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "mcpauth: keys API failed", slog.String("error", err.Error()))
 		writeAPIError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "", "The key service is temporarily unavailable.")
 	}
 }
 
 // decodeJSON reads a JSON object body into v and returns the fields it
 // held. The Content-Type was checked by ServeHTTP. It answers 413 past
-// DefaultKeysMaxBody and 400 for bad JSON, a body that is not one object,
+// maxBody and 400 for bad JSON, a body that is not one object,
 // a top-level field not in fields (names match exactly, case included),
 // a duplicate field at any depth, and wrong types. An empty body is accepted
 // (v unchanged) unless required.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, fields []string, required bool) (map[string]bool, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, DefaultKeysMaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeAPIError(w, http.StatusRequestEntityTooLarge, "too_large", "", fmt.Sprintf("The body is larger than %d bytes.", DefaultKeysMaxBody))
+		writeAPIError(w, http.StatusRequestEntityTooLarge, "too_large", "", fmt.Sprintf("The body is larger than %d bytes.", maxBody))
 		return nil, false
 	case err != nil:
 		writeAPIError(w, http.StatusBadRequest, "invalid_request", "", "The body could not be read.")

@@ -1,4 +1,4 @@
-package mcpauth
+package apikey
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 func TestGenerateParseRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, prefix := range []string{"", "mcp", "acme2", "abcdefghijklmnop"} {
-		raw, pk, err := generateKey(rand.Reader, prefix)
+		raw, pk, err := Generate(rand.Reader, prefix)
 		require.NoError(t, err)
 		want := prefix
 		if want == "" {
@@ -35,9 +35,9 @@ func TestGenerateParseRoundTrip(t *testing.T) {
 func TestGenerateIsDeterministicWithInjectedReader(t *testing.T) {
 	t.Parallel()
 	seed := bytes.Repeat([]byte{7, 200, 61, 250, 3}, 100)
-	a, _, err := generateKey(bytes.NewReader(seed), "mcp")
+	a, _, err := Generate(bytes.NewReader(seed), "mcp")
 	require.NoError(t, err)
-	b, _, err := generateKey(bytes.NewReader(seed), "mcp")
+	b, _, err := Generate(bytes.NewReader(seed), "mcp")
 	require.NoError(t, err)
 	assert.Equal(t, a, b)
 	// 7→7, 200%62=14→E, 61→z, 250 is rejected (>= 248), 3→3.
@@ -46,9 +46,9 @@ func TestGenerateIsDeterministicWithInjectedReader(t *testing.T) {
 
 func TestGenerateFailsOnShortRandomness(t *testing.T) {
 	t.Parallel()
-	_, _, err := generateKey(bytes.NewReader(make([]byte, 10)), "mcp")
+	_, _, err := Generate(bytes.NewReader(make([]byte, 10)), "mcp")
 	require.Error(t, err)
-	_, _, err = generateKey(rand.Reader, "Bad_Prefix")
+	_, _, err = Generate(rand.Reader, "Bad_Prefix")
 	require.ErrorContains(t, err, "invalid key prefix")
 }
 
@@ -56,7 +56,7 @@ func TestGeneratedKeysAreDistinct(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}
 	for range 1000 {
-		_, pk, err := generateKey(rand.Reader, "")
+		_, pk, err := Generate(rand.Reader, "")
 		require.NoError(t, err)
 		require.False(t, seen[pk.ID])
 		seen[pk.ID] = true
@@ -102,13 +102,13 @@ func nearMisses(raw string) map[string]string {
 
 func TestParseRejectsNearMisses(t *testing.T) {
 	t.Parallel()
-	raw, _, err := generateKey(rand.Reader, "mcp")
+	raw, _, err := Generate(rand.Reader, "mcp")
 	require.NoError(t, err)
 	for name, bad := range nearMisses(raw) {
 		t.Run(name, func(t *testing.T) {
 			_, err := ParseKey(bad, "mcp")
 			require.ErrorIs(t, err, ErrMalformedKey)
-			require.ErrorIs(t, err, ErrInvalidKey)
+			require.ErrorIs(t, err, ErrMalformedKey)
 			assert.NotContains(t, err.Error(), raw[len("mcp_")+keyIDLen:len("mcp_")+keyIDLen+secretLen], "errors must not carry the secret")
 		})
 	}
@@ -119,26 +119,26 @@ func TestScannerRegexp(t *testing.T) {
 	re := regexp.MustCompile(ScannerRegexp(""))
 	assert.Equal(t, `\bmcp_[0-9A-Za-z]{42}\b`, ScannerRegexp(""))
 	for range 200 {
-		raw, _, err := generateKey(rand.Reader, "")
+		raw, _, err := Generate(rand.Reader, "")
 		require.NoError(t, err)
 		text := "config:\n  MCP_KEY=" + raw + "\n"
 		assert.Equal(t, raw, re.FindString(text))
 		assert.Equal(t, raw, re.FindString(`"Authorization": "Bearer `+raw+`"`))
 	}
-	raw, _, err := generateKey(rand.Reader, "")
+	raw, _, err := Generate(rand.Reader, "")
 	require.NoError(t, err)
 	for _, bad := range []string{raw[:len(raw)-1], raw + "a", raw + "_x", "x" + raw, "pcm_" + raw[4:], raw[:10] + "-" + raw[11:]} {
 		assert.Empty(t, re.FindString(bad), "should not match %q", bad)
 	}
 	custom := regexp.MustCompile(ScannerRegexp("acme"))
-	raw, _, err = generateKey(rand.Reader, "acme")
+	raw, _, err = Generate(rand.Reader, "acme")
 	require.NoError(t, err)
 	assert.Equal(t, raw, custom.FindString("key "+raw))
 }
 
 func TestParsedKeyFormattingHidesSecret(t *testing.T) {
 	t.Parallel()
-	raw, pk, err := generateKey(rand.Reader, "")
+	raw, pk, err := Generate(rand.Reader, "")
 	require.NoError(t, err)
 	for _, s := range []string{pk.String(), pk.GoString()} {
 		assert.NotContains(t, s, pk.Secret)
@@ -148,7 +148,7 @@ func TestParsedKeyFormattingHidesSecret(t *testing.T) {
 }
 
 func FuzzParseKey(f *testing.F) {
-	raw, _, _ := generateKey(rand.Reader, "")
+	raw, _, _ := Generate(rand.Reader, "")
 	f.Add(raw)
 	f.Add("mcp_")
 	f.Add("")
@@ -171,7 +171,7 @@ func TestChecksumMatchesCRC32(t *testing.T) {
 }
 
 func TestParseKeyAllocatesNothing(t *testing.T) {
-	raw, _, err := generateKey(rand.Reader, "")
+	raw, _, err := Generate(rand.Reader, "")
 	require.NoError(t, err)
 	bad := raw[:len(raw)-1] + "x"
 	allocs := testing.AllocsPerRun(100, func() {

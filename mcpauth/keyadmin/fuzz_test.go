@@ -1,4 +1,4 @@
-package mcpauth_test
+package keyadmin_test
 
 import (
 	"context"
@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -97,16 +98,15 @@ func FuzzKeysHandlerDecode(f *testing.F) {
 	}
 
 	keys := &resettableStore{m: store.NewMemory()}
-	guard, err := mcpauth.New(keys, &mcpauth.Options{
-		Peppers: []mcpauth.Pepper{testPepper},
+	mgr, err := keyadmin.New(keys, &keyadmin.Options{
+		Peppers: []apikey.Pepper{testPepper},
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { _ = guard.Close(context.Background()) })
-	mgr := guard.Manager()
-	h, err := mgr.KeysHandler(testUser, &mcpauth.KeysHandlerOptions{UserMetadataKeys: []string{"label"}})
+	f.Cleanup(func() { _ = mgr.Close(context.Background()) })
+	h, err := mgr.Handler(testUser, &keyadmin.HandlerOptions{UserMetadataKeys: []string{"label"}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func FuzzKeysHandlerDecode(f *testing.F) {
 		}
 
 		// Rotate a fresh key with the same body.
-		old, err := mgr.Create(context.Background(), "alice", mcpauth.CreateOptions{Name: "rotate-me"})
+		old, err := mgr.Create(context.Background(), "alice", keyadmin.CreateOptions{Name: "rotate-me"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +180,7 @@ func FuzzKeysHandlerDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rotated.RevokedAt.IsZero() && rotated.ExpiresAt.After(time.Now().Add(mcpauth.DefaultMaxRotationGrace)) {
+		if rotated.RevokedAt.IsZero() && rotated.ExpiresAt.After(time.Now().Add(keyadmin.DefaultMaxRotationGrace)) {
 			t.Fatalf("grace beyond the maximum: old key ends %s", rotated.ExpiresAt)
 		}
 	})

@@ -1,4 +1,4 @@
-package mcpauth
+package apikey
 
 import (
 	"crypto/sha256"
@@ -20,7 +20,7 @@ type Pepper struct {
 }
 
 // String hides the secret.
-func (p Pepper) String() string { return fmt.Sprintf("mcpauth.Pepper{Version:%d}", p.Version) }
+func (p Pepper) String() string { return fmt.Sprintf("apikey.Pepper{Version:%d}", p.Version) }
 
 // GoString hides the secret from %#v.
 func (p Pepper) GoString() string { return p.String() }
@@ -28,9 +28,10 @@ func (p Pepper) GoString() string { return p.String() }
 // minPepperLen is the shortest pepper accepted: 128 bits.
 const minPepperLen = 16
 
-// hasher hashes key material with the current pepper and verifies it with
-// whichever pepper a record names. It is immutable and safe for concurrent use.
-type hasher struct {
+// Hasher hashes key material with the current pepper and verifies it with
+// whichever pepper a record names. It is immutable and safe for concurrent
+// use. The Guard and the key manager each build one from the same peppers.
+type Hasher struct {
 	current int // version of the pepper new keys get; 0 = plain SHA-256
 	peppers map[int]*hmacKey
 }
@@ -40,10 +41,12 @@ type hmacKey struct {
 	ipad, opad [sha256.BlockSize]byte
 }
 
-// newHasher builds a hasher from peppers, the first of which is current.
-// No peppers means plain SHA-256 (records with PepperVersion 0).
-func newHasher(peppers []Pepper) (*hasher, error) {
-	h := &hasher{peppers: make(map[int]*hmacKey, len(peppers))}
+// NewHasher builds a Hasher from peppers, the first of which is current.
+// No peppers means plain SHA-256 (records with PepperVersion 0). It fails
+// for a version that is not positive or is given twice, and for a secret
+// shorter than 16 bytes.
+func NewHasher(peppers []Pepper) (*Hasher, error) {
+	h := &Hasher{peppers: make(map[int]*hmacKey, len(peppers))}
 	for i, p := range peppers {
 		switch {
 		case p.Version <= 0:
@@ -77,19 +80,20 @@ func newHMACKey(secret []byte) *hmacKey {
 	return &hk
 }
 
-// errUnknownPepper means a record was hashed with a pepper that is no longer
+// ErrUnknownPepper means a record was hashed with a pepper that is no longer
 // configured: the operator dropped a retired pepper too early.
-var errUnknownPepper = errors.New("mcpauth: key record names a pepper version that is not configured")
+var ErrUnknownPepper = errors.New("mcpauth: key record names a pepper version that is not configured")
 
-// hash returns the hash of material under the current pepper and its version.
-func (h *hasher) hash(material string) ([sha256.Size]byte, int) {
+// Hash returns the hash of material (ParsedKey.Material) under the current
+// pepper, and the pepper's version.
+func (h *Hasher) Hash(material string) ([sha256.Size]byte, int) {
 	sum, _ := h.hashWith(h.current, material)
 	return sum, h.current
 }
 
 // hashWith hashes material with the given pepper version (0 = SHA-256).
 // It allocates nothing for material up to 64 bytes.
-func (h *hasher) hashWith(version int, material string) ([sha256.Size]byte, error) {
+func (h *Hasher) hashWith(version int, material string) ([sha256.Size]byte, error) {
 	if version == 0 || version == LegacyPepperVersion {
 		var buf [64]byte
 		if len(material) <= len(buf) {
@@ -100,7 +104,7 @@ func (h *hasher) hashWith(version int, material string) ([sha256.Size]byte, erro
 	}
 	k := h.peppers[version]
 	if k == nil {
-		return [sha256.Size]byte{}, errUnknownPepper
+		return [sha256.Size]byte{}, ErrUnknownPepper
 	}
 	// HMAC-SHA256 (RFC 2104) over precomputed pads, on the stack.
 	var inner [sha256.BlockSize + 64]byte
@@ -118,9 +122,11 @@ func (h *hasher) hashWith(version int, material string) ([sha256.Size]byte, erro
 	return sha256.Sum256(outer[:]), nil
 }
 
-// verify reports whether material hashes to want under the given pepper
-// version, comparing in constant time.
-func (h *hasher) verify(version int, material string, want []byte) (bool, error) {
+// Verify reports whether material hashes to want under the given pepper
+// version (0: plain SHA-256; LegacyPepperVersion: SHA-256 of the whole raw
+// legacy key), comparing in constant time. It fails with ErrUnknownPepper
+// for a version that is not configured.
+func (h *Hasher) Verify(version int, material string, want []byte) (bool, error) {
 	got, err := h.hashWith(version, material)
 	if err != nil {
 		return false, err

@@ -1,4 +1,4 @@
-package mcpauth_test
+package keyadmin_test
 
 import (
 	"context"
@@ -17,45 +17,46 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
+	"github.com/mcpauth/mcpauth/mcpauth/notify"
 	"github.com/mcpauth/mcpauth/store"
 )
 
 // recorder is a Notifier that keeps what it hears.
 type recorder struct {
 	mu sync.Mutex
-	ns []mcpauth.Notification
+	ns []notify.Notification
 }
 
-func (r *recorder) Notify(_ context.Context, n mcpauth.Notification) error {
+func (r *recorder) Notify(_ context.Context, n notify.Notification) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ns = append(r.ns, n)
 	return nil
 }
 
-func (r *recorder) types() []mcpauth.NotificationType {
+func (r *recorder) types() []notify.Type {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []mcpauth.NotificationType
+	var out []notify.Type
 	for _, n := range r.ns {
 		out = append(out, n.Type)
 	}
 	return out
 }
 
-func newManager(t *testing.T, f *fixture, o *mcpauth.ManagerOptions) *mcpauth.Manager {
+func newManager(t *testing.T, f *fixture, o *keyadmin.Options) *keyadmin.Manager {
 	t.Helper()
-	m, err := f.guard.NewManager(o)
-	require.NoError(t, err)
-	return m
+	return f.manager(t, o)
 }
 
 func TestRotationTimeline(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	rec := &recorder{}
-	m := newManager(t, f, &mcpauth.ManagerOptions{Notifier: rec})
-	old, err := m.Create(context.Background(), "alice", mcpauth.CreateOptions{Name: "ci", Scopes: []string{"read"}, ExpiresIn: 30 * 24 * time.Hour, Metadata: map[string]string{"tier": "paid"}, RateLimit: 7})
+	m := newManager(t, f, &keyadmin.Options{Notifier: rec})
+	old, err := m.Create(context.Background(), "alice", keyadmin.CreateOptions{Name: "ci", Scopes: []string{"read"}, ExpiresIn: 30 * 24 * time.Hour, Metadata: map[string]string{"tier": "paid"}, RateLimit: 7})
 	require.NoError(t, err)
 	_, err = f.auth(old.Raw)
 	require.NoError(t, err) // cached with its original expiry
@@ -81,8 +82,8 @@ func TestRotationTimeline(t *testing.T) {
 	assert.ErrorIs(t, err, mcpauth.ErrKeyExpired, "and not a moment after")
 	_, err = f.auth(fresh.Raw)
 	assert.NoError(t, err)
-	require.NoError(t, f.guard.Close(context.Background()), "Close delivers queued notifications")
-	assert.Equal(t, []mcpauth.NotificationType{mcpauth.KeyCreated, mcpauth.KeyRotated}, rec.types())
+	f.close(t)
+	assert.Equal(t, []notify.Type{notify.KeyCreated, notify.KeyRotated}, rec.types())
 }
 
 func TestRotateEdgeCases(t *testing.T) {
@@ -91,7 +92,7 @@ func TestRotateEdgeCases(t *testing.T) {
 	m := newManager(t, f, nil)
 	ctx := context.Background()
 
-	k, err := m.Create(ctx, "alice", mcpauth.CreateOptions{})
+	k, err := m.Create(ctx, "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	_, err = f.auth(k.Raw)
 	require.NoError(t, err)
@@ -100,9 +101,9 @@ func TestRotateEdgeCases(t *testing.T) {
 	_, err = f.auth(k.Raw)
 	assert.ErrorIs(t, err, mcpauth.ErrKeyRevoked, "grace 0 ends the old key now")
 	_, err = m.Rotate(ctx, k.Key.ID, time.Hour)
-	assert.ErrorIs(t, err, mcpauth.ErrInvalidInput, "a revoked key cannot be rotated")
+	assert.ErrorIs(t, err, keyadmin.ErrInvalidInput, "a revoked key cannot be rotated")
 
-	short, err := m.Create(ctx, "alice", mcpauth.CreateOptions{ExpiresIn: 10 * time.Minute})
+	short, err := m.Create(ctx, "alice", keyadmin.CreateOptions{ExpiresIn: 10 * time.Minute})
 	require.NoError(t, err)
 	_, err = m.Rotate(ctx, short.Key.ID, 24*time.Hour)
 	require.NoError(t, err)
@@ -111,9 +112,9 @@ func TestRotateEdgeCases(t *testing.T) {
 	assert.Equal(t, short.Key.ExpiresAt, info.ExpiresAt, "grace never extends the old key past its own expiry")
 
 	_, err = m.Rotate(ctx, "000000000000", time.Hour)
-	assert.ErrorIs(t, err, mcpauth.ErrKeyNotFound)
+	assert.ErrorIs(t, err, keyadmin.ErrKeyNotFound)
 	_, err = m.Rotate(ctx, short.Key.ID, -time.Second)
-	assert.ErrorIs(t, err, mcpauth.ErrInvalidInput)
+	assert.ErrorIs(t, err, keyadmin.ErrInvalidInput)
 }
 
 // TestRotateWhileVerifying: 8 goroutines use the old key while it is
@@ -122,7 +123,7 @@ func TestRotateWhileVerifying(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	m := newManager(t, f, nil)
-	old, err := m.Create(context.Background(), "alice", mcpauth.CreateOptions{})
+	old, err := m.Create(context.Background(), "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 
 	var failures atomic.Int64
@@ -176,7 +177,7 @@ func TestCreateLimitsAndValidation(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	ceilings := map[string][]string{"member": {"documents:read", "documents:write"}, "owner": {"admin"}}
-	m := newManager(t, f, &mcpauth.ManagerOptions{
+	m := newManager(t, f, &keyadmin.Options{
 		MaxActiveKeys: 2,
 		MaxLifetime:   365 * 24 * time.Hour,
 		AllowedScopes: []string{"documents:read", "documents:write", "documents:delete", "admin"},
@@ -192,60 +193,60 @@ func TestCreateLimitsAndValidation(t *testing.T) {
 	tests := []struct {
 		name    string
 		user    string
-		o       mcpauth.CreateOptions
+		o       keyadmin.CreateOptions
 		wantErr error
 		field   string
 	}{
-		{"empty user", "", mcpauth.CreateOptions{}, mcpauth.ErrInvalidInput, "user_id"},
-		{"unknown scope", "member", mcpauth.CreateOptions{Scopes: []string{"documents:read", "billing:read"}}, mcpauth.ErrInvalidInput, "scopes[1]"},
-		{"bad scope characters", "member", mcpauth.CreateOptions{Scopes: []string{"read everything"}}, mcpauth.ErrInvalidInput, "scopes[0]"},
-		{"beyond ceiling", "member", mcpauth.CreateOptions{Scopes: []string{"documents:delete"}}, mcpauth.ErrScopeNotAllowed, ""},
-		{"admin beyond ceiling", "member", mcpauth.CreateOptions{Scopes: []string{"admin"}}, mcpauth.ErrScopeNotAllowed, ""},
-		{"lifetime too long", "member", mcpauth.CreateOptions{ExpiresIn: 400 * 24 * time.Hour}, mcpauth.ErrInvalidInput, "expires_in"},
-		{"negative lifetime", "member", mcpauth.CreateOptions{ExpiresIn: -time.Hour}, mcpauth.ErrInvalidInput, "expires_in"},
-		{"bad cidr", "member", mcpauth.CreateOptions{AllowedCIDRs: []string{"10.0.0.0/33"}}, mcpauth.ErrInvalidInput, "allowed_cidrs[0]"},
-		{"negative rate", "member", mcpauth.CreateOptions{RateLimit: -1}, mcpauth.ErrInvalidInput, "rate_limit"},
+		{"empty user", "", keyadmin.CreateOptions{}, keyadmin.ErrInvalidInput, "user_id"},
+		{"unknown scope", "member", keyadmin.CreateOptions{Scopes: []string{"documents:read", "billing:read"}}, keyadmin.ErrInvalidInput, "scopes[1]"},
+		{"bad scope characters", "member", keyadmin.CreateOptions{Scopes: []string{"read everything"}}, keyadmin.ErrInvalidInput, "scopes[0]"},
+		{"beyond ceiling", "member", keyadmin.CreateOptions{Scopes: []string{"documents:delete"}}, keyadmin.ErrScopeNotAllowed, ""},
+		{"admin beyond ceiling", "member", keyadmin.CreateOptions{Scopes: []string{"admin"}}, keyadmin.ErrScopeNotAllowed, ""},
+		{"lifetime too long", "member", keyadmin.CreateOptions{ExpiresIn: 400 * 24 * time.Hour}, keyadmin.ErrInvalidInput, "expires_in"},
+		{"negative lifetime", "member", keyadmin.CreateOptions{ExpiresIn: -time.Hour}, keyadmin.ErrInvalidInput, "expires_in"},
+		{"bad cidr", "member", keyadmin.CreateOptions{AllowedCIDRs: []string{"10.0.0.0/33"}}, keyadmin.ErrInvalidInput, "allowed_cidrs[0]"},
+		{"negative rate", "member", keyadmin.CreateOptions{RateLimit: -1}, keyadmin.ErrInvalidInput, "rate_limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := m.Create(ctx, tt.user, tt.o)
 			require.ErrorIs(t, err, tt.wantErr)
 			if tt.field != "" {
-				var ve *mcpauth.ValidationError
+				var ve *keyadmin.ValidationError
 				require.ErrorAs(t, err, &ve)
 				assert.Equal(t, tt.field, ve.Field)
 			}
 		})
 	}
-	_, err := m.Create(ctx, "broken", mcpauth.CreateOptions{Scopes: []string{"documents:read"}})
+	_, err := m.Create(ctx, "broken", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
 	require.Error(t, err)
 
-	owner, err := m.Create(ctx, "owner", mcpauth.CreateOptions{Scopes: []string{"admin", "documents:delete"}})
+	owner, err := m.Create(ctx, "owner", keyadmin.CreateOptions{Scopes: []string{"admin", "documents:delete"}})
 	require.NoError(t, err, "admin ceiling covers everything")
-	assert.Equal(t, f.clock.Now().Add(mcpauth.DefaultKeyLifetime), owner.Key.ExpiresAt)
+	assert.Equal(t, f.clock.Now().Add(keyadmin.DefaultKeyLifetime), owner.Key.ExpiresAt)
 
-	_, err = m.Create(ctx, "member", mcpauth.CreateOptions{Scopes: []string{"documents:read"}, AllowedCIDRs: []string{"10.0.0.1", "2001:db8::/32"}})
+	_, err = m.Create(ctx, "member", keyadmin.CreateOptions{Scopes: []string{"documents:read"}, AllowedCIDRs: []string{"10.0.0.1", "2001:db8::/32"}})
 	require.NoError(t, err)
-	second, err := m.Create(ctx, "member", mcpauth.CreateOptions{})
+	second, err := m.Create(ctx, "member", keyadmin.CreateOptions{})
 	require.NoError(t, err)
-	_, err = m.Create(ctx, "member", mcpauth.CreateOptions{})
-	require.ErrorIs(t, err, mcpauth.ErrTooManyKeys)
+	_, err = m.Create(ctx, "member", keyadmin.CreateOptions{})
+	require.ErrorIs(t, err, keyadmin.ErrTooManyKeys)
 	require.NoError(t, m.Revoke(ctx, second.Key.ID))
-	_, err = m.Create(ctx, "member", mcpauth.CreateOptions{})
+	_, err = m.Create(ctx, "member", keyadmin.CreateOptions{})
 	require.NoError(t, err, "revoked keys do not count")
 }
 
 func TestMaxActiveKeysUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	m := newManager(t, f, &mcpauth.ManagerOptions{MaxActiveKeys: 5})
+	m := newManager(t, f, &keyadmin.Options{MaxActiveKeys: 5})
 	var ok atomic.Int64
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := m.Create(context.Background(), "alice", mcpauth.CreateOptions{}); err == nil {
+			if _, err := m.Create(context.Background(), "alice", keyadmin.CreateOptions{}); err == nil {
 				ok.Add(1)
 			}
 		}()
@@ -258,16 +259,16 @@ func TestListGetRevokeAll(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	rec := &recorder{}
-	m := newManager(t, f, &mcpauth.ManagerOptions{Notifier: rec})
+	m := newManager(t, f, &keyadmin.Options{Notifier: rec})
 	ctx := context.Background()
 	var ids []string
 	for i := range 3 {
-		k, err := m.Create(ctx, "alice", mcpauth.CreateOptions{Name: fmt.Sprint("k", i)})
+		k, err := m.Create(ctx, "alice", keyadmin.CreateOptions{Name: fmt.Sprint("k", i)})
 		require.NoError(t, err)
 		ids = append(ids, k.Key.ID)
 		f.clock.Advance(time.Second)
 	}
-	_, err := m.Create(ctx, "bob", mcpauth.CreateOptions{})
+	_, err := m.Create(ctx, "bob", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	require.NoError(t, m.Revoke(ctx, ids[0]))
 	require.NoError(t, m.Revoke(ctx, ids[0]), "revoking twice is fine")
@@ -291,13 +292,13 @@ func TestListGetRevokeAll(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, store.StatusActive, bob[0].Status, "other users untouched")
 	_, err = m.Get(ctx, "000000000000")
-	assert.ErrorIs(t, err, mcpauth.ErrKeyNotFound)
+	assert.ErrorIs(t, err, keyadmin.ErrKeyNotFound)
 	assert.ErrorIs(t, err, store.ErrNotFound)
-	require.NoError(t, f.guard.Close(ctx))
-	assert.Equal(t, 3, countType(rec, mcpauth.KeyRevoked), "one notification per key actually revoked")
+	f.close(t)
+	assert.Equal(t, 3, countType(rec, notify.KeyRevoked), "one notification per key actually revoked")
 }
 
-func countType(r *recorder, typ mcpauth.NotificationType) int {
+func countType(r *recorder, typ notify.Type) int {
 	n := 0
 	for _, t := range r.types() {
 		if t == typ {
@@ -310,18 +311,18 @@ func countType(r *recorder, typ mcpauth.NotificationType) int {
 func TestLegacyImport(t *testing.T) {
 	t.Parallel()
 	legacyRaw := "sk_live_3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c" // a hand-rolled key, seed style
-	sum := mcpauth.LegacyKeyHash(legacyRaw)
+	sum := apikey.LegacyKeyHash(legacyRaw)
 
 	for _, accept := range []bool{false, true} {
 		t.Run(fmt.Sprint("accept=", accept), func(t *testing.T) {
 			f := newFixture(t, &mcpauth.Options{AcceptLegacyKeys: accept})
 			m := newManager(t, f, nil)
-			info, err := m.ImportLegacy(context.Background(), "alice", hex.EncodeToString(sum[:]), mcpauth.CreateOptions{Name: "old agent", Scopes: []string{"read"}})
+			info, err := m.ImportLegacy(context.Background(), "alice", hex.EncodeToString(sum[:]), keyadmin.CreateOptions{Name: "old agent", Scopes: []string{"read"}})
 			require.NoError(t, err)
 			assert.Len(t, info.ID, 12)
 			p, err := f.auth(legacyRaw)
 			if !accept {
-				assert.ErrorIs(t, err, mcpauth.ErrMalformedKey)
+				assert.ErrorIs(t, err, apikey.ErrMalformedKey)
 				return
 			}
 			require.NoError(t, err)
@@ -334,8 +335,8 @@ func TestLegacyImport(t *testing.T) {
 		})
 	}
 	f := newFixture(t, nil)
-	_, err := newManager(t, f, nil).ImportLegacy(context.Background(), "alice", "nothex", mcpauth.CreateOptions{})
-	var ve *mcpauth.ValidationError
+	_, err := newManager(t, f, nil).ImportLegacy(context.Background(), "alice", "nothex", keyadmin.CreateOptions{})
+	var ve *keyadmin.ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "hash", ve.Field)
 }
@@ -353,8 +354,8 @@ func authFrom(f *fixture, raw, remote string, headers map[string]string) (mcpaut
 func TestIPAllowlist(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, &mcpauth.Options{TrustedProxies: []string{"10.0.0.0/8", "::1"}})
-	k := f.create(t, "alice", mcpauth.CreateOptions{AllowedCIDRs: []string{"203.0.113.0/24", "2001:db8::/32"}})
-	open := f.create(t, "alice", mcpauth.CreateOptions{})
+	k := f.create(t, "alice", keyadmin.CreateOptions{AllowedCIDRs: []string{"203.0.113.0/24", "2001:db8::/32"}})
+	open := f.create(t, "alice", keyadmin.CreateOptions{})
 	tests := []struct {
 		name    string
 		remote  string
@@ -394,20 +395,30 @@ func TestNewIPNotifications(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
 	f := newFixture(t, &mcpauth.Options{Notifier: rec})
-	k := f.create(t, "alice", mcpauth.CreateOptions{Name: "laptop"})
+	k := f.create(t, "alice", keyadmin.CreateOptions{Name: "laptop"})
 	for range 3 {
 		for _, remote := range []string{"203.0.113.1:1", "203.0.113.1:2", "198.51.100.7:3"} {
 			_, err := authFrom(f, k.Raw, remote, nil)
 			require.NoError(t, err)
 		}
 	}
-	require.NoError(t, f.guard.Close(context.Background()))
+	f.close(t)
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	require.Len(t, rec.ns, 3, "key.created, then one key.new_ip per new address, ports ignored")
-	assert.Equal(t, mcpauth.KeyCreated, rec.ns[0].Type, "the Guard's Notifier hears the Manager's notifications too")
-	newIPs := rec.ns[1:]
-	assert.Equal(t, mcpauth.Notification{Type: mcpauth.KeyNewIP, At: f.clock.Now(), UserID: "alice", KeyID: k.Key.ID, KeyName: "laptop", IP: "203.0.113.1"}, newIPs[0])
+	require.Len(t, rec.ns, 3, "key.created and one key.new_ip per new address, ports ignored")
+	var newIPs []notify.Notification
+	created := 0
+	for _, n := range rec.ns { // the Guard and the Manager each send from a goroutine of their own
+		switch n.Type {
+		case notify.KeyCreated:
+			created++
+		case notify.KeyNewIP:
+			newIPs = append(newIPs, n)
+		}
+	}
+	assert.Equal(t, 1, created, "one Notifier, given to both, hears the Manager's notifications too")
+	require.Len(t, newIPs, 2)
+	assert.Equal(t, notify.Notification{Type: notify.KeyNewIP, At: f.clock.Now(), UserID: "alice", KeyID: k.Key.ID, KeyName: "laptop", IP: "203.0.113.1"}, newIPs[0])
 	assert.Equal(t, "198.51.100.7", newIPs[1].IP)
 	_, err := authFrom(f, k.Raw, "192.0.2.1:1", nil)
 	require.NoError(t, err, "uses after Close still authenticate")
@@ -418,7 +429,7 @@ func TestLifecycleIsAudited(t *testing.T) {
 	sink := &memSink{}
 	f := newFixture(t, &mcpauth.Options{Audit: sink})
 	m := f.mgr
-	k, err := m.Create(context.Background(), "alice", mcpauth.CreateOptions{})
+	k, err := m.Create(context.Background(), "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	fresh, err := m.Rotate(context.Background(), k.Key.ID, time.Minute)
 	require.NoError(t, err)
@@ -438,13 +449,13 @@ func TestNotifyExpiring(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	rec := &recorder{}
-	m := newManager(t, f, &mcpauth.ManagerOptions{Notifier: rec})
+	m := newManager(t, f, &keyadmin.Options{Notifier: rec})
 	ctx := context.Background()
-	soon, err := m.Create(ctx, "alice", mcpauth.CreateOptions{Name: "ci", ExpiresIn: 6 * 24 * time.Hour})
+	soon, err := m.Create(ctx, "alice", keyadmin.CreateOptions{Name: "ci", ExpiresIn: 6 * 24 * time.Hour})
 	require.NoError(t, err)
-	_, err = m.Create(ctx, "alice", mcpauth.CreateOptions{ExpiresIn: 30 * 24 * time.Hour})
+	_, err = m.Create(ctx, "alice", keyadmin.CreateOptions{ExpiresIn: 30 * 24 * time.Hour})
 	require.NoError(t, err)
-	gone, err := m.Create(ctx, "bob", mcpauth.CreateOptions{ExpiresIn: 5 * 24 * time.Hour})
+	gone, err := m.Create(ctx, "bob", keyadmin.CreateOptions{ExpiresIn: 5 * 24 * time.Hour})
 	require.NoError(t, err)
 	require.NoError(t, m.Revoke(ctx, gone.Key.ID))
 
@@ -452,50 +463,45 @@ func TestNotifyExpiring(t *testing.T) {
 	n, err := m.NotifyExpiring(ctx, now, now.Add(7*24*time.Hour))
 	require.NoError(t, err)
 	assert.Equal(t, 1, n, "only the active key expiring within the window")
-	require.NoError(t, f.guard.Close(ctx))
+	f.close(t)
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	var got []mcpauth.Notification
+	var got []notify.Notification
 	for _, note := range rec.ns {
-		if note.Type == mcpauth.KeyExpiringSoon {
+		if note.Type == notify.KeyExpiringSoon {
 			got = append(got, note)
 		}
 	}
 	require.Len(t, got, 1)
-	assert.Equal(t, mcpauth.Notification{Type: mcpauth.KeyExpiringSoon, At: now, UserID: "alice", KeyID: soon.Key.ID, KeyName: "ci", ExpiresAt: soon.Key.ExpiresAt}, got[0])
+	assert.Equal(t, notify.Notification{Type: notify.KeyExpiringSoon, At: now, UserID: "alice", KeyID: soon.Key.ID, KeyName: "ci", ExpiresAt: soon.Key.ExpiresAt}, got[0])
 
 	_, err = f.mgr.NotifyExpiring(ctx, now, now.Add(time.Hour))
 	assert.Error(t, err, "no notifier configured")
 }
 
-// TestOneManagerPerGuard: Manager returns one Manager, and every Manager of
-// a Guard shares the per-user locks, so MaxActiveKeys is exact under
-// concurrency in one process (each Manager had its own locks before).
-func TestOneManagerPerGuard(t *testing.T) {
+// TestMaxActiveKeysExactUnderConcurrency: a Manager serialises the key
+// changes of one user, so 40 concurrent creates (and rotations) never take
+// a user past MaxActiveKeys. Before the split, each Guard.NewManager had
+// its own locks and the bound was not exact even in one process.
+func TestMaxActiveKeysExactUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	assert.Same(t, f.guard.Manager(), f.guard.Manager())
-	var mgrs []*mcpauth.Manager
-	for range 4 {
-		m, err := f.guard.NewManager(&mcpauth.ManagerOptions{MaxActiveKeys: 3})
-		require.NoError(t, err)
-		mgrs = append(mgrs, m)
-	}
+	m := newManager(t, f, &keyadmin.Options{MaxActiveKeys: 3})
 	var wg sync.WaitGroup
 	var created atomic.Int32
-	for i := range 40 {
+	for range 40 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := mgrs[i%len(mgrs)].Create(context.Background(), "bob", mcpauth.CreateOptions{}); err == nil {
+			if _, err := m.Create(context.Background(), "bob", keyadmin.CreateOptions{}); err == nil {
 				created.Add(1)
 			} else {
-				assert.ErrorIs(t, err, mcpauth.ErrTooManyKeys)
+				assert.ErrorIs(t, err, keyadmin.ErrTooManyKeys)
 			}
 		}()
 	}
 	wg.Wait()
-	assert.EqualValues(t, 3, created.Load(), "exactly MaxActiveKeys keys, whichever Manager created them")
+	assert.EqualValues(t, 3, created.Load(), "exactly MaxActiveKeys keys")
 	keys, err := f.mgr.List(context.Background(), "bob")
 	require.NoError(t, err)
 	assert.Len(t, keys, 3)
@@ -508,19 +514,19 @@ func TestNoNewIPNotificationForRefusedUse(t *testing.T) {
 	rec := &recorder{}
 	var inactive atomic.Bool
 	inactive.Store(true)
-	f := newFixture(t, &mcpauth.Options{Notifier: rec, Users: mcpauth.UserCheckerFunc(func(context.Context, string) (bool, error) { return !inactive.Load(), nil })})
-	k := f.create(t, "alice", mcpauth.CreateOptions{})
+	f := newFixture(t, &mcpauth.Options{Notifier: rec, Users: store.UserCheckerFunc(func(context.Context, string) (bool, error) { return !inactive.Load(), nil })})
+	k := f.create(t, "alice", keyadmin.CreateOptions{})
 	_, err := authFrom(f, k.Raw, "203.0.113.9:1", nil)
 	require.ErrorIs(t, err, mcpauth.ErrUserInactive)
 	inactive.Store(false)
 	_, err = authFrom(f, k.Raw, "198.51.100.1:1", nil)
 	require.NoError(t, err)
-	require.NoError(t, f.guard.Close(context.Background()))
+	f.close(t)
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	var ips []string
 	for _, n := range rec.ns {
-		if n.Type == mcpauth.KeyNewIP {
+		if n.Type == notify.KeyNewIP {
 			ips = append(ips, n.IP)
 		}
 	}

@@ -1,4 +1,4 @@
-package mcpauth_test
+package keyadmin_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -67,7 +67,7 @@ func send(t *testing.T, srv *httptest.Server, user, method, path string, headers
 func TestKeysAPIUserCannotSetHostFields(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	srv := keysServer(t, f.mgr, &mcpauth.KeysHandlerOptions{UserMetadataKeys: []string{"label"}})
+	srv := keysServer(t, f.mgr, &keyadmin.HandlerOptions{UserMetadataKeys: []string{"label"}})
 
 	attacks := []struct {
 		name, body string
@@ -114,7 +114,7 @@ func TestKeysAPIUserCannotSetHostFields(t *testing.T) {
 		assert.Zero(t, keys[0].RateLimit)
 	})
 	t.Run("UnsafeUserRateLimit lets users set it", func(t *testing.T) {
-		unsafe := keysServer(t, f.mgr, &mcpauth.KeysHandlerOptions{UnsafeUserRateLimit: true})
+		unsafe := keysServer(t, f.mgr, &keyadmin.HandlerOptions{UnsafeUserRateLimit: true})
 		r := call(t, unsafe, "dave", "POST", "/keys", jsonCT, `{"rate_limit":50}`)
 		require.Equal(t, http.StatusCreated, r.status, r.raw)
 		keys := keysOf(t, f, "dave")
@@ -152,27 +152,27 @@ func TestDefaultCeilingRefusesPrivilegedScopes(t *testing.T) {
 			assert.Equal(t, http.StatusForbidden, r.status, r.raw)
 			assert.Equal(t, "scope_not_allowed", r.body["error"], r.raw)
 
-			_, err = f.mgr.Create(ctx, user, mcpauth.CreateOptions{Scopes: a.scopes})
-			assert.ErrorIs(t, err, mcpauth.ErrScopeNotAllowed)
-			_, err = f.mgr.ImportLegacy(ctx, user, strings.Repeat("ab", 32), mcpauth.CreateOptions{Scopes: a.scopes})
-			assert.ErrorIs(t, err, mcpauth.ErrScopeNotAllowed)
+			_, err = f.mgr.Create(ctx, user, keyadmin.CreateOptions{Scopes: a.scopes})
+			assert.ErrorIs(t, err, keyadmin.ErrScopeNotAllowed)
+			_, err = f.mgr.ImportLegacy(ctx, user, strings.Repeat("ab", 32), keyadmin.CreateOptions{Scopes: a.scopes})
+			assert.ErrorIs(t, err, keyadmin.ErrScopeNotAllowed)
 			assert.Empty(t, keysOf(t, f, user), "no key was created")
 		})
 	}
 
 	t.Run("ordinary scopes are issued by default", func(t *testing.T) {
-		k, err := f.mgr.Create(ctx, "erin", mcpauth.CreateOptions{Scopes: []string{"documents:read", "read", "notes:write"}})
+		k, err := f.mgr.Create(ctx, "erin", keyadmin.CreateOptions{Scopes: []string{"documents:read", "read", "notes:write"}})
 		require.NoError(t, err)
 		assert.Equal(t, []string{"documents:read", "read", "notes:write"}, k.Key.Scopes)
 	})
 	t.Run("a ceiling that contains them lifts the default", func(t *testing.T) {
-		docs := newManager(t, f, &mcpauth.ManagerOptions{ScopeCeiling: mcpauth.FixedScopeCeiling("documents:*")})
-		_, err := docs.Create(ctx, "frank", mcpauth.CreateOptions{Scopes: []string{"documents:*"}})
+		docs := newManager(t, f, &keyadmin.Options{ScopeCeiling: keyadmin.FixedScopeCeiling("documents:*")})
+		_, err := docs.Create(ctx, "frank", keyadmin.CreateOptions{Scopes: []string{"documents:*"}})
 		require.NoError(t, err)
-		_, err = docs.Create(ctx, "frank", mcpauth.CreateOptions{Scopes: []string{"admin"}})
-		require.ErrorIs(t, err, mcpauth.ErrScopeNotAllowed, "documents:* does not cover admin")
-		root := newManager(t, f, &mcpauth.ManagerOptions{ScopeCeiling: mcpauth.FixedScopeCeiling("admin")})
-		_, err = root.Create(ctx, "root", mcpauth.CreateOptions{Scopes: []string{"admin", "*"}})
+		_, err = docs.Create(ctx, "frank", keyadmin.CreateOptions{Scopes: []string{"admin"}})
+		require.ErrorIs(t, err, keyadmin.ErrScopeNotAllowed, "documents:* does not cover admin")
+		root := newManager(t, f, &keyadmin.Options{ScopeCeiling: keyadmin.FixedScopeCeiling("admin")})
+		_, err = root.Create(ctx, "root", keyadmin.CreateOptions{Scopes: []string{"admin", "*"}})
 		require.NoError(t, err)
 	})
 }
@@ -206,9 +206,9 @@ func TestRotateAppliesTodaysLimits(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, nil)
 		ceiling := &mutableCeiling{scopes: []string{"admin"}}
-		m := newManager(t, f, &mcpauth.ManagerOptions{ScopeCeiling: ceiling.get})
+		m := newManager(t, f, &keyadmin.Options{ScopeCeiling: ceiling.get})
 		srv := keysServer(t, m, nil)
-		admin, err := m.Create(ctx, "alice", mcpauth.CreateOptions{Scopes: []string{"admin"}})
+		admin, err := m.Create(ctx, "alice", keyadmin.CreateOptions{Scopes: []string{"admin"}})
 		require.NoError(t, err)
 		ceiling.set("documents:read")
 		before := keysOf(t, f, "alice")
@@ -223,11 +223,11 @@ func TestRotateAppliesTodaysLimits(t *testing.T) {
 				r := call(t, srv, "alice", "POST", "/keys/"+admin.Key.ID+"/rotate", jsonCT, `{"grace_seconds":60}`)
 				assert.Equal(t, http.StatusForbidden, r.status, r.raw)
 				assert.Equal(t, "scope_not_allowed", r.body["error"], r.raw)
-				return mcpauth.ErrScopeNotAllowed
+				return keyadmin.ErrScopeNotAllowed
 			}},
 		}
 		for _, a := range attacks {
-			require.ErrorIs(t, a.rotate(), mcpauth.ErrScopeNotAllowed, a.name)
+			require.ErrorIs(t, a.rotate(), keyadmin.ErrScopeNotAllowed, a.name)
 			assert.Equal(t, before, keysOf(t, f, "alice"), "%s: no new key, the old record unchanged", a.name)
 		}
 	})
@@ -235,9 +235,9 @@ func TestRotateAppliesTodaysLimits(t *testing.T) {
 	t.Run("lowered lifetime cap", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, nil)
-		old, err := f.mgr.Create(ctx, "alice", mcpauth.CreateOptions{ExpiresIn: 365 * 24 * time.Hour})
+		old, err := f.mgr.Create(ctx, "alice", keyadmin.CreateOptions{ExpiresIn: 365 * 24 * time.Hour})
 		require.NoError(t, err)
-		capped := newManager(t, f, &mcpauth.ManagerOptions{MaxLifetime: 30 * 24 * time.Hour})
+		capped := newManager(t, f, &keyadmin.Options{MaxLifetime: 30 * 24 * time.Hour})
 		fresh, err := capped.Rotate(ctx, old.Key.ID, 0)
 		require.NoError(t, err)
 		assert.Equal(t, f.clock.Now().Add(30*24*time.Hour), fresh.Key.ExpiresAt)
@@ -246,16 +246,16 @@ func TestRotateAppliesTodaysLimits(t *testing.T) {
 	t.Run("grace bound and active-key count", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, nil)
-		m := newManager(t, f, &mcpauth.ManagerOptions{MaxActiveKeys: 2})
+		m := newManager(t, f, &keyadmin.Options{MaxActiveKeys: 2})
 		srv := keysServer(t, m, nil)
-		k, err := m.Create(ctx, "alice", mcpauth.CreateOptions{})
+		k, err := m.Create(ctx, "alice", keyadmin.CreateOptions{})
 		require.NoError(t, err)
 
 		// Five rotations with a 100-year grace: refused, nothing written.
 		before := keysOf(t, f, "alice")
 		for range 5 {
 			_, err := m.Rotate(ctx, k.Key.ID, 100*365*24*time.Hour)
-			var ve *mcpauth.ValidationError
+			var ve *keyadmin.ValidationError
 			require.ErrorAs(t, err, &ve)
 			assert.Equal(t, "grace", ve.Field)
 			r := call(t, srv, "alice", "POST", "/keys/"+k.Key.ID+"/rotate", jsonCT, `{"grace_seconds":3153600000}`)
@@ -269,9 +269,9 @@ func TestRotateAppliesTodaysLimits(t *testing.T) {
 		id := k.Key.ID
 		var tooMany int
 		for range 5 {
-			fresh, err := m.Rotate(ctx, id, mcpauth.DefaultMaxRotationGrace)
+			fresh, err := m.Rotate(ctx, id, keyadmin.DefaultMaxRotationGrace)
 			if err != nil {
-				require.ErrorIs(t, err, mcpauth.ErrTooManyKeys)
+				require.ErrorIs(t, err, keyadmin.ErrTooManyKeys)
 				tooMany++
 				continue
 			}
@@ -288,7 +288,7 @@ func TestRotateAppliesTodaysLimits(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 2, activeKeys(t, f, "alice"))
 
-		_, err = f.guard.NewManager(&mcpauth.ManagerOptions{MaxRotationGrace: -time.Second})
+		_, err = f.newManager(&keyadmin.Options{MaxRotationGrace: -time.Second})
 		assert.Error(t, err)
 	})
 }
@@ -299,8 +299,8 @@ func TestRotateAppliesTodaysLimits(t *testing.T) {
 func TestKeysAPICrossSiteRequests(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	srv := keysServer(t, f.mgr, &mcpauth.KeysHandlerOptions{TrustedOrigins: []string{"https://admin.example.com"}})
-	k, err := f.mgr.Create(context.Background(), "alice", mcpauth.CreateOptions{Name: "laptop"})
+	srv := keysServer(t, f.mgr, &keyadmin.HandlerOptions{TrustedOrigins: []string{"https://admin.example.com"}})
+	k, err := f.mgr.Create(context.Background(), "alice", keyadmin.CreateOptions{Name: "laptop"})
 	require.NoError(t, err)
 	rotate, key := "/keys/"+k.Key.ID+"/rotate", "/keys/"+k.Key.ID
 	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
@@ -349,6 +349,6 @@ func TestKeysAPICrossSiteRequests(t *testing.T) {
 	r := send(t, srv, "alice", "POST", rotate, map[string]string{"Content-Type": jsonCT}, "")
 	assert.Equal(t, http.StatusCreated, r.status, "a bodyless rotate with the JSON type: %s", r.raw)
 
-	_, err = f.mgr.KeysHandler(testUser, &mcpauth.KeysHandlerOptions{TrustedOrigins: []string{"admin.example.com/path"}})
+	_, err = f.mgr.Handler(testUser, &keyadmin.HandlerOptions{TrustedOrigins: []string{"admin.example.com/path"}})
 	assert.ErrorContains(t, err, "TrustedOrigins[0]")
 }

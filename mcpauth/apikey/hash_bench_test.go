@@ -1,4 +1,4 @@
-package mcpauth
+package apikey
 
 import "testing"
 
@@ -14,14 +14,14 @@ func BenchmarkHashCompare(b *testing.B) {
 		{"sha256", nil},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			h, err := newHasher(tc.peppers)
+			h, err := NewHasher(tc.peppers)
 			if err != nil {
 				b.Fatal(err)
 			}
-			sum, v := h.hash(material)
+			sum, v := h.Hash(material)
 			b.ReportAllocs()
 			for b.Loop() {
-				if ok, _ := h.verify(v, material, sum[:]); !ok {
+				if ok, _ := h.Verify(v, material, sum[:]); !ok {
 					b.Fatal("mismatch")
 				}
 			}

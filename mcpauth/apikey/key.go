@@ -1,6 +1,7 @@
-package mcpauth
+package apikey
 
 import (
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -72,7 +73,7 @@ func (p ParsedKey) String() string { return p.ID + "…" }
 
 // GoString keeps the secret out of %#v output.
 func (p ParsedKey) GoString() string {
-	return "mcpauth.ParsedKey{ID:" + fmt.Sprintf("%q", p.ID) + ", Secret:<redacted>}"
+	return "apikey.ParsedKey{ID:" + fmt.Sprintf("%q", p.ID) + ", Secret:<redacted>}"
 }
 
 // ParseKey checks a raw key's prefix, length, alphabet and checksum and
@@ -116,13 +117,13 @@ func errMalformed(why string) error {
 	if e, ok := malformedErrors[why]; ok {
 		return e
 	}
-	return &kindError{msg: "mcpauth: malformed key: " + why, parent: ErrMalformedKey}
+	return &malformedError{msg: "mcpauth: malformed key: " + why}
 }
 
 var malformedErrors = func() map[string]error {
 	m := map[string]error{}
 	for _, why := range []string{"wrong length", "wrong prefix", "character outside the base62 alphabet", "bad checksum", "credential too long"} {
-		m[why] = &kindError{msg: "mcpauth: malformed key: " + why, parent: ErrMalformedKey}
+		m[why] = &malformedError{msg: "mcpauth: malformed key: " + why}
 	}
 	return m
 }()
@@ -149,14 +150,15 @@ func encodeChecksum(sum uint32) [checksumLen]byte {
 	return cs
 }
 
-// generateKey returns a new raw key with the given prefix, and its parts.
-// Randomness comes from r (crypto/rand in production).
-func generateKey(r io.Reader, prefix string) (string, ParsedKey, error) {
+// Generate returns a new raw key with the given prefix (empty means
+// DefaultPrefix), and its parts. Randomness comes from r (crypto/rand in
+// production); it fails if r fails or the prefix is invalid.
+func Generate(r io.Reader, prefix string) (string, ParsedKey, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	if !prefixPattern.MatchString(prefix) {
-		return "", ParsedKey{}, fmt.Errorf("mcpauth: invalid key prefix %q: want 2-16 lower-case letters and digits, starting with a letter", prefix)
+	if err := CheckPrefix(prefix); err != nil {
+		return "", ParsedKey{}, err
 	}
 	buf := make([]byte, 0, len(prefix)+1+bodyLen)
 	buf = append(buf, prefix...)
@@ -196,5 +198,70 @@ func appendRandomBase62(dst []byte, r io.Reader, n int) ([]byte, error) {
 	return dst, nil
 }
 
-// ErrMalformedKey wraps every ParseKey failure; it is also an ErrInvalidKey.
-var ErrMalformedKey = &kindError{msg: "mcpauth: malformed key", parent: ErrInvalidKey}
+// ErrMalformedKey wraps every ParseKey failure. The Guard reports it as
+// mcpauth.ErrInvalidKey (a 401 like any other bad key).
+var ErrMalformedKey = errors.New("mcpauth: malformed key")
+
+// malformedError is one reason a key does not parse; it wraps ErrMalformedKey.
+type malformedError struct{ msg string }
+
+func (e *malformedError) Error() string { return e.msg }
+func (e *malformedError) Unwrap() error { return ErrMalformedKey }
+
+// CheckPrefix reports whether prefix is a valid key prefix: 2-16 lower-case
+// letters and digits, starting with a letter.
+func CheckPrefix(prefix string) error {
+	if !prefixPattern.MatchString(prefix) {
+		return fmt.Errorf("mcpauth: invalid key prefix %q: want 2-16 lower-case letters and digits, starting with a letter", prefix)
+	}
+	return nil
+}
+
+// Material is the part of the key that is hashed (key ID and secret). It
+// is as sensitive as the secret.
+func (p ParsedKey) Material() string { return p.material }
+
+// HasKeyShape reports whether raw has the layout of a key with the given
+// prefix (empty means DefaultPrefix): the prefix, "_" and 42 base62
+// characters, whatever its checksum. A credential of this shape that fails
+// ParseKey is a typo or a forgery, never a key of another scheme.
+func HasKeyShape(raw, prefix string) bool {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if len(raw) != len(prefix)+1+bodyLen || raw[:len(prefix)] != prefix || raw[len(prefix)] != '_' {
+		return false
+	}
+	for i := len(prefix) + 1; i < len(raw); i++ {
+		if base62Index[raw[i]] == 0xff {
+			return false
+		}
+	}
+	return true
+}
+
+// Build assembles a raw key from chosen parts (a 12-character key ID and a
+// 24-character secret, both base62) and appends their checksum. It is for
+// tools and tests that need a well-formed key with a known ID; Generate is
+// the way to make a real one.
+func Build(prefix, id, secret string) (string, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if err := CheckPrefix(prefix); err != nil {
+		return "", err
+	}
+	if len(id) != keyIDLen || len(secret) != secretLen {
+		return "", fmt.Errorf("mcpauth: a key ID has %d characters and a secret %d", keyIDLen, secretLen)
+	}
+	for _, s := range [...]string{id, secret} {
+		for i := range len(s) {
+			if base62Index[s[i]] == 0xff {
+				return "", errors.New("mcpauth: a key ID and a secret are base62 (0-9, A-Z, a-z)")
+			}
+		}
+	}
+	head := prefix + "_" + id + secret
+	cs := encodeChecksum(checksum(head))
+	return head + string(cs[:]), nil
+}

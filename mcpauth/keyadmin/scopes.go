@@ -1,4 +1,4 @@
-package mcpauth
+package keyadmin
 
 import "github.com/mcpauth/mcpauth/scope"
 

@@ -1,4 +1,4 @@
-package mcpauth_test
+package keyadmin_test
 
 import (
 	"encoding/json"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 )
 
 // keysAPI serves the management API; the "session" is the X-Test-User
@@ -22,14 +23,14 @@ import (
 func keysAPI(t *testing.T) (*fixture, *httptest.Server) {
 	t.Helper()
 	f := newFixture(t, nil)
-	m := newManager(t, f, &mcpauth.ManagerOptions{MaxActiveKeys: 3, AllowedScopes: []string{"documents:read", "documents:write"}})
+	m := newManager(t, f, &keyadmin.Options{MaxActiveKeys: 3, AllowedScopes: []string{"documents:read", "documents:write"}})
 	return f, keysServer(t, m, nil)
 }
 
 // keysServer serves m's KeysHandler with opts.
-func keysServer(t *testing.T, m *mcpauth.Manager, opts *mcpauth.KeysHandlerOptions) *httptest.Server {
+func keysServer(t *testing.T, m *keyadmin.Manager, opts *keyadmin.HandlerOptions) *httptest.Server {
 	t.Helper()
-	h, err := m.KeysHandler(testUser, opts)
+	h, err := m.Handler(testUser, opts)
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -40,7 +41,7 @@ func testUser(r *http.Request) (string, error) {
 	if u := r.Header.Get("X-Test-User"); u != "" {
 		return u, nil
 	}
-	return "", mcpauth.ErrNotSignedIn
+	return "", keyadmin.ErrNotSignedIn
 }
 
 type apiResp struct {
@@ -173,9 +174,9 @@ func TestKeysAPIMountPathRevokeAllAndFailingUser(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	m := newManager(t, f, nil)
-	_, err := m.KeysHandler(testUser, &mcpauth.KeysHandlerOptions{Path: "agent-keys/"})
-	require.ErrorContains(t, err, "KeysHandlerOptions.Path")
-	srv := keysServer(t, m, &mcpauth.KeysHandlerOptions{Path: "/api/agent-keys"})
+	_, err := m.Handler(testUser, &keyadmin.HandlerOptions{Path: "agent-keys/"})
+	require.ErrorContains(t, err, "HandlerOptions.Path")
+	srv := keysServer(t, m, &keyadmin.HandlerOptions{Path: "/api/agent-keys"})
 	var raws []string
 	for range 2 {
 		c := call(t, srv, "alice", "POST", "/api/agent-keys", jsonCT, `{}`)
@@ -197,7 +198,7 @@ func TestKeysAPIMountPathRevokeAllAndFailingUser(t *testing.T) {
 	assert.NoError(t, err, "another user's keys are untouched")
 	assert.Equal(t, 415, call(t, srv, "alice", "DELETE", "/api/agent-keys", "text/plain", "").status, "revoke-all is a state change: JSON only")
 
-	broken, err := m.KeysHandler(func(*http.Request) (string, error) { return "", errors.New("session store down") }, nil)
+	broken, err := m.Handler(func(*http.Request) (string, error) { return "", errors.New("session store down") }, nil)
 	require.NoError(t, err)
 	bsrv := httptest.NewServer(broken)
 	t.Cleanup(bsrv.Close)

@@ -1,7 +1,8 @@
-package mcpauth
+package keyadmin
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,18 +10,20 @@ import (
 	"hash/maphash"
 	"io"
 	"log/slog"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/internal/notifyqueue"
+	"github.com/mcpauth/mcpauth/mcpauth/notify"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
 )
 
-// Defaults for ManagerOptions.
+// Defaults for Options.
 const (
 	DefaultMaxActiveKeys    = 25
 	DefaultKeyLifetime      = 90 * 24 * time.Hour
@@ -56,8 +59,30 @@ func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// ManagerOptions configures a Manager. A nil *ManagerOptions means defaults.
-type ManagerOptions struct {
+// Options configures a Manager. A nil *Options means defaults.
+type Options struct {
+	// Prefix is the key prefix, as the Guard's Options.Prefix. Default "mcp".
+	Prefix string
+	// Peppers are the server-side secrets new keys are hashed with (the
+	// first is current), as the Guard's Options.Peppers: give both the same
+	// list, or the Guard cannot verify the keys this Manager issues. Default
+	// none: plain SHA-256.
+	Peppers []apikey.Pepper
+	// OnChange is called with a key's ID after this Manager stored a change
+	// to it (created, rotated, revoked, imported). Set it to the Guard's
+	// Forget, so that the Guard in this process drops its cached record at
+	// once; Guards elsewhere see revocations through their store's
+	// revocation poll (mcpauth.Options.RevocationPollInterval). Default
+	// none.
+	OnChange func(keyID string)
+	// Rand is the source of key randomness. Default crypto/rand.
+	Rand io.Reader
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives operational messages (a failed audit record, a failed
+	// notification). Never raw keys. Default slog.Default().
+	Logger *slog.Logger
+
 	// MaxActiveKeys bounds the active (not revoked, not expired) keys one
 	// user may hold. Default 25; negative means no bound. The bound is exact
 	// within one process; two processes racing may exceed it by one each.
@@ -101,60 +126,67 @@ type ManagerOptions struct {
 	// rotated (ErrScopeNotAllowed; the old key is left unchanged); revoke it
 	// and create one within the ceiling instead.
 	ScopeCeiling func(ctx context.Context, userID string) ([]string, error)
-	// Notifier hears about created, rotated and revoked keys, on the
-	// Guard's background notification goroutine (a slow Notifier never
-	// holds a Manager call); Guard.Close delivers what is queued. Default:
-	// the Guard's Options.Notifier, so one Notifier hears every kind.
-	Notifier Notifier
+	// Notifier hears about created, rotated, revoked and expiring keys, on
+	// the Manager's background notification goroutine (a slow Notifier
+	// never holds a Manager call); Close delivers what is queued. Give the
+	// Guard the same Notifier (its Options.Notifier hears key.new_ip) and it
+	// hears every kind. Default none.
+	Notifier notify.Notifier
 	// Audit records key lifecycle events (Action created, rotated,
-	// revoked), with the key ID and owner, never key material. Default: the
-	// Guard's Options.Audit.
+	// revoked), with the key ID and owner and, through Handler, the client
+	// address, user agent and request ID; never key material. Give it the
+	// Guard's Options.Audit so that key changes and requests are one trail.
+	// Default none.
 	Audit audit.Sink
 }
 
-// Manager issues, lists, rotates and revokes keys. Get one from
-// Guard.Manager: it shares the Guard's key format and peppers, and its
-// revocations and rotations reach the Guard's cache at once. It is safe for
+// Manager issues, lists, rotates and revokes keys: the host's
+// key-management code (its settings pages, admin tools, the mcpauth CLI)
+// uses it; the request path (mcpauth.Guard) never does. Create it with New,
+// one per process and store, and Close it on shutdown. It is safe for
 // concurrent use.
 type Manager struct {
 	keys   store.KeyStore
-	prefix string
-	hasher *hasher
-	rand   io.Reader
-	now    func() time.Time
-	forget func(keyID string)
-	notes  *notifyQueue
-	log    *slog.Logger
-	opts   ManagerOptions
+	hasher *apikey.Hasher
+	notes  *notifyqueue.Queue
+	opts   Options
 
-	locks *userLocks // shared by every Manager of one Guard
-	guard *Guard     // for the keys API: request IDs, client addresses
-}
-
-// userLocks serialise the key changes of one user (the active-key count is
-// read, then a key written), for every Manager of a Guard.
-type userLocks struct {
+	// locks serialise the key changes of one user (the active-key count
+	// is read, then a key written), so that MaxActiveKeys is exact within
+	// the process.
 	seed  maphash.Seed
 	locks [64]sync.Mutex
 }
 
-func newUserLocks() *userLocks { return &userLocks{seed: maphash.MakeSeed()} }
-
-// Manager returns the key manager bound to g, with default ManagerOptions
-// (and the Guard's Options.Notifier and Audit). It is the same Manager on
-// every call. Use NewManager for limits.
-func (g *Guard) Manager() *Manager {
-	g.managerOnce.Do(func() { g.manager, _ = g.NewManager(nil) }) // defaults always validate
-	return g.manager
-}
-
-// NewManager returns a key manager bound to g. Every Manager of one Guard
-// shares the per-user locks, so MaxActiveKeys is exact within the process
-// whichever Manager creates the keys.
-func (g *Guard) NewManager(opts *ManagerOptions) (*Manager, error) {
-	var o ManagerOptions
+// New returns a Manager over keys. opts may be nil. It fails if an option
+// is invalid (a bad prefix, a short pepper, a negative limit, an
+// unparsable AllowedScopes entry).
+func New(keys store.KeyStore, opts *Options) (*Manager, error) {
+	if keys == nil {
+		return nil, errors.New("mcpauth: keyadmin.New needs a KeyStore")
+	}
+	var o Options
 	if opts != nil {
 		o = *opts
+		o.Peppers = slices.Clone(opts.Peppers)
+	}
+	if o.Prefix == "" {
+		o.Prefix = apikey.DefaultPrefix
+	}
+	if err := apikey.CheckPrefix(o.Prefix); err != nil {
+		return nil, fmt.Errorf("mcpauth: keyadmin.Options.Prefix: %w", err)
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.OnChange == nil {
+		o.OnChange = func(string) {}
 	}
 	if o.MaxActiveKeys == 0 {
 		o.MaxActiveKeys = DefaultMaxActiveKeys
@@ -180,26 +212,17 @@ func (g *Guard) NewManager(opts *ManagerOptions) (*Manager, error) {
 		}
 	}
 	o.AllowedScopes = slices.Clone(o.AllowedScopes)
-	if o.Audit == nil {
-		o.Audit = g.opts.Audit
+	h, err := apikey.NewHasher(o.Peppers)
+	if err != nil {
+		return nil, err
 	}
-	if o.Notifier == nil {
-		o.Notifier = g.opts.Notifier
-	}
-	return &Manager{
-		keys:   g.keys,
-		prefix: g.opts.Prefix,
-		hasher: g.hasher,
-		rand:   g.opts.Rand,
-		now:    g.opts.Now,
-		forget: g.Forget,
-		notes:  g.notes,
-		log:    g.opts.Logger,
-		opts:   o,
-		locks:  g.userLocks,
-		guard:  g,
-	}, nil
+	return &Manager{keys: keys, hasher: h, notes: notifyqueue.New(o.Logger), opts: o, seed: maphash.MakeSeed()}, nil
 }
+
+// Close delivers the queued notifications (or gives up when ctx ends) and
+// stops the notification goroutine. Key changes after Close still work;
+// their notifications are dropped.
+func (m *Manager) Close(ctx context.Context) error { return m.notes.Close(ctx) }
 
 // CreateOptions describes a new key.
 type CreateOptions struct {
@@ -209,7 +232,7 @@ type CreateOptions struct {
 	// no scope check.
 	Scopes []string
 	// ExpiresIn is the key's lifetime from now. 0 means
-	// ManagerOptions.DefaultLifetime; it may not exceed MaxLifetime.
+	// Options.DefaultLifetime; it may not exceed MaxLifetime.
 	ExpiresIn time.Duration
 	// RateLimit overrides the rate policy for this key (requests per
 	// minute); 0 = policy. It is the host's to set: KeysHandler refuses it
@@ -232,7 +255,7 @@ type CreatedKey struct {
 
 // String hides the raw key, so that printing a CreatedKey by mistake does
 // not leak it.
-func (c CreatedKey) String() string { return "mcpauth.CreatedKey{ID:" + c.Key.ID + "}" }
+func (c CreatedKey) String() string { return "keyadmin.CreatedKey{ID:" + c.Key.ID + "}" }
 
 // GoString hides the raw key from %#v.
 func (c CreatedKey) GoString() string { return c.String() }
@@ -284,7 +307,7 @@ func infoOf(k store.Key, now time.Time) KeyInfo {
 }
 
 func (m *Manager) lockUser(userID string) func() {
-	mu := &m.locks.locks[maphash.String(m.locks.seed, userID)%uint64(len(m.locks.locks))]
+	mu := &m.locks[maphash.String(m.seed, userID)%uint64(len(m.locks))]
 	mu.Lock()
 	return mu.Unlock
 }
@@ -308,7 +331,7 @@ func (m *Manager) validate(ctx context.Context, userID string, o *CreateOptions)
 		return 0, invalid("expires_in", "must not be negative")
 	}
 	for i, c := range o.AllowedCIDRs {
-		if _, err := parseCIDR(c); err != nil {
+		if _, err := store.ParseCIDR(c); err != nil {
 			return 0, invalid(fmt.Sprintf("allowed_cidrs[%d]", i), "%q is not an IP address or CIDR prefix", c)
 		}
 	}
@@ -326,7 +349,7 @@ func (m *Manager) validate(ctx context.Context, userID string, o *CreateOptions)
 }
 
 // checkScopes checks scopes against the grammar, AllowedScopes and the
-// user's current ceiling (ManagerOptions.ScopeCeiling, or the default that
+// user's current ceiling (Options.ScopeCeiling, or the default that
 // refuses privileged scopes).
 func (m *Manager) checkScopes(ctx context.Context, userID string, scopes []string) error {
 	for i, s := range scopes {
@@ -370,25 +393,13 @@ func privilegedScope(s string) bool {
 	return sc == scope.Admin || sc == scope.All || sc.Action() == "*"
 }
 
-// FixedScopeCeiling returns a ManagerOptions.ScopeCeiling that gives every
+// FixedScopeCeiling returns a Options.ScopeCeiling that gives every
 // user the same ceiling, for hosts without roles and for operator tools:
 // FixedScopeCeiling("admin") allows every scope, FixedScopeCeiling("read",
 // "documents:*") allows those and what they cover.
 func FixedScopeCeiling(scopes ...string) func(ctx context.Context, userID string) ([]string, error) {
 	scopes = slices.Clone(scopes)
 	return func(context.Context, string) ([]string, error) { return scopes, nil }
-}
-
-// parseCIDR accepts a CIDR prefix or a single address.
-func parseCIDR(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // Create issues a key for userID. The raw key is in the result and nowhere
@@ -409,7 +420,7 @@ func (m *Manager) Create(ctx context.Context, userID string, o CreateOptions) (C
 	if err != nil {
 		return CreatedKey{}, err
 	}
-	m.notify(ctx, Notification{Type: KeyCreated, At: k.Key.CreatedAt, UserID: userID, KeyID: k.Key.ID, KeyName: o.Name, ExpiresAt: k.Key.ExpiresAt})
+	m.notify(ctx, notify.Notification{Type: notify.KeyCreated, At: k.Key.CreatedAt, UserID: userID, KeyID: k.Key.ID, KeyName: o.Name, ExpiresAt: k.Key.ExpiresAt})
 	return k, nil
 }
 
@@ -425,7 +436,7 @@ func (m *Manager) checkActiveLimit(ctx context.Context, userID string) error {
 	if err != nil {
 		return fmt.Errorf("mcpauth: count keys: %w", err)
 	}
-	now := m.now()
+	now := m.opts.Now()
 	active := 0
 	for i := range keys {
 		if keys[i].StatusAt(now) == store.StatusActive {
@@ -439,13 +450,13 @@ func (m *Manager) checkActiveLimit(ctx context.Context, userID string) error {
 }
 
 func (m *Manager) insert(ctx context.Context, userID string, o CreateOptions, life time.Duration) (CreatedKey, error) {
-	now := m.now()
+	now := m.opts.Now()
 	for attempt := 0; ; attempt++ {
-		raw, pk, err := generateKey(m.rand, m.prefix)
+		raw, pk, err := apikey.Generate(m.opts.Rand, m.opts.Prefix)
 		if err != nil {
 			return CreatedKey{}, err
 		}
-		sum, version := m.hasher.hash(pk.material)
+		sum, version := m.hasher.Hash(pk.Material())
 		k := store.Key{
 			ID:            pk.ID,
 			UserID:        userID,
@@ -468,7 +479,7 @@ func (m *Manager) insert(ctx context.Context, userID string, o CreateOptions, li
 		if err != nil {
 			return CreatedKey{}, fmt.Errorf("mcpauth: create key: %w", err)
 		}
-		m.forget(k.ID) // drop a negative cache entry for this ID, if any
+		m.opts.OnChange(k.ID) // drop a negative cache entry for this ID, if any
 		return CreatedKey{Raw: raw, Key: k}, nil
 	}
 }
@@ -482,7 +493,7 @@ func (m *Manager) Get(ctx context.Context, keyID string) (KeyInfo, error) {
 	if err != nil {
 		return KeyInfo{}, fmt.Errorf("mcpauth: get key: %w", err)
 	}
-	return infoOf(k, m.now()), nil
+	return infoOf(k, m.opts.Now()), nil
 }
 
 // List returns a user's keys, oldest first, revoked and expired ones
@@ -496,7 +507,7 @@ func (m *Manager) List(ctx context.Context, userID string) ([]KeyInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mcpauth: list keys: %w", err)
 	}
-	now := m.now()
+	now := m.opts.Now()
 	out := make([]KeyInfo, len(keys))
 	for i := range keys {
 		out[i] = infoOf(keys[i], now)
@@ -516,13 +527,13 @@ func (m *Manager) Revoke(ctx context.Context, keyID string) error {
 	if err != nil {
 		return fmt.Errorf("mcpauth: revoke key: %w", err)
 	}
-	now := m.now()
+	now := m.opts.Now()
 	if err := m.keys.RevokeKey(ctx, keyID, now); err != nil {
 		return fmt.Errorf("mcpauth: revoke key: %w", err)
 	}
-	m.forget(keyID)
+	m.opts.OnChange(keyID)
 	if k.RevokedAt.IsZero() {
-		m.notify(ctx, Notification{Type: KeyRevoked, At: now, UserID: k.UserID, KeyID: k.ID, KeyName: k.Name})
+		m.notify(ctx, notify.Notification{Type: notify.KeyRevoked, At: now, UserID: k.UserID, KeyID: k.ID, KeyName: k.Name})
 	}
 	return nil
 }
@@ -603,7 +614,7 @@ func (m *Manager) Rotate(ctx context.Context, keyID string, grace time.Duration)
 			return CreatedKey{}, err
 		}
 	}
-	now := m.now()
+	now := m.opts.Now()
 	fresh, err := m.insert(ctx, old.UserID, CreateOptions{
 		Name: old.Name, Scopes: old.Scopes, RateLimit: old.RateLimit,
 		Metadata: old.Metadata, AllowedCIDRs: old.AllowedCIDRs,
@@ -622,8 +633,8 @@ func (m *Manager) Rotate(ctx context.Context, keyID string, grace time.Duration)
 	if err != nil {
 		return fresh, fmt.Errorf("mcpauth: rotate key: new key %s issued, but ending the old one failed: %w", fresh.Key.ID, err)
 	}
-	m.forget(old.ID)
-	m.notify(ctx, Notification{Type: KeyRotated, At: now, UserID: old.UserID, KeyID: old.ID, KeyName: old.Name, NewKeyID: fresh.Key.ID, ExpiresAt: end})
+	m.opts.OnChange(old.ID)
+	m.notify(ctx, notify.Notification{Type: notify.KeyRotated, At: now, UserID: old.UserID, KeyID: old.ID, KeyName: old.Name, NewKeyID: fresh.Key.ID, ExpiresAt: end})
 	return fresh, nil
 }
 
@@ -636,7 +647,7 @@ func (m *Manager) lookupForRotate(ctx context.Context, keyID string) (store.Key,
 	if err != nil {
 		return store.Key{}, fmt.Errorf("mcpauth: rotate key: %w", err)
 	}
-	if st := k.StatusAt(m.now()); st != store.StatusActive {
+	if st := k.StatusAt(m.opts.Now()); st != store.StatusActive {
 		return store.Key{}, invalid("id", "key is %s and cannot be rotated", st)
 	}
 	return k, nil
@@ -655,9 +666,9 @@ func (m *Manager) ImportLegacy(ctx context.Context, userID, sha256Hex string, o 
 	if err != nil {
 		return KeyInfo{}, err
 	}
-	now := m.now()
+	now := m.opts.Now()
 	k := store.Key{
-		ID: legacyKeyID(sum), UserID: userID, Name: o.Name, Hash: sum, PepperVersion: LegacyPepperVersion,
+		ID: apikey.LegacyKeyID(sum), UserID: userID, Name: o.Name, Hash: sum, PepperVersion: apikey.LegacyPepperVersion,
 		Scopes: append([]string{}, o.Scopes...), CreatedAt: now, RateLimit: o.RateLimit,
 		AllowedCIDRs: o.AllowedCIDRs, Metadata: o.Metadata,
 	}
@@ -667,14 +678,14 @@ func (m *Manager) ImportLegacy(ctx context.Context, userID, sha256Hex string, o 
 	if err := m.keys.CreateKey(ctx, k); err != nil {
 		return KeyInfo{}, fmt.Errorf("mcpauth: import legacy key: %w", err)
 	}
-	m.forget(k.ID)
+	m.opts.OnChange(k.ID)
 	return infoOf(k, now), nil
 }
 
 // notify tells the Notifier and the audit sink about a lifecycle change.
-func (m *Manager) notify(ctx context.Context, n Notification) {
+func (m *Manager) notify(ctx context.Context, n notify.Notification) {
 	if m.opts.Audit != nil {
-		action := map[NotificationType]audit.Action{KeyCreated: audit.ActionCreated, KeyRotated: audit.ActionRotated, KeyRevoked: audit.ActionRevoked}[n.Type]
+		action := map[notify.Type]audit.Action{notify.KeyCreated: audit.ActionCreated, notify.KeyRotated: audit.ActionRotated, notify.KeyRevoked: audit.ActionRevoked}[n.Type]
 		ev := audit.Event{Time: n.At, UserID: n.UserID, KeyID: n.KeyID, Action: action, Outcome: audit.OutcomeAllowed}
 		if c, ok := ctx.Value(changeRequestKey{}).(changeRequest); ok {
 			ev.ClientIP, ev.UserAgent, ev.RequestID = c.ip, c.userAgent, c.requestID
@@ -683,12 +694,12 @@ func (m *Manager) notify(ctx context.Context, n Notification) {
 			ev.Attributes = map[string]string{"mcpauth.key.new_id": n.NewKeyID}
 		}
 		if err := m.opts.Audit.Record(context.WithoutCancel(ctx), ev); err != nil {
-			m.log.LogAttrs(ctx, slog.LevelWarn, "mcpauth: audit of key change failed",
+			m.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "mcpauth: audit of key change failed",
 				slog.String("key_id", n.KeyID), slog.String("error", err.Error()))
 		}
 	}
 	if m.opts.Notifier != nil {
-		m.notes.send(m.opts.Notifier, n)
+		m.notes.Send(m.opts.Notifier, n)
 	}
 }
 
@@ -717,15 +728,15 @@ func (m *Manager) NotifyExpiring(ctx context.Context, from, to time.Time) (int, 
 		return 0, ErrNotSupported
 	}
 	if m.opts.Notifier == nil {
-		return 0, errors.New("mcpauth: NotifyExpiring needs ManagerOptions.Notifier")
+		return 0, errors.New("mcpauth: NotifyExpiring needs Options.Notifier")
 	}
 	keys, err := el.ListExpiring(ctx, from, to, maxExpiringPerCall)
 	if err != nil {
 		return 0, fmt.Errorf("mcpauth: list expiring keys: %w", err)
 	}
-	now := m.now()
+	now := m.opts.Now()
 	for _, k := range keys {
-		m.notes.send(m.opts.Notifier, Notification{Type: KeyExpiringSoon, At: now, UserID: k.UserID, KeyID: k.ID, KeyName: k.Name, ExpiresAt: k.ExpiresAt})
+		m.notes.Send(m.opts.Notifier, notify.Notification{Type: notify.KeyExpiringSoon, At: now, UserID: k.UserID, KeyID: k.ID, KeyName: k.Name, ExpiresAt: k.ExpiresAt})
 	}
 	return len(keys), nil
 }

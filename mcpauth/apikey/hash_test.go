@@ -1,4 +1,4 @@
-package mcpauth
+package apikey
 
 import (
 	"crypto/hmac"
@@ -13,10 +13,10 @@ import (
 func TestHashMatchesStandardLibrary(t *testing.T) {
 	t.Parallel()
 	long := []byte(strings.Repeat("k", 100)) // longer than a block: hashed first
-	h, err := newHasher([]Pepper{{Version: 3, Secret: []byte("0123456789abcdef")}, {Version: 1, Secret: long}})
+	h, err := NewHasher([]Pepper{{Version: 3, Secret: []byte("0123456789abcdef")}, {Version: 1, Secret: long}})
 	require.NoError(t, err)
 	for _, material := range []string{"", "abc", strings.Repeat("x", 36), strings.Repeat("y", 64), strings.Repeat("z", 200)} {
-		got, version := h.hash(material)
+		got, version := h.Hash(material)
 		assert.Equal(t, 3, version)
 		mac := hmac.New(sha256.New, []byte("0123456789abcdef"))
 		mac.Write([]byte(material))
@@ -39,36 +39,36 @@ func TestHasherVerify(t *testing.T) {
 	t.Parallel()
 	oldPepper := Pepper{Version: 1, Secret: []byte("old-pepper-16byte")}
 	newPepper := Pepper{Version: 2, Secret: []byte("new-pepper-16byte")}
-	before, err := newHasher([]Pepper{oldPepper})
+	before, err := NewHasher([]Pepper{oldPepper})
 	require.NoError(t, err)
-	sum, v := before.hash("material")
+	sum, v := before.Hash("material")
 	require.Equal(t, 1, v)
 
-	after, err := newHasher([]Pepper{newPepper, oldPepper})
+	after, err := NewHasher([]Pepper{newPepper, oldPepper})
 	require.NoError(t, err)
-	ok, err := after.verify(1, "material", sum[:])
+	ok, err := after.Verify(1, "material", sum[:])
 	require.NoError(t, err)
 	assert.True(t, ok, "a retired pepper still verifies the keys it hashed")
-	ok, err = after.verify(1, "materiaX", sum[:])
+	ok, err = after.Verify(1, "materiaX", sum[:])
 	require.NoError(t, err)
 	assert.False(t, ok)
-	ok, err = after.verify(2, "material", sum[:])
+	ok, err = after.Verify(2, "material", sum[:])
 	require.NoError(t, err)
 	assert.False(t, ok, "the same material under another pepper is a different hash")
 
-	dropped, err := newHasher([]Pepper{newPepper})
+	dropped, err := NewHasher([]Pepper{newPepper})
 	require.NoError(t, err)
-	_, err = dropped.verify(1, "material", sum[:])
-	require.ErrorIs(t, err, errUnknownPepper)
+	_, err = dropped.Verify(1, "material", sum[:])
+	require.ErrorIs(t, err, ErrUnknownPepper)
 
-	plain, err := newHasher(nil)
+	plain, err := NewHasher(nil)
 	require.NoError(t, err)
-	psum, v := plain.hash("material")
+	psum, v := plain.Hash("material")
 	assert.Equal(t, 0, v)
-	ok, err = plain.verify(0, "material", psum[:])
+	ok, err = plain.Verify(0, "material", psum[:])
 	require.NoError(t, err)
 	assert.True(t, ok)
-	ok, err = plain.verify(0, "material", psum[:16])
+	ok, err = plain.Verify(0, "material", psum[:16])
 	require.NoError(t, err)
 	assert.False(t, ok, "a truncated stored hash never matches")
 }
@@ -87,7 +87,7 @@ func TestPepperValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newHasher(tt.peppers)
+			_, err := NewHasher(tt.peppers)
 			require.ErrorContains(t, err, tt.wantErr)
 			assert.NotContains(t, err.Error(), string(good))
 		})
