@@ -15,7 +15,6 @@ import (
 	_ "modernc.org/sqlite"             // SQLite driver "sqlite", pure Go
 
 	"github.com/mcpauth/mcpauth/audit/sqlaudit"
-	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store/sqlstore"
@@ -28,12 +27,12 @@ type resources struct {
 	where   string // the database, for messages: a file path or "PostgreSQL" (a DSN may hold a password)
 	keys    *sqlstore.Store
 	audit   *sqlaudit.Store
-	guard   *mcpauth.Guard
+	mgr     *keyadmin.Manager
 }
 
 func (r *resources) close() {
-	if r.guard != nil {
-		_ = r.guard.Close(context.Background())
+	if r.mgr != nil {
+		_ = r.mgr.Close(context.Background())
 	}
 	if r.db != nil {
 		_ = r.db.Close()
@@ -155,14 +154,21 @@ func (a *app) manager(lifetime time.Duration, ceiling ...string) (*keyadmin.Mana
 	if err != nil {
 		return nil, err
 	}
-	g, err := mcpauth.New(r.keys, &mcpauth.Options{
-		Prefix:   a.g.prefix,
-		Peppers:  peppers,
-		Now:      a.deps.now,
-		Rand:     a.deps.rand,
-		CacheTTL: -1,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	// The CLI is the operator's tool: no per-user key count limit. Privileged
+	// scopes still need an explicit --ceiling.
+	o := &keyadmin.Options{
+		Prefix:          a.g.prefix,
+		Peppers:         peppers,
+		Now:             a.deps.now,
+		Rand:            a.deps.rand,
+		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		MaxActiveKeys:   -1,
+		DefaultLifetime: lifetime,
+	}
+	if len(ceiling) > 0 {
+		o.ScopeCeiling = keyadmin.FixedScopeCeiling(ceiling...)
+	}
+	m, err := keyadmin.New(r.keys, o)
 	if err != nil {
 		msg := strings.TrimPrefix(err.Error(), "mcpauth: ")
 		if strings.Contains(msg, "Prefix") {
@@ -170,12 +176,6 @@ func (a *app) manager(lifetime time.Duration, ceiling ...string) (*keyadmin.Mana
 		}
 		return nil, usagef("peppers: %s", msg)
 	}
-	r.guard = g
-	// The CLI is the operator's tool: no per-user key count limit. Privileged
-	// scopes still need an explicit --ceiling.
-	o := &keyadmin.Options{MaxActiveKeys: -1, DefaultLifetime: lifetime}
-	if len(ceiling) > 0 {
-		o.ScopeCeiling = keyadmin.FixedScopeCeiling(ceiling...)
-	}
-	return g.NewManager(o)
+	r.mgr = m
+	return m, nil
 }

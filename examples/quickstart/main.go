@@ -221,15 +221,17 @@ func newApp(keys store.KeyStore, opts *mcpauth.Options) (*app, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", guard.Require(gosdk.Bridge(mcpHandler)))
 	mux.Handle("GET /health", guard.Health())
-	mgr, err := guard.NewManager(&keyadmin.Options{Notifier: o.Notifier})
+	// Key administration: the same store, peppers and Notifier; its
+	// changes reach the Guard's cache at once.
+	mgr, err := keyadmin.New(keys, &keyadmin.Options{Prefix: o.Prefix, Peppers: o.Peppers, Notifier: o.Notifier, Audit: o.Audit, OnChange: guard.Forget})
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, guard.Close(context.Background()), limiter.Close(context.Background()))
 	}
 	return &app{guard: guard, limiter: limiter, keys: mgr, handler: mux}, nil
 }
 
 func (a *app) close(ctx context.Context) error {
-	return errors.Join(a.guard.Close(ctx), a.limiter.Close(ctx))
+	return errors.Join(a.keys.Close(ctx), a.guard.Close(ctx), a.limiter.Close(ctx))
 }
 
 type empty struct{}

@@ -81,13 +81,17 @@ type fixture struct {
 
 func start(t *testing.T, newServer func(t *testing.T) Server) *fixture {
 	t.Helper()
-	guard, err := mcpauth.New(store.NewMemory(), nil)
+	keys := store.NewMemory()
+	guard, err := mcpauth.New(keys, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = guard.Close(context.Background()) })
+	mgr, err := keyadmin.New(keys, &keyadmin.Options{OnChange: guard.Forget})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mgr.Close(context.Background()) })
 	s := newServer(t)
 	srv := httptest.NewServer(guard.Require(s.Handler))
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, server: s, mgr: guard.Manager()}
+	return &fixture{srv: srv, server: s, mgr: mgr}
 }
 
 func (f *fixture) key(t *testing.T, user string, scopes ...string) string {

@@ -98,7 +98,8 @@ func (s *eventSink) toolEvents() []audit.Event {
 func startBare(t *testing.T) (*fixture, *bareServer, *eventSink) {
 	t.Helper()
 	sink := &eventSink{}
-	guard, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{Policy: testPolicy(t), Audit: sink, AuditArguments: true})
+	ks := store.NewMemory()
+	guard, err := mcpauth.New(ks, &mcpauth.Options{Policy: testPolicy(t), Audit: sink, AuditArguments: true})
 	require.NoError(t, err)
 	bare := newBareServer()
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return bare.server }, nil)
@@ -107,7 +108,7 @@ func startBare(t *testing.T) (*fixture, *bareServer, *eventSink) {
 		srv.Close()
 		_ = guard.Close(context.Background())
 	})
-	return &fixture{srv: srv, keys: guard.Manager()}, bare, sink
+	return &fixture{srv: srv, keys: mustManager(t, ks, guard)}, bare, sink
 }
 
 // TestAttackAmbiguousKeysOnGoSDK is issue 10 findings 1 and 9 on a real

@@ -109,7 +109,8 @@ func start(t *testing.T, stateless, httpPolicy bool) *fixture {
 	if httpPolicy {
 		opts.Policy = policy
 	}
-	guard, err := mcpauth.New(store.NewMemory(), opts)
+	ks := store.NewMemory()
+	guard, err := mcpauth.New(ks, opts)
 	require.NoError(t, err)
 	docs := newDocServer(policy)
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return docs.server }, &mcp.StreamableHTTPOptions{Stateless: stateless})
@@ -119,7 +120,7 @@ func start(t *testing.T, stateless, httpPolicy bool) *fixture {
 		_ = guard.Close(context.Background())
 	})
 	// The tests issue admin keys: the default ceiling refuses them.
-	keys, err := guard.NewManager(&keyadmin.Options{ScopeCeiling: keyadmin.FixedScopeCeiling("admin")})
+	keys, err := newManager(t, ks, guard, &keyadmin.Options{ScopeCeiling: keyadmin.FixedScopeCeiling("admin")})
 	require.NoError(t, err)
 	return &fixture{srv: srv, docs: docs, keys: keys}
 }

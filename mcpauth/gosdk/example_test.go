@@ -32,7 +32,8 @@ func ExampleMiddleware() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	guard, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{Policy: policy})
+	ks := store.NewMemory()
+	guard, err := mcpauth.New(ks, &mcpauth.Options{Policy: policy})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -53,7 +54,12 @@ func ExampleMiddleware() {
 	srv := httptest.NewServer(guard.Require(gosdk.Bridge(handler)))
 	defer srv.Close()
 
-	key, err := guard.Manager().Create(context.Background(), "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
+	admin, err := keyadmin.New(ks, &keyadmin.Options{OnChange: guard.Forget})
+	if err != nil {
+		panic(err)
+	}
+	defer admin.Close(context.Background())
+	key, err := admin.Create(context.Background(), "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -23,13 +23,14 @@ import (
 // in this module so that the core module does not depend on the SDK.
 func BenchmarkAuthVersusPeer(b *testing.B) {
 	users := store.UserCheckerFunc(func(context.Context, string) (bool, error) { return true, nil })
-	g, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{Users: users,
-		Peppers: []apikey.Pepper{{Version: 1, Secret: []byte("benchmark pepper, 32 bytes long!")}}})
+	ks := store.NewMemory()
+	pepper := apikey.Pepper{Version: 1, Secret: []byte("benchmark pepper, 32 bytes long!")}
+	g, err := mcpauth.New(ks, &mcpauth.Options{Users: users, Peppers: []apikey.Pepper{pepper}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = g.Close(context.Background()) })
-	k, err := g.Manager().Create(context.Background(), "user-1", keyadmin.CreateOptions{Scopes: []string{"read"}})
+	k, err := mustManager(b, ks, g, pepper).Create(context.Background(), "user-1", keyadmin.CreateOptions{Scopes: []string{"read"}})
 	if err != nil {
 		b.Fatal(err)
 	}

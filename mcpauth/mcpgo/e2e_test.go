@@ -120,7 +120,8 @@ func start(t *testing.T, stateful, httpPolicy, bind bool) *fixture {
 // opts.
 func serve(t *testing.T, opts *mcpauth.Options, docs *docServer, wire func(*server.MCPServer) http.Handler) *fixture {
 	t.Helper()
-	guard, err := mcpauth.New(store.NewMemory(), opts)
+	ks := store.NewMemory()
+	guard, err := mcpauth.New(ks, opts)
 	require.NoError(t, err)
 	srv := httptest.NewServer(guard.Require(wire(docs.server)))
 	t.Cleanup(func() {
@@ -128,7 +129,7 @@ func serve(t *testing.T, opts *mcpauth.Options, docs *docServer, wire func(*serv
 		_ = guard.Close(context.Background())
 	})
 	// The tests issue admin keys: the default ceiling refuses them.
-	keys, err := guard.NewManager(&keyadmin.Options{ScopeCeiling: keyadmin.FixedScopeCeiling("admin")})
+	keys, err := newManager(t, ks, guard, &keyadmin.Options{ScopeCeiling: keyadmin.FixedScopeCeiling("admin")})
 	require.NoError(t, err)
 	return &fixture{srv: srv, docs: docs, keys: keys}
 }

@@ -30,7 +30,8 @@ func ExampleNewHandler() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	guard, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{Policy: policy})
+	ks := store.NewMemory()
+	guard, err := mcpauth.New(ks, &mcpauth.Options{Policy: policy})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -54,7 +55,12 @@ func ExampleNewHandler() {
 	srv := httptest.NewServer(guard.Require(h))
 	defer srv.Close()
 
-	key, err := guard.Manager().Create(context.Background(), "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
+	admin, err := keyadmin.New(ks, &keyadmin.Options{OnChange: guard.Forget})
+	if err != nil {
+		panic(err)
+	}
+	defer admin.Close(context.Background())
+	key, err := admin.Create(context.Background(), "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
 	if err != nil {
 		log.Fatal(err)
 	}

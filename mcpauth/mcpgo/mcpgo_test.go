@@ -190,13 +190,14 @@ func TestSessionsRequireWithoutPrincipal(t *testing.T) {
 func TestSessionRefusalsGoThroughErrorHandler(t *testing.T) {
 	t.Parallel()
 	var got error
-	guard, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+	ks := store.NewMemory()
+	guard, err := mcpauth.New(ks, &mcpauth.Options{ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 		got = err
 		w.WriteHeader(http.StatusTeapot)
 	}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = guard.Close(context.Background()) })
-	key, err := guard.Manager().Create(context.Background(), "alice", keyadmin.CreateOptions{})
+	key, err := mustManager(t, ks, guard).Create(context.Background(), "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	sessions, err := mcpgo.NewSessions(nil)
 	require.NoError(t, err)

@@ -5,7 +5,8 @@
 //
 //	n, err := webhook.New("https://example.com/hooks/mcpauth", secret, nil)
 //	...
-//	mgr, err := guard.NewManager(&keyadmin.Options{Notifier: n})
+//	guard, err := mcpauth.New(keys, &mcpauth.Options{Notifier: n, ...})         // key.new_ip
+//	admin, err := keyadmin.New(keys, &keyadmin.Options{Notifier: n, ...})      // the rest
 //
 // # Requests
 //
@@ -70,12 +71,13 @@
 // they would turn the POST into a GET or send the signed body elsewhere.
 // A cancelled context stops the delivery, also while waiting between attempts.
 //
-// Notify returns only when the notification is delivered or given up, and
-// keyadmin.Manager calls its Notifier synchronously: with the defaults, an
-// endpoint that is down can hold a Create or Revoke for about 18s (and up to
-// 135s if it answers with long Retry-After headers). Use
-// a short Timeout and few attempts, or deliver from your own queue, where
-// that matters.
+// Notify returns only when the notification is delivered or given up. The
+// Guard and keyadmin.Manager call it on a background goroutine of their
+// own, one notification at a time, so an endpoint that is down never holds
+// a request or a Create; it delays the notifications queued behind it
+// (about 18s each with the defaults, up to 135s with long Retry-After
+// headers), and past 1024 waiting, new ones are dropped and logged. Use a
+// short Timeout and few attempts where that matters.
 //
 // # Secrets
 //

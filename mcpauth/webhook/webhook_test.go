@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/mcpauth/notify"
 	"github.com/mcpauth/mcpauth/mcpauth/webhook"
@@ -431,9 +430,7 @@ func TestWithManager(t *testing.T) {
 	var rec recorder
 	srv := rec.serve(t, status(http.StatusOK))
 	n, _ := newNotifier(t, srv.URL, webhook.Options{Now: time.Now})
-	guard, err := mcpauth.New(store.NewMemory(), nil)
-	require.NoError(t, err)
-	mgr, err := guard.NewManager(&keyadmin.Options{Notifier: n})
+	mgr, err := keyadmin.New(store.NewMemory(), &keyadmin.Options{Notifier: n})
 	require.NoError(t, err)
 	ctx := context.Background()
 	k, err := mgr.Create(ctx, "user-7", keyadmin.CreateOptions{Name: "ci"})
@@ -441,7 +438,7 @@ func TestWithManager(t *testing.T) {
 	fresh, err := mgr.Rotate(ctx, k.Key.ID, time.Hour)
 	require.NoError(t, err)
 	require.NoError(t, mgr.Revoke(ctx, fresh.Key.ID))
-	require.NoError(t, guard.Close(ctx), "Close delivers the queued notifications")
+	require.NoError(t, mgr.Close(ctx), "Close delivers the queued notifications")
 
 	var types []notify.Type
 	for _, r := range rec.all() {

@@ -111,8 +111,9 @@ func newFixture(t *testing.T, kind serverKind, mode mcpauth.RefusalMode) *fixtur
 		_ = guard.Close(ctx)
 		_ = limiter.Close(ctx)
 	})
-	mgr, err := guard.NewManager(nil)
+	mgr, err := keyadmin.New(st, &keyadmin.Options{OnChange: guard.Forget})
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = mgr.Close(context.Background()) })
 	ctx := context.Background()
 	create := func(name, user string, o keyadmin.CreateOptions) store.Key {
 		o.Name = name

@@ -73,7 +73,7 @@ func TestNewIPOnceOnSharedSQLite(t *testing.T) {
 		require.NoError(t, err)
 	}
 	a, b := guard(), guard()
-	k, err := a.Manager().Create(ctx, "alice", keyadmin.CreateOptions{})
+	k, err := newManager(t, open(), revocationPepper, a).Create(ctx, "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	for range 3 {
 		auth(a, k.Raw, "203.0.113.1:1")

@@ -29,14 +29,14 @@ func BenchmarkMiddlewareWarmCache(b *testing.B) {
 	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
-			g, err := mcpauth.New(be.new(b), &mcpauth.Options{
-				Peppers: []apikey.Pepper{{Version: 1, Secret: []byte("bench-pepper-bench-pepper-bench!")}},
-			})
+			keys := be.new(b)
+			pepper := apikey.Pepper{Version: 1, Secret: []byte("bench-pepper-bench-pepper-bench!")}
+			g, err := mcpauth.New(keys, &mcpauth.Options{Peppers: []apikey.Pepper{pepper}})
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = g.Close(context.Background()) })
-			k, err := g.Manager().Create(context.Background(), "user-1", keyadmin.CreateOptions{Scopes: []string{"read"}})
+			k, err := newManager(b, keys, pepper, g).Create(context.Background(), "user-1", keyadmin.CreateOptions{Scopes: []string{"read"}})
 			if err != nil {
 				b.Fatal(err)
 			}

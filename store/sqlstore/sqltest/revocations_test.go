@@ -15,6 +15,7 @@ import (
 	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
+	"github.com/mcpauth/mcpauth/store"
 	"github.com/mcpauth/mcpauth/store/sqlstore"
 )
 
@@ -47,7 +48,8 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 	b := guard(open(), 20*time.Millisecond)
 	noPoll := guard(open(), -1)
 
-	k, err := a.Manager().Create(ctx, "alice", keyadmin.CreateOptions{})
+	mgr := newManager(t, open(), revocationPepper, a)
+	k, err := mgr.Create(ctx, "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	fx := &guardAuth{}
 	for _, g := range []*mcpauth.Guard{a, b, noPoll} {
@@ -55,7 +57,7 @@ func TestRevocationReachesOtherInstances(t *testing.T) {
 		_, err := fx.auth(k.Raw)
 		require.NoError(t, err) // cached for an hour everywhere
 	}
-	require.NoError(t, a.Manager().Revoke(ctx, k.Key.ID))
+	require.NoError(t, mgr.Revoke(ctx, k.Key.ID))
 	fx.guard = a
 	_, err = fx.auth(k.Raw)
 	require.ErrorIs(t, err, mcpauth.ErrKeyRevoked, "at once on the revoking instance")
@@ -78,4 +80,16 @@ func (f *guardAuth) auth(raw string) (mcpauth.Principal, error) {
 	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
 	r.Header.Set("Authorization", "Bearer "+raw)
 	return f.guard.Authenticate(r)
+}
+
+// newManager returns a key manager over keys that issues keys with pepper,
+// whose changes reach g's cache at once.
+func newManager(t testing.TB, keys store.KeyStore, pepper apikey.Pepper, g *mcpauth.Guard) *keyadmin.Manager {
+	t.Helper()
+	m, err := keyadmin.New(keys, &keyadmin.Options{Peppers: []apikey.Pepper{pepper}, OnChange: g.Forget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	return m
 }

@@ -94,11 +94,12 @@ func run(server string, stateless bool, addr string) error {
 		return err
 	}
 	limiter := ratelimit.NewMemory(nil)
-	guard, err := mcpauth.New(store.NewMemory(), &mcpauth.Options{Policy: p, RateLimiter: limiter})
+	keys := store.NewMemory()
+	guard, err := mcpauth.New(keys, &mcpauth.Options{Policy: p, RateLimiter: limiter})
 	if err != nil {
 		return err
 	}
-	mgr, err := guard.NewManager(nil)
+	mgr, err := keyadmin.New(keys, &keyadmin.Options{OnChange: guard.Forget})
 	if err != nil {
 		return err
 	}
