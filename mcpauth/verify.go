@@ -243,6 +243,7 @@ func validScopes(in []string) []string {
 
 // Forget drops a key ID from this Guard's cache, so the next request with
 // it asks the store. A lookup of that ID already in flight does not put its
-// (possibly older) answer back. The Manager calls it on revoke and rotate;
-// call it yourself when a key changes through another path.
+// (possibly older) answer back. Give it to keyadmin.Options.OnChange so that
+// every change the key manager makes reaches the cache at once; call it
+// yourself when a key changes through another path.
 func (g *Guard) Forget(keyID string) { g.cache.forget(keyID) }

@@ -102,7 +102,7 @@ func (f *lifetimeFlag) Set(s string) error {
 	return nil
 }
 
-// managerLifetime is the ManagerOptions.DefaultLifetime for the flag.
+// managerLifetime is the keyadmin.Options.DefaultLifetime for the flag.
 func (f *lifetimeFlag) managerLifetime() time.Duration {
 	if f.never {
 		return -1
