@@ -376,3 +376,26 @@ func (f *fixture) manager(t *testing.T, opts *keyadmin.Options) *keyadmin.Manage
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 	return m
 }
+
+// lookupOnly is a store with nothing but LookupKey: all a Guard needs.
+type lookupOnly struct{ m *store.Memory }
+
+func (l lookupOnly) LookupKey(ctx context.Context, id string) (store.Key, error) {
+	return l.m.LookupKey(ctx, id)
+}
+
+// TestGuardNeedsOnlyLookup: New takes a store.KeyLookup (one method), so a
+// host can put the Guard on a read-only view of its key table; keys issued
+// elsewhere authenticate through it.
+func TestGuardNeedsOnlyLookup(t *testing.T) {
+	t.Parallel()
+	mem := store.NewMemory()
+	g, err := mcpauth.New(lookupOnly{mem}, &mcpauth.Options{Peppers: []apikey.Pepper{testPepper}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = g.Close(context.Background()) })
+	k, err := managerFor(t, g, mem, nil).Create(context.Background(), "alice", keyadmin.CreateOptions{})
+	require.NoError(t, err)
+	p, err := authWith(g, k.Raw)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", p.UserID)
+}
