@@ -100,7 +100,7 @@ type Options struct {
 	// MaxRotationGrace bounds the grace period of Rotate: a longer grace
 	// is refused (a *ValidationError on "grace"), so that a rotated-away key
 	// cannot be kept alive indefinitely. Default DefaultMaxRotationGrace (7
-	// days); negative is an error from NewManager.
+	// days); negative is an error from New.
 	MaxRotationGrace time.Duration
 	// AllowedScopes, if set, is the list of scopes keys may carry at all;
 	// others are rejected as unknown. Default any well-formed scope. It is a
@@ -235,11 +235,11 @@ type CreateOptions struct {
 	// Options.DefaultLifetime; it may not exceed MaxLifetime.
 	ExpiresIn time.Duration
 	// RateLimit overrides the rate policy for this key (requests per
-	// minute); 0 = policy. It is the host's to set: KeysHandler refuses it
-	// from users unless KeysHandlerOptions.UnsafeUserRateLimit.
+	// minute); 0 = policy. It is the host's to set: Handler refuses it
+	// from users unless HandlerOptions.UnsafeUserRateLimit.
 	RateLimit int
-	// Metadata is free-form host data stored with the key. KeysHandler
-	// accepts from users only the keys in KeysHandlerOptions.UserMetadataKeys.
+	// Metadata is free-form host data stored with the key. Handler
+	// accepts from users only the keys in HandlerOptions.UserMetadataKeys.
 	Metadata map[string]string
 	// AllowedCIDRs restricts the client addresses the key works from
 	// ("203.0.113.0/24", "2001:db8::/32", or single addresses).
