@@ -75,9 +75,10 @@
 // Guard and keyadmin.Manager call it on a background goroutine of their
 // own, one notification at a time, so an endpoint that is down never holds
 // a request or a Create; it delays the notifications queued behind it
-// (about 18s each with the defaults, up to the 2-minute limit of one Notify call with long Retry-After
-// headers), and past 1024 waiting, new ones are dropped and logged. Use a
-// short Timeout and few attempts where that matters.
+// (about 18s each with the defaults, up to the 2-minute limit of one Notify
+// call with long Retry-After headers), and past 1024 waiting, new ones are
+// dropped and logged. Use a short Timeout and few attempts where that
+// matters.
 //
 // # Secrets
 //
