@@ -539,10 +539,12 @@ func (m *Manager) List(ctx context.Context, userID string) ([]KeyInfo, error) {
 	return out, nil
 }
 
-// Revoke revokes a key now. The bound Guard stops accepting it at once;
-// other processes on a store that lists revocations (the SQL store) stop
-// within their Options.RevocationPollInterval (1s by default), others within
-// their CacheTTL (30s by default). Revoking a revoked key is not an error.
+// Revoke revokes a key now. The bound Guard (OnChange) stops accepting it
+// at once; Guards listening on the change channel (Options.Changes) within
+// its delivery time (milliseconds; docs/distributed.md); other processes on
+// a store that lists changes (the SQL store) within their
+// Options.RevocationPollInterval (1s by default), others within their
+// CacheTTL (30s by default). Revoking a revoked key is not an error.
 func (m *Manager) Revoke(ctx context.Context, keyID string) error {
 	k, err := m.keys.LookupKey(ctx, keyID)
 	if errors.Is(err, store.ErrNotFound) {

@@ -396,4 +396,3 @@ func TestFleetSharedBudget(t *testing.T) {
 	f.stop()
 	f.checkAudit(t)
 }
-
