@@ -19,7 +19,7 @@
 // them. Meanwhile the Guards' poll (mcpauth.Options.RevocationPollInterval,
 // 1s by default) is the bound. A connection that dies without a reset (a
 // silent network partition) is found by TCP keepalive (KeepAlive), about
-// 3 × KeepAlive after the last packet; until then the poll is the bound
+// 4 × KeepAlive after the last packet; until then the poll is the bound
 // too. A failed publish is returned to the caller (the Manager logs it).
 package pgnotify
 
