@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"strconv"
 	"time"
 )
 
@@ -108,6 +110,26 @@ type Event struct {
 	Arguments json.RawMessage
 	// Attributes holds extra string attributes chosen by the host.
 	Attributes map[string]string
+	// Instance names the process that recorded the event (the Guard's or
+	// the Manager's Options.Instance; default [DefaultInstance]: host name
+	// and process ID), so that one trail shared by several instances says
+	// which one served each request or made each change.
+	Instance string
+	// Actor, on key lifecycle events, says who made the change: the keys
+	// API's "user:<id>" (the signed-in user), the CLI's "cli:<os user>",
+	// or what the host named with keyadmin.WithActor (default "host").
+	Actor string
+}
+
+// DefaultInstance is the instance name used when none is configured:
+// "<host name>:<process ID>" ("api-7f9c:4211"), or "pid:<process ID>"
+// when the host name is unknown.
+func DefaultInstance() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "pid"
+	}
+	return host + ":" + strconv.Itoa(os.Getpid())
 }
 
 // Attribute keys used by Attrs, by the JSON-lines sink and by exports.
@@ -136,6 +158,8 @@ const (
 	KeyUserAgent       = "user_agent.original"
 	KeyArguments       = "gen_ai.tool.call.arguments"
 	KeyAttributes      = "mcpauth.attributes"
+	KeyInstance        = "service.instance.id"
+	KeyActor           = "mcpauth.actor"
 )
 
 // Attrs returns the event's non-empty fields as slog attributes named after
@@ -173,6 +197,8 @@ func (e Event) Attrs() []slog.Attr {
 	}
 	str(KeyClientIP, e.ClientIP)
 	str(KeyUserAgent, e.UserAgent)
+	str(KeyInstance, e.Instance)
+	str(KeyActor, e.Actor)
 	if len(e.Arguments) > 0 {
 		a = append(a, slog.String(KeyArguments, string(e.Arguments)))
 	}

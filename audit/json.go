@@ -36,6 +36,8 @@ type jsonEvent struct {
 	UserAgent       string            `json:"user_agent.original,omitempty"`
 	Arguments       json.RawMessage   `json:"gen_ai.tool.call.arguments,omitempty"`
 	Attributes      map[string]string `json:"mcpauth.attributes,omitempty"`
+	Instance        string            `json:"service.instance.id,omitempty"`
+	Actor           string            `json:"mcpauth.actor,omitempty"`
 }
 
 // MarshalJSON encodes the event as one flat JSON object keyed by the Key...
@@ -49,6 +51,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		Prompt: e.Prompt, RPCID: e.RPCID, SessionID: e.SessionID,
 		ProtocolVersion: e.ProtocolVersion, Status: e.Status, Duration: int64(e.Duration),
 		ClientIP: e.ClientIP, UserAgent: e.UserAgent, Attributes: e.Attributes,
+		Instance: e.Instance, Actor: e.Actor,
 	}
 	if e.Count > 1 {
 		j.Count = e.Count
@@ -92,7 +95,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		Tool: j.Tool, ResourceURI: j.ResourceURI, Prompt: j.Prompt, RPCID: j.RPCID,
 		SessionID: j.SessionID, ProtocolVersion: j.ProtocolVersion, Status: j.Status,
 		Duration: time.Duration(j.Duration), ClientIP: j.ClientIP, UserAgent: j.UserAgent,
-		Arguments: j.Arguments, Attributes: j.Attributes,
+		Arguments: j.Arguments, Attributes: j.Attributes, Instance: j.Instance, Actor: j.Actor,
 	}
 	if j.Count > 1 {
 		e.Count = j.Count

@@ -14,6 +14,8 @@ type Filter struct {
 	Method  string
 	Tool    string
 	Action  Action
+	// Instance selects the events one process recorded (audit.Event.Instance).
+	Instance string
 	// From and To bound the event Time: From <= Time < To. Zero means
 	// unbounded.
 	From, To time.Time

@@ -162,3 +162,31 @@ func (c *keyCache) forget(id string) {
 	s.gen++
 	s.mu.Unlock()
 }
+
+// forgetUser drops every verified entry of userID and invalidates fills in
+// flight of the shards it touched.
+func (c *keyCache) forgetUser(userID string) {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for id, e := range s.pos {
+			if e.principal != nil && e.principal.UserID == userID {
+				delete(s.pos, id)
+				s.gen++
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// forgetAll empties the cache and invalidates every fill in flight.
+func (c *keyCache) forgetAll() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		clear(s.pos)
+		clear(s.neg)
+		s.gen++
+		s.mu.Unlock()
+	}
+}

@@ -43,9 +43,13 @@
 // key's own expiry; unknown key IDs are cached as unknown for
 // Options.NegativeCacheTTL (default 5s) so floods of made-up keys do not
 // reach the store. Forget drops a key at once (keyadmin's OnChange calls
-// it); Guards over a store that lists revocations (the SQL store) drop keys
-// revoked elsewhere within Options.RevocationPollInterval (default 1s),
-// others within CacheTTL. Last-used times are coalesced in memory and
+// it); a Guard given the shared change channel (Options.Changes:
+// PostgreSQL LISTEN/NOTIFY or Redis pub/sub) drops a key changed on any
+// instance when the change arrives (milliseconds); Guards over a store that
+// lists changes (the SQL store) also poll it, and drop keys changed
+// elsewhere (revoked, given a new expiry) within
+// Options.RevocationPollInterval (default 1s) when the channel is down or
+// absent; others within CacheTTL. Last-used times are coalesced in memory and
 // written in one batch every Options.TouchInterval; Close flushes them.
 //
 // # Responses

@@ -50,10 +50,11 @@ type Options struct {
 	// cache in front of the user table). Default: every user is active.
 	Users store.UserChecker
 	// CacheTTL is how long a verified key is trusted without asking the
-	// store again; never past the key's own expiry. A key revoked through
-	// a key manager whose OnChange is this Guard's Forget stops at once; one
-	// revoked elsewhere stops within
-	// CacheTTL (or the revocation poll, see RevocationPollInterval).
+	// store again; never past the key's own expiry. A key changed through
+	// a key manager whose OnChange is this Guard's Forget is re-read at
+	// once; one changed elsewhere is re-read when the change arrives on
+	// Changes (milliseconds), else at the next poll (see
+	// RevocationPollInterval), else within CacheTTL.
 	// During a store outage a cached key keeps working until its CacheTTL
 	// runs out, then fails with 503 (ErrUnavailable), unless StaleIfError
 	// allows more; keys not in the cache fail at once. Default 30s.
@@ -71,12 +72,31 @@ type Options struct {
 	// store (only if it implements store.Toucher). Default 10s.
 	TouchInterval time.Duration
 	// RevocationPollInterval is how often the Guard asks a shared store
-	// (one implementing store.RevocationLister, like the SQL store) for keys
-	// revoked elsewhere, and drops them from its cache: a key revoked through
-	// any instance stops working on all of them within about this long.
-	// Default 1s; negative disables polling (revocations elsewhere then take
-	// effect within CacheTTL).
+	// for keys changed elsewhere (store.ChangeLister, like the SQL store:
+	// revoked or given a new expiry, as rotation does; or, for a store that
+	// only lists revocations, store.RevocationLister), and drops them from
+	// its cache: without Changes, or while its channel is down, a change
+	// made through any instance takes effect on all of them within about
+	// this long plus a store round trip. Failures are logged once when
+	// polling starts failing and once when it works again. Default 1s;
+	// negative disables polling (changes elsewhere then take effect within
+	// CacheTTL, or through Changes).
+	//
+	// A key whose rotation grace ends is refused exactly at the end (by
+	// this process's clock) once the Guard has re-read its record, which
+	// the change (on Changes, or at the next poll) makes it do.
 	RevocationPollInterval time.Duration
+	// Changes is the change channel every instance shares: PostgreSQL
+	// LISTEN/NOTIFY (module store/sqlstore/pgnotify) or Redis pub/sub
+	// (module store/redisnotify). New subscribes; each change drops the key
+	// (or every key of a user, or, after the channel was down, the whole
+	// cache), so that the next request re-reads the store. Give the same
+	// feed to keyadmin.Options.Changes so that every key change is
+	// published. With it, a change takes effect on every instance within
+	// the channel's delivery time (docs/distributed.md: p99 a few
+	// milliseconds, bound 100 ms); the poll keeps running as the safety
+	// net. Default none.
+	Changes store.ChangeSubscriber
 	// StoreTimeout bounds each store call on the request path. Default 2s.
 	StoreTimeout time.Duration
 	// Realm is the realm in WWW-Authenticate challenges. Default "mcp".
@@ -200,6 +220,12 @@ type Options struct {
 	AuditArguments bool
 	// AuditRedact names argument fields whose values are never recorded.
 	AuditRedact []string
+	// Instance names this process in every audit event it records
+	// (audit.Event.Instance), so that a trail shared by several instances
+	// says which one served each request. Give keyadmin.Options.Instance
+	// the same name. Default audit.DefaultInstance(): host name and process
+	// ID.
+	Instance string
 	// RequestIDHeader is the header carrying the request ID, read from the
 	// request when it is a sane token (else generated) and set on the
 	// response; audit events carry it. Default "X-Request-Id".
@@ -219,8 +245,11 @@ type Guard struct {
 	newIPs  *ipWatcher
 	notes   *notifyqueue.Queue
 
-	revocations *revocationWatcher
-	strict      bool // Options.AuditStrict
+	revocations   *revocationWatcher
+	storeHealth   *dependency // the key store, as the request path sees it
+	limiterHealth *dependency // the rate limiter
+	unsubscribe   func()      // from Options.Changes; nil without
+	strict        bool        // Options.AuditStrict
 }
 
 // New returns a Guard over keys. opts may be nil. It fails if an option is
@@ -276,6 +305,9 @@ func New(keys store.KeyLookup, opts *Options) (*Guard, error) {
 	if o.Refusals > RefusalToolResult {
 		return nil, fmt.Errorf("mcpauth: unknown Refusals mode %d", o.Refusals)
 	}
+	if o.Instance == "" {
+		o.Instance = audit.DefaultInstance()
+	}
 	if o.RequestIDHeader == "" {
 		o.RequestIDHeader = "X-Request-Id"
 	}
@@ -293,7 +325,8 @@ func New(keys store.KeyLookup, opts *Options) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Guard{keys: keys, opts: o, hasher: h, cache: newKeyCache(o.CacheSize, o.StaleIfError)}
+	g := &Guard{keys: keys, opts: o, hasher: h, cache: newKeyCache(o.CacheSize, o.StaleIfError),
+		storeHealth: newDependency("key store", o.Logger, o.Now), limiterHealth: newDependency("rate limiter", o.Logger, o.Now)}
 	if g.trusted, err = newProxyTrust(o.TrustedProxies, o.TrustedProxyHeader); err != nil {
 		return nil, err
 	}
@@ -315,8 +348,11 @@ func New(keys store.KeyLookup, opts *Options) (*Guard, error) {
 	if t, ok := keys.(store.Toucher); ok {
 		g.touches = newToucher(t, o.TouchInterval, o.StoreTimeout, o.Logger)
 	}
-	if rl, ok := keys.(store.RevocationLister); ok && o.RevocationPollInterval > 0 && o.CacheTTL > 0 {
-		g.revocations = newRevocationWatcher(rl, g.Forget, o.Now, o.RevocationPollInterval, o.StoreTimeout, o.Logger)
+	if list := changeListerOf(keys); list != nil && o.RevocationPollInterval > 0 && o.CacheTTL > 0 {
+		g.revocations = newRevocationWatcher(list, g.Forget, o.Now, o.RevocationPollInterval, o.StoreTimeout, o.Logger)
+	}
+	if o.Changes != nil && o.CacheTTL > 0 {
+		g.unsubscribe = o.Changes.Subscribe(g.applyChange)
 	}
 	return g, nil
 }
@@ -326,6 +362,9 @@ func New(keys store.KeyLookup, opts *Options) (*Guard, error) {
 // are no longer recorded.
 func (g *Guard) Close(ctx context.Context) error {
 	var errs []error
+	if g.unsubscribe != nil {
+		g.unsubscribe()
+	}
 	if g.touches != nil {
 		errs = append(errs, g.touches.close(ctx))
 	}

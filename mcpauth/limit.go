@@ -2,7 +2,6 @@ package mcpauth
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
 
 	"github.com/mcpauth/mcpauth/mcpauth/internal/rpcpeek"
@@ -46,10 +45,10 @@ func (g *Guard) limit(w http.ResponseWriter, r *http.Request, x *exchange) error
 	}
 	d, err := g.opts.RateLimiter.Allow(r.Context(), bucket, lim, cost)
 	if err != nil {
-		g.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "mcpauth: rate limiter failed; refusing",
-			slog.String("key_id", x.entry.principal.KeyID), slog.String("error", err.Error()))
+		g.limiterHealth.failed(r.Context(), x.entry.principal.KeyID, err) // logged once per outage
 		return fmt.Errorf("%w: rate limiter", ErrUnavailable)
 	}
+	g.limiterHealth.ok(r.Context())
 	ratelimit.SetHeaders(w.Header(), d, g.opts.LegacyRateLimitHeaders)
 	if d.Allowed {
 		return nil

@@ -9,11 +9,27 @@ import (
 	"github.com/mcpauth/mcpauth/store"
 )
 
-// revocationWatcher polls a shared store for recent revocations and drops
-// those keys from the cache, so that a key revoked by another instance stops
-// working here within about one poll interval, not at cache expiry.
+// changeLister is what the poll asks: store.ChangeLister's method, or
+// store.RevocationLister's for stores that only list revocations.
+type changeLister func(ctx context.Context, since time.Time, limit int) ([]string, error)
+
+// changeListerOf returns the poll of a shared store, or nil.
+func changeListerOf(keys store.KeyLookup) changeLister {
+	if cl, ok := keys.(store.ChangeLister); ok {
+		return cl.ChangedSince
+	}
+	if rl, ok := keys.(store.RevocationLister); ok {
+		return rl.RevokedSince
+	}
+	return nil
+}
+
+// revocationWatcher polls a shared store for recent changes (revocations,
+// new expiries) and drops those keys from the cache, so that a key changed
+// by another instance is re-read here within about one poll interval, not
+// at cache expiry.
 type revocationWatcher struct {
-	store    store.RevocationLister
+	list     changeLister
 	forget   func(id string)
 	now      func() time.Time
 	interval time.Duration
@@ -32,8 +48,8 @@ const revocationOverlap = 5 * time.Second
 // maxRevocationsPerPoll bounds one poll's result.
 const maxRevocationsPerPoll = 10_000
 
-func newRevocationWatcher(s store.RevocationLister, forget func(string), now func() time.Time, interval, timeout time.Duration, log *slog.Logger) *revocationWatcher {
-	w := &revocationWatcher{store: s, forget: forget, now: now, interval: interval, timeout: timeout, log: log,
+func newRevocationWatcher(list changeLister, forget func(string), now func() time.Time, interval, timeout time.Duration, log *slog.Logger) *revocationWatcher {
+	w := &revocationWatcher{list: list, forget: forget, now: now, interval: interval, timeout: timeout, log: log,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	return w
@@ -53,18 +69,18 @@ func (w *revocationWatcher) loop() {
 		}
 		next := w.now()
 		ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
-		ids, err := w.store.RevokedSince(ctx, since, maxRevocationsPerPoll)
+		ids, err := w.list(ctx, since, maxRevocationsPerPoll)
 		cancel()
 		if err != nil {
 			if !failing { // log the transition, not every second of an outage
 				w.log.LogAttrs(context.Background(), slog.LevelWarn,
-					"mcpauth: polling revocations failed; revoked keys may work here until cache expiry", slog.String("error", err.Error()))
+					"mcpauth: polling key changes failed; keys changed elsewhere may work here until cache expiry unless the change channel delivers", slog.String("error", err.Error()))
 			}
 			failing = true
 			continue // keep since: the next poll covers the gap
 		}
 		if failing {
-			w.log.LogAttrs(context.Background(), slog.LevelInfo, "mcpauth: polling revocations works again")
+			w.log.LogAttrs(context.Background(), slog.LevelInfo, "mcpauth: polling key changes works again")
 			failing = false
 		}
 		for _, id := range ids {

@@ -154,6 +154,7 @@ func (g *Guard) load(ctx context.Context, id string, now time.Time) (*cacheEntry
 	defer cancel()
 	gen := g.cache.generation(id)
 	k, err := g.keys.LookupKey(ctx, id)
+	g.storeHealth.observeLookup(ctx, id, err) // logs an outage once, not per request
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		e := &cacheEntry{notFound: true, validUntil: now.Add(g.opts.NegativeCacheTTL)}
@@ -169,7 +170,6 @@ func (g *Guard) load(ctx context.Context, id string, now time.Time) (*cacheEntry
 				return e, nil
 			}
 		}
-		g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: key lookup failed", slog.String("key_id", id), slog.String("error", err.Error()))
 		return nil, fmt.Errorf("%w: key lookup failed", ErrUnavailable)
 	}
 	e := entryFor(k, now, g.opts.CacheTTL)

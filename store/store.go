@@ -83,7 +83,8 @@ type Toucher interface {
 // (the SQL store). A Guard over such a store polls it (every second by
 // default) and drops newly revoked keys from its cache, so that a key
 // revoked through any instance stops working on all of them within about a
-// second instead of at cache expiry.
+// second instead of at cache expiry. A store that is also a ChangeLister is
+// polled with that instead (it covers revocations and expiry changes).
 type RevocationLister interface {
 	// RevokedSince returns the IDs of keys whose RevokedAt is at or after
 	// since, at most limit of them (the most recent first).

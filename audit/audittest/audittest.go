@@ -73,6 +73,8 @@ func FullEvent(id string) audit.Event {
 		UserAgent:       "claude-code/1.0 (linux)",
 		Arguments:       json.RawMessage(`{"id":17,"password":"[REDACTED]","tags":["a","b"]}`),
 		Attributes:      map[string]string{"tenant": "acme", "region": "eu"},
+		Instance:        "api-7f9c:4211",
+		Actor:           "cli:ops",
 	}
 }
 
@@ -100,6 +102,8 @@ func AssertEqual(t *testing.T, want, got audit.Event) {
 	assert.Equal(t, countOf(want), countOf(got), "Count")
 	assert.Equal(t, want.ClientIP, got.ClientIP, "ClientIP")
 	assert.Equal(t, want.UserAgent, got.UserAgent, "UserAgent")
+	assert.Equal(t, want.Instance, got.Instance, "Instance")
+	assert.Equal(t, want.Actor, got.Actor, "Actor")
 	if len(want.Arguments) == 0 {
 		assert.Empty(t, got.Arguments, "Arguments")
 	} else {

@@ -33,8 +33,9 @@
 // With Options.Chain each row stores prev_hash, the hash of the event before
 // it, and hash = SHA-256(prev_hash || canonical form), where the canonical
 // form covers the sequence number and every stored field (the event count
-// only on aggregated events, so that chains written before the event_count
-// column existed verify unchanged). [Store.Verify]
+// only on aggregated events, and instance and actor only on events that
+// carry one, in a second version of the form, so that chains written before
+// those columns existed verify unchanged). [Store.Verify]
 // recomputes the chain over a time range and returns a *ChainError for the
 // first link that does not hold: an edited row (hash mismatch), an edited
 // and re-hashed row (the next row's previous hash mismatch), a deleted row
@@ -46,7 +47,7 @@
 // # Reading
 //
 // [Store.Query] (audit.Querier) filters by user, key, outcome, method, tool,
-// key action and time range, newest first, with an opaque cursor on
+// key action, instance and time range, newest first, with an opaque cursor on
 // (time, seq) that stays correct while events are being written.
 // [Store.Export] streams JSON lines or CSV. [Store.Usage] counts calls,
 // denials, rate-limited calls and errors per key and/or tool, per hour or

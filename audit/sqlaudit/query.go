@@ -59,6 +59,7 @@ func (s *Store) where(f audit.Filter, c *cursor) (string, []any) {
 	eq("method", f.Method)
 	eq("tool", f.Tool)
 	eq("action", string(f.Action))
+	eq("instance", f.Instance)
 	if !f.From.IsZero() {
 		add("event_time >= $?", s.timeArg(f.From))
 	}

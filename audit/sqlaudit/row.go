@@ -25,6 +25,8 @@ type row struct {
 	arguments  string // "" for none
 	attributes string // "" for none
 	count      int64  // Event.Count; 0 below 2
+	instance   string // Event.Instance
+	actor      string // Event.Actor
 	prevHash   []byte
 	hash       []byte
 }
@@ -35,9 +37,9 @@ const nStr = 15
 // columns lists every column of the events table in row order.
 const columns = "seq, id, event_time, request_id, user_id, key_id, outcome, reason, action, method, tool, " +
 	"resource_uri, prompt, rpc_id, session_id, protocol_version, client_ip, user_agent, " +
-	"status, duration_ns, arguments, attributes, event_count, prev_hash, hash"
+	"status, duration_ns, arguments, attributes, event_count, instance, actor, prev_hash, hash"
 
-const nColumns = 25
+const nColumns = 27
 
 // clean makes s storable as TEXT everywhere: valid UTF-8 without NUL
 // (PostgreSQL refuses both).
@@ -60,6 +62,8 @@ func toRow(e audit.Event, now func() time.Time) row {
 		timeUS:     e.Time.UnixMicro(),
 		status:     int64(e.Status),
 		durationNS: int64(e.Duration),
+		instance:   clean(e.Instance),
+		actor:      clean(e.Actor),
 	}
 	if e.Count > 1 {
 		r.count = int64(e.Count)
@@ -106,6 +110,8 @@ func (r *row) event() audit.Event {
 		UserAgent:       r.strs[14],
 		Status:          int(r.status),
 		Duration:        time.Duration(r.durationNS),
+		Instance:        r.instance,
+		Actor:           r.actor,
 	}
 	if r.count > 1 {
 		e.Count = int(r.count)
@@ -119,30 +125,45 @@ func (r *row) event() audit.Event {
 	return e
 }
 
-// canonicalVersion starts every canonical form, so that a future format can
-// be told apart.
-const canonicalVersion = "mcpauth-audit-v1"
+// canonicalVersion starts the canonical form of rows without an instance
+// or actor, canonicalVersion2 that of rows with one, so that a future format
+// can be told apart.
+const (
+	canonicalVersion  = "mcpauth-audit-v1"
+	canonicalVersion2 = "mcpauth-audit-v2"
+)
 
-// computeHash returns SHA-256(prev || canonical form of r), where the
-// canonical form is the version tag, then seq, time, status and duration as
-// 8-byte big-endian integers, then each text field (id, the 15 strs,
-// arguments, attributes) as a uvarint length and its bytes, then, only for
-// an aggregated event (count 2 or more), the count as an 8-byte big-endian
-// integer. A missing prev (the first event) is 32 zero bytes.
+// computeHash returns SHA-256(prev || canonical form of r). A missing prev
+// (the first event) is 32 zero bytes.
 //
-// The count comes last and only when set, so that rows written before the
-// event_count column existed (count 0) hash exactly as they did then: their
-// chains keep verifying. The form stays unambiguous: the text fields are
+// Version 1, for rows with neither instance nor actor: the version tag,
+// then seq, time, status and duration as 8-byte big-endian integers, then
+// each text field (id, the 15 strs, arguments, attributes) as a uvarint
+// length and its bytes, then, only for an aggregated event (count 2 or
+// more), the count as an 8-byte big-endian integer. The count comes last
+// and only when set, so that rows written before the event_count column
+// existed (count 0) hash exactly as they did then; the text fields are
 // length-prefixed, so whatever follows the attributes is the count.
+//
+// Version 2, for rows with an instance or an actor: the same up to the
+// attributes, then the count as an 8-byte integer (always), then instance
+// and actor as length-prefixed text. Rows written before those columns
+// existed have neither, so they keep hashing as version 1 and their chains
+// keep verifying; the version tag tells the two forms apart.
 func computeHash(prev []byte, r *row) []byte {
 	h := sha256.New()
 	var zero [sha256.Size]byte
 	if len(prev) == 0 {
 		prev = zero[:]
 	}
+	v2 := r.instance != "" || r.actor != ""
 	buf := make([]byte, 0, 512)
 	buf = append(buf, prev...)
-	buf = append(buf, canonicalVersion...)
+	if v2 {
+		buf = append(buf, canonicalVersion2...)
+	} else {
+		buf = append(buf, canonicalVersion...)
+	}
 	buf = binary.BigEndian.AppendUint64(buf, uint64(r.seq))
 	buf = binary.BigEndian.AppendUint64(buf, uint64(r.timeUS))
 	buf = binary.BigEndian.AppendUint64(buf, uint64(r.status))
@@ -157,7 +178,12 @@ func computeHash(prev []byte, r *row) []byte {
 	}
 	str(r.arguments)
 	str(r.attributes)
-	if r.count > 1 {
+	switch {
+	case v2:
+		buf = binary.BigEndian.AppendUint64(buf, uint64(r.count))
+		str(r.instance)
+		str(r.actor)
+	case r.count > 1:
 		buf = binary.BigEndian.AppendUint64(buf, uint64(r.count))
 	}
 	h.Write(buf)
@@ -170,7 +196,7 @@ func (s *Store) appendArgs(args []any, r *row) []any {
 	for _, v := range r.strs {
 		args = append(args, v)
 	}
-	args = append(args, r.status, r.durationNS, nullString(r.arguments), nullString(r.attributes), r.count, nullBytes(r.prevHash), nullBytes(r.hash))
+	args = append(args, r.status, r.durationNS, nullString(r.arguments), nullString(r.attributes), r.count, r.instance, r.actor, nullBytes(r.prevHash), nullBytes(r.hash))
 	return args
 }
 
@@ -197,7 +223,7 @@ func scanRow(sc interface{ Scan(...any) error }, r *row) error {
 	for i := range nStr {
 		dest = append(dest, &r.strs[i])
 	}
-	dest = append(dest, &r.status, &r.durationNS, &args, &attrs, &r.count, &r.prevHash, &r.hash)
+	dest = append(dest, &r.status, &r.durationNS, &args, &attrs, &r.count, &r.instance, &r.actor, &r.prevHash, &r.hash)
 	if err := sc.Scan(dest...); err != nil {
 		return err
 	}

@@ -11,15 +11,16 @@ import (
 )
 
 // TestCanonicalHashOfOrdinaryEventsUnchanged pins the chain hashes of an
-// ordinary event (Count below 2) to the values computed before the
-// event_count column existed: chains written by older versions must keep
-// verifying. An aggregated event's count is covered by its hash.
+// ordinary event (Count below 2, no Instance or Actor) to the values
+// computed before the event_count, instance and actor columns existed:
+// chains written by older versions must keep verifying. An aggregated
+// event's count, the instance and the actor are covered by its hash.
 func TestCanonicalHashOfOrdinaryEventsUnchanged(t *testing.T) {
 	const first = "5b125d213b0bc9bc4915d45f7f06bcc0973d4c203604587db89a63d209640960"
 	const second = "f748b12aef6c917a82ba45fa069c1e1696c532c1282a70f061f028585f1eae37"
 	for _, count := range []int{0, 1, -5} {
 		e := audittest.FullEvent("golden1")
-		e.Count = count
+		e.Count, e.Instance, e.Actor = count, "", ""
 		r := toRow(e, time.Now)
 		r.seq = 42
 		h := computeHash(nil, &r)
@@ -35,4 +36,27 @@ func TestCanonicalHashOfOrdinaryEventsUnchanged(t *testing.T) {
 		hashes[hex.EncodeToString(computeHash(nil, &r))] = count
 	}
 	assert.Len(t, hashes, 4, "every count hashes differently")
+
+	// Version 2: instance and actor are hashed, and cannot be moved from one
+	// field to the other, nor into the count, unnoticed.
+	v2 := map[string]string{}
+	for _, c := range []struct {
+		name            string
+		count           int
+		instance, actor string
+	}{
+		{"none", 0, "", ""},
+		{"instance", 0, "a:1", ""},
+		{"actor", 0, "", "a:1"},
+		{"both", 0, "a", ":1"},
+		{"both swapped", 0, ":1", "a"},
+		{"count and instance", 2, "a:1", ""},
+	} {
+		e := audittest.FullEvent("golden1")
+		e.Count, e.Instance, e.Actor = c.count, c.instance, c.actor
+		r := toRow(e, time.Now)
+		r.seq = 42
+		v2[hex.EncodeToString(computeHash(nil, &r))] = c.name
+	}
+	assert.Len(t, v2, 6, "every instance and actor hashes differently: %v", v2)
 }

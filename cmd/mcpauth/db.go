@@ -28,11 +28,15 @@ type resources struct {
 	keys    *sqlstore.Store
 	audit   *sqlaudit.Store
 	mgr     *keyadmin.Manager
+	unpub   func() // closes the change publisher, if any
 }
 
 func (r *resources) close() {
 	if r.mgr != nil {
 		_ = r.mgr.Close(context.Background())
+	}
+	if r.unpub != nil {
+		r.unpub()
 	}
 	if r.db != nil {
 		_ = r.db.Close()
@@ -86,8 +90,7 @@ func (a *app) open(create bool) (*resources, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The CLI never writes audit events; Chain only matters to Verify,
-	// which needs it on.
+	// Key changes made with the CLI are audited in the servers' chain.
 	r.audit, err = sqlaudit.New(db, &sqlaudit.Options{Dialect: r.dialect, TablePrefix: a.g.tablePrefix, Chain: true, Now: a.deps.now})
 	if err != nil {
 		return nil, err
@@ -164,6 +167,12 @@ func (a *app) manager(lifetime time.Duration, ceiling ...string) (*keyadmin.Mana
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 		MaxActiveKeys:   -1,
 		DefaultLifetime: lifetime,
+		Audit:           r.audit,
+		Actor:           a.actor(),
+		Instance:        strings.TrimSpace(a.env(envInstance)),
+	}
+	if r.keys.Dialect() == sqlstore.Postgres {
+		o.Changes, r.unpub = a.changePublisher(r)
 	}
 	if len(ceiling) > 0 {
 		o.ScopeCeiling = keyadmin.FixedScopeCeiling(ceiling...)

@@ -27,6 +27,12 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 
-require github.com/mcpauth/mcpauth v0.0.0
+require (
+	github.com/mcpauth/mcpauth v0.0.0
+	github.com/mcpauth/mcpauth/store/sqlstore/pgnotify v0.0.0
+)
 
-replace github.com/mcpauth/mcpauth => ../..
+replace (
+	github.com/mcpauth/mcpauth => ../..
+	github.com/mcpauth/mcpauth/store/sqlstore/pgnotify => ../../store/sqlstore/pgnotify
+)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
 	_ "modernc.org/sqlite"             // SQLite driver "sqlite", pure Go
@@ -49,6 +50,12 @@ func openBackend(ctx context.Context, spec string) (*backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", driver, err)
 	}
+	// The pool settings of docs/sqlstore.md: keep the connections a burst
+	// opened instead of reconnecting (database/sql keeps 2 idle by default).
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(20)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxLifetime(30 * time.Minute)
 	keys, err := sqlstore.New(db, &sqlstore.Options{Dialect: dialect})
 	if err == nil {
 		err = keys.Migrate(ctx)

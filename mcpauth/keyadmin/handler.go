@@ -195,7 +195,7 @@ func (h *keysHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *keysHandler) withChangeRequest(w http.ResponseWriter, r *http.Request) context.Context {
 	id := reqid.From(r, h.requestIDHeader)
 	w.Header().Set(h.requestIDHeader, id)
-	c := changeRequest{userAgent: r.Header.Get("User-Agent"), requestID: id}
+	c := &changeRequest{userAgent: r.Header.Get("User-Agent"), requestID: id}
 	if ip := h.clientIP(r); ip.IsValid() {
 		c.ip = ip.String()
 	}
@@ -235,6 +235,9 @@ func (h *keysHandler) user(w http.ResponseWriter, r *http.Request) (string, bool
 	case err != nil || id == "":
 		writeAPIError(w, http.StatusUnauthorized, "unauthorized", "", "Sign in first.")
 		return "", false
+	}
+	if c, ok := r.Context().Value(changeRequestKey{}).(*changeRequest); ok {
+		c.actor = "user:" + id // the key changes of this request are this user's
 	}
 	return id, true
 }

@@ -71,10 +71,26 @@ type Options struct {
 	// OnChange is called with a key's ID after this Manager stored a change
 	// to it (created, rotated, revoked, imported). Set it to the Guard's
 	// Forget, so that the Guard in this process drops its cached record at
-	// once; Guards elsewhere see revocations through their store's
-	// revocation poll (mcpauth.Options.RevocationPollInterval). Default
-	// none.
+	// once. Default none.
 	OnChange func(keyID string)
+	// Changes, if set, is told about every key change this Manager stores,
+	// after it committed (store.Change{KeyID: ...}), so that the Guard of
+	// every instance subscribed to the same channel drops the key at once:
+	// give it the feed of mcpauth.Options.Changes (PostgreSQL LISTEN/NOTIFY
+	// or Redis pub/sub). The call waits for the publish (one round trip); a
+	// failed publish is logged at Warn and the change still stands: Guards
+	// then see it at their next poll (mcpauth.Options.RevocationPollInterval,
+	// 1s by default). Without it, that poll is how other instances learn of
+	// changes. Default none.
+	Changes store.ChangePublisher
+	// Instance names this process in the audit events of key changes
+	// (audit.Event.Instance); give the Guard's Options.Instance the same
+	// name. Default audit.DefaultInstance(): host name and process ID.
+	Instance string
+	// Actor names who makes the changes (audit.Event.Actor) when the
+	// context does not say (see WithActor; the keys API names the signed-in
+	// user, "user:<id>"). Default "host".
+	Actor string
 	// Rand is the source of key randomness. Default crypto/rand.
 	Rand io.Reader
 	// Now is the clock. Default time.Now.
@@ -133,8 +149,10 @@ type Options struct {
 	// hears every kind. Default none.
 	Notifier notify.Notifier
 	// Audit records key lifecycle events (Action created, rotated,
-	// revoked), with the key ID and owner and, through Handler, the client
-	// address, user agent and request ID; never key material. Give it the
+	// revoked; an imported legacy key is created with the attribute
+	// mcpauth.key.legacy), with the key ID and owner, the actor and the
+	// instance and, through Handler, the client address, user agent and
+	// request ID; never key material. Give it the
 	// Guard's Options.Audit so that key changes and requests are one trail.
 	// Default none.
 	Audit audit.Sink
@@ -187,6 +205,12 @@ func New(keys store.KeyStore, opts *Options) (*Manager, error) {
 	}
 	if o.OnChange == nil {
 		o.OnChange = func(string) {}
+	}
+	if o.Instance == "" {
+		o.Instance = audit.DefaultInstance()
+	}
+	if o.Actor == "" {
+		o.Actor = "host"
 	}
 	if o.MaxActiveKeys == 0 {
 		o.MaxActiveKeys = DefaultMaxActiveKeys
@@ -479,7 +503,7 @@ func (m *Manager) insert(ctx context.Context, userID string, o CreateOptions, li
 		if err != nil {
 			return CreatedKey{}, fmt.Errorf("mcpauth: create key: %w", err)
 		}
-		m.opts.OnChange(k.ID) // drop a negative cache entry for this ID, if any
+		m.changed(ctx, k.ID) // drops a negative cache entry for this ID too
 		return CreatedKey{Raw: raw, Key: k}, nil
 	}
 }
@@ -515,10 +539,12 @@ func (m *Manager) List(ctx context.Context, userID string) ([]KeyInfo, error) {
 	return out, nil
 }
 
-// Revoke revokes a key now. The bound Guard stops accepting it at once;
-// other processes on a store that lists revocations (the SQL store) stop
-// within their Options.RevocationPollInterval (1s by default), others within
-// their CacheTTL (30s by default). Revoking a revoked key is not an error.
+// Revoke revokes a key now. The bound Guard (OnChange) stops accepting it
+// at once; Guards listening on the change channel (Options.Changes) within
+// its delivery time (milliseconds; docs/distributed.md); other processes on
+// a store that lists changes (the SQL store) within their
+// Options.RevocationPollInterval (1s by default), others within their
+// CacheTTL (30s by default). Revoking a revoked key is not an error.
 func (m *Manager) Revoke(ctx context.Context, keyID string) error {
 	k, err := m.keys.LookupKey(ctx, keyID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -531,7 +557,7 @@ func (m *Manager) Revoke(ctx context.Context, keyID string) error {
 	if err := m.keys.RevokeKey(ctx, keyID, now); err != nil {
 		return fmt.Errorf("mcpauth: revoke key: %w", err)
 	}
-	m.opts.OnChange(keyID)
+	m.changed(ctx, keyID)
 	if k.RevokedAt.IsZero() {
 		m.notify(ctx, notify.Notification{Type: notify.KeyRevoked, At: now, UserID: k.UserID, KeyID: k.ID, KeyName: k.Name})
 	}
@@ -633,7 +659,7 @@ func (m *Manager) Rotate(ctx context.Context, keyID string, grace time.Duration)
 	if err != nil {
 		return fresh, fmt.Errorf("mcpauth: rotate key: new key %s issued, but ending the old one failed: %w", fresh.Key.ID, err)
 	}
-	m.opts.OnChange(old.ID)
+	m.changed(ctx, old.ID)
 	m.notify(ctx, notify.Notification{Type: notify.KeyRotated, At: now, UserID: old.UserID, KeyID: old.ID, KeyName: old.Name, NewKeyID: fresh.Key.ID, ExpiresAt: end})
 	return fresh, nil
 }
@@ -678,36 +704,76 @@ func (m *Manager) ImportLegacy(ctx context.Context, userID, sha256Hex string, o 
 	if err := m.keys.CreateKey(ctx, k); err != nil {
 		return KeyInfo{}, fmt.Errorf("mcpauth: import legacy key: %w", err)
 	}
-	m.opts.OnChange(k.ID)
+	m.changed(ctx, k.ID)
+	m.audit(ctx, audit.ActionCreated, now, k.UserID, k.ID, map[string]string{"mcpauth.key.legacy": "true"})
 	return infoOf(k, now), nil
+}
+
+// changed tells this process's Guard (OnChange) and every instance
+// (Changes) that a key's record changed.
+func (m *Manager) changed(ctx context.Context, keyID string) {
+	m.opts.OnChange(keyID)
+	if m.opts.Changes == nil {
+		return
+	}
+	if err := m.opts.Changes.PublishChange(context.WithoutCancel(ctx), store.Change{KeyID: keyID}); err != nil {
+		m.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "mcpauth: publishing a key change failed; other instances see it at their next poll",
+			slog.String("key_id", keyID), slog.String("error", err.Error()))
+	}
 }
 
 // notify tells the Notifier and the audit sink about a lifecycle change.
 func (m *Manager) notify(ctx context.Context, n notify.Notification) {
-	if m.opts.Audit != nil {
-		action := map[notify.Type]audit.Action{notify.KeyCreated: audit.ActionCreated, notify.KeyRotated: audit.ActionRotated, notify.KeyRevoked: audit.ActionRevoked}[n.Type]
-		ev := audit.Event{Time: n.At, UserID: n.UserID, KeyID: n.KeyID, Action: action, Outcome: audit.OutcomeAllowed}
-		if c, ok := ctx.Value(changeRequestKey{}).(changeRequest); ok {
-			ev.ClientIP, ev.UserAgent, ev.RequestID = c.ip, c.userAgent, c.requestID
-		}
-		if n.NewKeyID != "" {
-			ev.Attributes = map[string]string{"mcpauth.key.new_id": n.NewKeyID}
-		}
-		if err := m.opts.Audit.Record(context.WithoutCancel(ctx), ev); err != nil {
-			m.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "mcpauth: audit of key change failed",
-				slog.String("key_id", n.KeyID), slog.String("error", err.Error()))
-		}
+	action := map[notify.Type]audit.Action{notify.KeyCreated: audit.ActionCreated, notify.KeyRotated: audit.ActionRotated, notify.KeyRevoked: audit.ActionRevoked}[n.Type]
+	var attrs map[string]string
+	if n.NewKeyID != "" {
+		attrs = map[string]string{"mcpauth.key.new_id": n.NewKeyID}
 	}
+	m.audit(ctx, action, n.At, n.UserID, n.KeyID, attrs)
 	if m.opts.Notifier != nil {
 		m.notes.Send(m.opts.Notifier, n)
 	}
 }
 
+// audit records a key change, with the actor and the HTTP request behind
+// it when the context has them.
+func (m *Manager) audit(ctx context.Context, action audit.Action, at time.Time, userID, keyID string, attrs map[string]string) {
+	if m.opts.Audit == nil {
+		return
+	}
+	ev := audit.Event{Time: at, UserID: userID, KeyID: keyID, Action: action, Outcome: audit.OutcomeAllowed,
+		Attributes: attrs, Instance: m.opts.Instance, Actor: m.opts.Actor}
+	if a, ok := ctx.Value(actorKey{}).(string); ok {
+		ev.Actor = a
+	}
+	if c, ok := ctx.Value(changeRequestKey{}).(*changeRequest); ok {
+		ev.ClientIP, ev.UserAgent, ev.RequestID = c.ip, c.userAgent, c.requestID
+		if c.actor != "" {
+			ev.Actor = c.actor
+		}
+	}
+	if err := m.opts.Audit.Record(context.WithoutCancel(ctx), ev); err != nil {
+		m.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "mcpauth: audit of key change failed",
+			slog.String("key_id", keyID), slog.String("error", err.Error()))
+	}
+}
+
 // changeRequest is what the keys API knows of the HTTP request behind a key
-// change, for its audit event.
-type changeRequest struct{ ip, userAgent, requestID string }
+// change, for its audit event: the client, and, once the handler found the
+// signed-in user, the actor ("user:<id>").
+type changeRequest struct{ ip, userAgent, requestID, actor string }
 
 type changeRequestKey struct{}
+
+type actorKey struct{}
+
+// WithActor returns a context whose key changes are audited with actor as
+// audit.Event.Actor ("admin:alice", "job:expiry-sweeper"); it overrides
+// Options.Actor. It must not hold secrets. The keys API sets its own
+// ("user:<id>").
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
 
 // maxExpiringPerCall bounds one NotifyExpiring call.
 const maxExpiringPerCall = 10_000

@@ -33,9 +33,11 @@ const (
 	// This is the default: no request goes through unlimited.
 	FailClosed Mode = iota
 	// FallbackLocal decides with an in-process limiter until Redis is back.
-	// Each app instance then enforces the budget on its own, so N instances
-	// admit up to N budgets, and units spent during the outage are not
-	// carried back to Redis.
+	// Each app instance then enforces its share of the budget on its own:
+	// Options.Instances = N gives each a bucket of ⌊burst/N⌋ and a rate of
+	// ⌊rate/N⌋ per period (at least 1 of each), so N instances together
+	// admit at most the budget (or N units, if the budget is below N).
+	// Units spent during the outage are not carried back to Redis.
 	FallbackLocal
 )
 
@@ -59,6 +61,21 @@ type Options struct {
 	// Fallback is the local limiter used by FallbackLocal. Default: a
 	// ratelimit.NewMemory(nil) owned, and closed, by the Limiter.
 	Fallback *ratelimit.Memory
+	// Instances is how many app instances share the budget, for
+	// FallbackLocal: each instance's local share is the budget divided by
+	// it (see FallbackLocal). Set it to the number of instances you run
+	// (more, if they scale out). Default 1: each instance admits the whole
+	// budget during an outage.
+	Instances int
+	// Timeout bounds each Redis call on the request path, whatever the
+	// client's own dial and read timeouts and retries (the call is waited
+	// for on a separate goroutine and abandoned at the deadline). A call
+	// that times out marks Redis unavailable, so later requests no longer
+	// wait for it. The worst-case latency a Redis outage adds to a request
+	// is therefore Timeout, for the requests in flight when it starts; 0
+	// after that, until a background probe finds Redis back. Default
+	// 100ms.
+	Timeout time.Duration
 	// ProbeInterval is the least time between two checks of whether Redis
 	// is back, made in the background while the limiter is degraded.
 	// Default 2 seconds.
@@ -93,6 +110,8 @@ type Limiter struct {
 	fallback      *ratelimit.Memory
 	ownFallback   bool
 	probeInterval time.Duration
+	instances     int
+	timeout       time.Duration
 	logger        *slog.Logger
 	onState       func(bool, error)
 
@@ -125,6 +144,16 @@ func New(client redis.UniversalClient, opts *Options) (*Limiter, error) {
 		return nil, fmt.Errorf("%w: negative ProbeInterval", ErrInvalidOptions)
 	case o.Fallback != nil && o.OnUnavailable != FallbackLocal:
 		return nil, fmt.Errorf("%w: Fallback set without FallbackLocal", ErrInvalidOptions)
+	case o.Instances < 0:
+		return nil, fmt.Errorf("%w: negative Instances", ErrInvalidOptions)
+	case o.Timeout < 0:
+		return nil, fmt.Errorf("%w: negative Timeout", ErrInvalidOptions)
+	}
+	if o.Instances == 0 {
+		o.Instances = 1
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 100 * time.Millisecond
 	}
 	if o.Prefix == "" {
 		o.Prefix = "mcpauth:rl:"
@@ -141,6 +170,8 @@ func New(client redis.UniversalClient, opts *Options) (*Limiter, error) {
 		mode:          o.OnUnavailable,
 		fallback:      o.Fallback,
 		probeInterval: o.ProbeInterval,
+		instances:     o.Instances,
+		timeout:       o.Timeout,
 		logger:        o.Logger,
 		onState:       o.OnStateChange,
 	}
@@ -164,14 +195,17 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit ratelimit.Limit, 
 	}
 	burst := limit.EffectiveBurst()
 	interval := float64(limit.Per) / float64(limit.Rate) / float64(time.Microsecond)
-	res, err := gcra.Run(ctx, l.client, []string{l.prefix + key},
-		strconv.FormatFloat(interval, 'g', -1, 64), burst, cost).Int64Slice()
+	res, err := l.run(ctx, key, interval, burst, cost)
 	if err == nil && len(res) != 4 {
 		err = fmt.Errorf("unexpected script reply %v", res)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ratelimit.Decision{}, fmt.Errorf("mcpauth/ratelimit/redislimit: %w", ctx.Err())
+		}
+		if errors.Is(err, errTimeout) {
+			l.setDegraded(true, err)
+			return l.unavailable(ctx, key, limit, cost, err)
 		}
 		if !unreachable(err) {
 			return ratelimit.Decision{}, fmt.Errorf("%w: redis: %w", ratelimit.ErrUnavailable, err)
@@ -194,9 +228,53 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit ratelimit.Limit, 
 	return d, nil
 }
 
+// errTimeout: Redis did not answer within Options.Timeout.
+var errTimeout = errors.New("no answer within the limiter's Timeout")
+
+// run calls the script, waiting at most l.timeout (the caller's deadline,
+// if earlier, still applies): the client's retries and timeouts may be far
+// longer, and a request must not wait for them.
+func (l *Limiter) run(ctx context.Context, key string, interval float64, burst, cost int) ([]int64, error) {
+	type result struct {
+		res []int64
+		err error
+	}
+	cctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	done := make(chan result, 1)
+	go func() {
+		res, err := gcra.Run(cctx, l.client, []string{l.prefix + key},
+			strconv.FormatFloat(interval, 'g', -1, 64), burst, cost).Int64Slice()
+		done <- result{res, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil && ctx.Err() == nil && cctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", errTimeout, r.err)
+		}
+		return r.res, r.err
+	case <-cctx.Done():
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, errTimeout
+	}
+}
+
+// share is an instance's part of limit while Redis is down: burst and rate
+// divided by Options.Instances, at least 1 each.
+func (l *Limiter) share(limit ratelimit.Limit) ratelimit.Limit {
+	if l.instances <= 1 {
+		return limit
+	}
+	limit.Burst = max(1, limit.EffectiveBurst()/l.instances)
+	limit.Rate = max(1, limit.Rate/l.instances)
+	return limit
+}
+
 func (l *Limiter) unavailable(ctx context.Context, key string, limit ratelimit.Limit, cost int, cause error) (ratelimit.Decision, error) {
 	if l.mode == FallbackLocal {
-		return l.fallback.Allow(ctx, key, limit, cost)
+		return l.fallback.Allow(ctx, key, l.share(limit), cost)
 	}
 	if cause == nil {
 		return ratelimit.Decision{}, fmt.Errorf("%w: redis is unreachable (degraded)", ratelimit.ErrUnavailable)

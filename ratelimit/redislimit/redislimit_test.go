@@ -343,3 +343,107 @@ func TestScriptCacheFlushed(t *testing.T) {
 		assert.Equal(t, 4-i, d.Remaining, fmt.Sprint("call ", i))
 	}
 }
+
+// blackhole accepts connections and never answers, as a partitioned or
+// hung Redis looks to a client.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+// TestOutageAddsAtMostTimeout: a hung Redis with a client that would wait
+// 3 s per read and retry 5 times (issue 13 measured 1.76 s with 200 ms
+// timeouts and the default retries). Requests in flight when it hangs wait
+// at most Timeout; requests after that do not wait at all.
+func TestOutageAddsAtMostTimeout(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: blackhole(t), MaxRetries: 5, DialTimeout: 3 * time.Second, ReadTimeout: 3 * time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	const timeout = 100 * time.Millisecond
+	l := newLimiter(t, c, &redislimit.Options{OnUnavailable: redislimit.FallbackLocal, Timeout: timeout, ProbeInterval: time.Hour, Logger: discard()})
+	lim := ratelimit.Limit{Rate: 100, Per: time.Minute}
+	var worst atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			d, err := l.Allow(context.Background(), "k", lim, 1)
+			assert.NoError(t, err)
+			assert.True(t, d.Allowed, "the local fallback decides")
+			for el := int64(time.Since(start)); ; {
+				w := worst.Load()
+				if el <= w || worst.CompareAndSwap(w, el) {
+					break
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, time.Duration(worst.Load()), timeout+50*time.Millisecond, "in-flight requests wait at most Timeout")
+	require.True(t, l.Degraded())
+	start := time.Now()
+	_, err := l.Allow(context.Background(), "k", lim, 1)
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 10*time.Millisecond, "once degraded, requests do not wait for Redis")
+}
+
+// TestFallbackLocalShare: three instances with Instances: 3 lose Redis;
+// together they admit the budget (30), each its third, not 3 × 30 (issue
+// 13: every instance started with a full local bucket).
+func TestFallbackLocalShare(t *testing.T) {
+	srv := startPrivateRedis(t)
+	srv.stop() // Redis is down from the first request on
+	lim := ratelimit.Limit{Name: "o", Rate: 30, Per: time.Hour}
+	for _, c := range []struct {
+		instances, wantEach int
+	}{{3, 10}, {1, 30}, {40, 1}} {
+		t.Run(strconv.Itoa(c.instances), func(t *testing.T) {
+			var limiters []*redislimit.Limiter
+			for range 3 {
+				cl := redis.NewClient(&redis.Options{Addr: srv.addr(), MaxRetries: -1})
+				t.Cleanup(func() { _ = cl.Close() })
+				limiters = append(limiters, newLimiter(t, cl, &redislimit.Options{OnUnavailable: redislimit.FallbackLocal,
+					Instances: c.instances, ProbeInterval: time.Hour, Logger: discard()}))
+			}
+			total := 0
+			for _, l := range limiters {
+				admitted := 0
+				for range 100 {
+					d, err := l.Allow(context.Background(), "share-"+strconv.Itoa(c.instances), lim, 1)
+					require.NoError(t, err)
+					if d.Allowed {
+						admitted++
+					}
+				}
+				require.True(t, l.Degraded())
+				assert.Equal(t, c.wantEach, admitted, "each instance's share")
+				total += admitted
+			}
+			assert.LessOrEqual(t, total, max(30, 3*c.wantEach))
+		})
+	}
+}

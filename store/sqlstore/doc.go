@@ -80,8 +80,11 @@
 //	    first_seen TIMESTAMPTZ NOT NULL,
 //	    PRIMARY KEY (key_id, address)
 //	);
+//	ALTER TABLE mcpauth_keys ADD COLUMN changed_at TIMESTAMPTZ;
+//	CREATE INDEX mcpauth_keys_changed_at_idx ON mcpauth_keys (changed_at) WHERE changed_at IS NOT NULL;
 //	INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at)
-//	    VALUES ('keys', 1, 'keys', now()), ('keys', 2, 'indexes', now()), ('keys', 3, 'key_addresses', now());
+//	    VALUES ('keys', 1, 'keys', now()), ('keys', 2, 'indexes', now()), ('keys', 3, 'key_addresses', now()),
+//	           ('keys', 4, 'changed_at', now());
 //
 // SQLite (timestamps are INTEGER Unix microseconds, UTC):
 //
@@ -116,9 +119,12 @@
 //	    first_seen INTEGER NOT NULL,
 //	    PRIMARY KEY (key_id, address)
 //	);
+//	ALTER TABLE mcpauth_keys ADD COLUMN changed_at INTEGER;
+//	CREATE INDEX mcpauth_keys_changed_at_idx ON mcpauth_keys (changed_at) WHERE changed_at IS NOT NULL;
 //	INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at)
 //	    VALUES ('keys', 1, 'keys', CAST(unixepoch('subsec') * 1000000 AS INTEGER)), ('keys', 2, 'indexes', CAST(unixepoch('subsec') * 1000000 AS INTEGER)),
-//	           ('keys', 3, 'key_addresses', CAST(unixepoch('subsec') * 1000000 AS INTEGER));
+//	           ('keys', 3, 'key_addresses', CAST(unixepoch('subsec') * 1000000 AS INTEGER)),
+//	           ('keys', 4, 'changed_at', CAST(unixepoch('subsec') * 1000000 AS INTEGER));
 //
 // Columns: hash is the key hash (never the raw key); scopes and
 // allowed_cidrs are JSON arrays of strings, metadata a JSON object of
@@ -127,7 +133,9 @@
 // used). Timestamps keep microseconds and are returned in UTC; finer
 // precision is truncated. The primary key serves lookups by ID and the
 // user_id index serves listing a user's keys oldest first; the partial
-// indexes on revoked_at and expires_at serve RevokedSince and ListExpiring. On PostgreSQL the key
+// indexes on revoked_at and expires_at serve RevokedSince and ListExpiring,
+// and the one on changed_at (when the record was last revoked or given a
+// new expiry) serves ChangedSince, the poll every Guard runs. On PostgreSQL the key
 // table's fillfactor of 90 keeps room in each page so that last-used and
 // revocation updates are HOT updates (no new index entries).
 //
@@ -154,8 +162,9 @@
 //     driver-specific error needs decoding and racing creators get exactly
 //     one success.
 //   - RevokeKey: UPDATE ... SET revoked_at = COALESCE(revoked_at, $2), which
-//     keeps the first revocation time.
-//   - SetExpiry: UPDATE of expires_at.
+//     keeps the first revocation time, and changed_at.
+//   - SetExpiry: UPDATE of expires_at and changed_at.
+//   - ChangedSince: SELECT on the changed_at and revoked_at indexes.
 //   - ListKeys: SELECT on the user_id index.
 //   - RecordAddress: INSERT ... SELECT ... WHERE (fewer than 64 rows for
 //     the key) ON CONFLICT (key_id, address) DO NOTHING; a row inserted

@@ -78,17 +78,28 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	if at.IsZero() {
 		return fmt.Errorf("%w: zero revocation time", ErrInvalidKey)
 	}
-	return s.updateOne(ctx, "revoke key", s.q.revoke, id, s.timeArg(at))
+	return s.updateOne(ctx, "revoke key", s.q.revoke, id, s.timeArg(at), s.timeArg(s.changeTime(at)))
+}
+
+// changeTime is the changed_at of a change made at (the revocation time,
+// or zero for "now"): the later of at and Options.Now, so that a
+// revocation dated in the past still shows in ChangedSince polls.
+func (s *Store) changeTime(at time.Time) time.Time {
+	now := s.now()
+	if at.After(now) {
+		return at
+	}
+	return now
 }
 
 // SetExpiry implements store.KeyUpdater with one UPDATE. A zero expiresAt
 // stores NULL (never expires).
 func (s *Store) SetExpiry(ctx context.Context, id string, expiresAt time.Time) error {
-	return s.updateOne(ctx, "set expiry", s.q.setExpiry, id, s.timeArg(expiresAt))
+	return s.updateOne(ctx, "set expiry", s.q.setExpiry, id, s.timeArg(expiresAt), s.timeArg(s.changeTime(time.Time{})))
 }
 
-func (s *Store) updateOne(ctx context.Context, op, query, id string, arg any) error {
-	res, err := s.db.ExecContext(ctx, query, id, arg)
+func (s *Store) updateOne(ctx context.Context, op, query, id string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, query, append([]any{id}, args...)...)
 	if err != nil {
 		return fail(ctx, op, err)
 	}
@@ -130,24 +141,36 @@ func (s *Store) ListKeys(ctx context.Context, userID string) ([]store.Key, error
 // RevokedSince implements store.RevocationLister with one indexed query
 // (the partial index on revoked_at).
 func (s *Store) RevokedSince(ctx context.Context, since time.Time, limit int) ([]string, error) {
+	return s.ids(ctx, "revoked since", s.q.revokedSince, since, limit)
+}
+
+// ChangedSince implements store.ChangeLister with one query on the partial
+// indexes on changed_at and revoked_at: keys revoked or given a new expiry
+// at or after since (by the store's clock, Options.Now, for expiry changes).
+func (s *Store) ChangedSince(ctx context.Context, since time.Time, limit int) ([]string, error) {
+	return s.ids(ctx, "changed since", s.q.changedSince, since, limit)
+}
+
+// ids runs a query of key IDs taking a time and a limit.
+func (s *Store) ids(ctx context.Context, op, query string, since time.Time, limit int) ([]string, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, s.q.revokedSince, s.timeArg(since), int64(limit))
+	rows, err := s.db.QueryContext(ctx, query, s.timeArg(since), int64(limit))
 	if err != nil {
-		return nil, fail(ctx, "revoked since", err)
+		return nil, fail(ctx, op, err)
 	}
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, fail(ctx, "revoked since", err)
+			return nil, fail(ctx, op, err)
 		}
 		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fail(ctx, "revoked since", err)
+		return nil, fail(ctx, op, err)
 	}
 	return ids, nil
 }

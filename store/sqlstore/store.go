@@ -48,7 +48,8 @@ type Options struct {
 
 // Store is a store.KeyStore on a SQL database (SQLite or PostgreSQL). It also
 // implements store.KeyLister, store.KeyUpdater, store.Toucher,
-// store.RevocationLister, store.ExpiringLister and store.AddressRecorder. It is safe
+// store.RevocationLister, store.ChangeLister, store.ExpiringLister and
+// store.AddressRecorder. It is safe
 // for concurrent use; it holds no connection of its own and starts no
 // goroutine, so it needs no Close: close the *sql.DB when done.
 type Store struct {
@@ -69,6 +70,7 @@ var (
 	_ store.Toucher    = (*Store)(nil)
 
 	_ store.RevocationLister = (*Store)(nil)
+	_ store.ChangeLister     = (*Store)(nil)
 	_ store.ExpiringLister   = (*Store)(nil)
 	_ store.AddressRecorder  = (*Store)(nil)
 )
@@ -140,7 +142,7 @@ const keyColumns = "id, user_id, name, hash, pepper_version, scopes, created_at,
 // queries holds the statements of one store, written for its dialect.
 type queries struct {
 	lookup, insert, revoke, setExpiry, list, touchOne, revokedSince, expiring string
-	recordAddress                                                             string
+	changedSince, recordAddress                                               string
 }
 
 func buildQueries(d Dialect, prefix string) queries {
@@ -149,11 +151,14 @@ func buildQueries(d Dialect, prefix string) queries {
 	return queries{
 		lookup:       rebind(d, "SELECT "+keyColumns+" FROM "+t+" WHERE id = $1"),
 		insert:       rebind(d, "INSERT INTO "+t+" ("+keyColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING"),
-		revoke:       rebind(d, "UPDATE "+t+" SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1"),
-		setExpiry:    rebind(d, "UPDATE "+t+" SET expires_at = $2 WHERE id = $1"),
+		revoke:       rebind(d, "UPDATE "+t+" SET revoked_at = COALESCE(revoked_at, $2), changed_at = $3 WHERE id = $1"),
+		setExpiry:    rebind(d, "UPDATE "+t+" SET expires_at = $2, changed_at = $3 WHERE id = $1"),
 		list:         rebind(d, "SELECT "+keyColumns+" FROM "+t+" WHERE user_id = $1 ORDER BY created_at, id"),
 		touchOne:     rebind(d, "UPDATE "+t+" SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)"),
 		revokedSince: rebind(d, "SELECT id FROM "+t+" WHERE revoked_at IS NOT NULL AND revoked_at >= $1 ORDER BY revoked_at DESC LIMIT $2"),
+		// revoked_at too: rows revoked before changed_at existed, or by an
+		// instance still running an older release.
+		changedSince: rebind(d, "SELECT id FROM "+t+" WHERE (changed_at IS NOT NULL AND changed_at >= $1) OR (revoked_at IS NOT NULL AND revoked_at >= $1) ORDER BY COALESCE(changed_at, revoked_at) DESC LIMIT $2"),
 		expiring:     rebind(d, "SELECT "+keyColumns+" FROM "+t+" WHERE expires_at IS NOT NULL AND expires_at >= $1 AND expires_at < $2 AND revoked_at IS NULL ORDER BY expires_at, id LIMIT $3"),
 		// The bound and the insert in one statement; the primary key
 		// (key_id, address) serves the count.

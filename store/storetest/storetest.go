@@ -94,6 +94,7 @@ func RunWithOptions(t *testing.T, newStore func(t *testing.T) store.KeyStore, op
 	run("SetExpiry", testSetExpiry)
 	run("Touch", testTouch)
 	run("RevokedSince", testRevokedSince)
+	run("ChangedSince", testChangedSince)
 	run("ListExpiring", testListExpiring)
 	run("RecordAddress", testRecordAddress)
 	run("CanceledContext", testCanceled)
@@ -355,6 +356,40 @@ func testRevokedSince(t *testing.T, s store.KeyStore, u userFunc) {
 	got, err = rl.RevokedSince(ctx, t0.Add(time.Hour), 100)
 	require.NoError(t, err)
 	assert.Empty(t, got)
+}
+
+// testChangedSince: a revocation and a new expiry (what rotation with a
+// grace period does) both show as changes; an untouched key does not. The
+// store's clock stamps expiry changes, so the window is wide and the check
+// is membership, not order, when the store is shared.
+func testChangedSince(t *testing.T, s store.KeyStore, u userFunc) {
+	cl, ok := s.(store.ChangeLister)
+	if !ok {
+		t.Skip("store does not implement store.ChangeLister")
+	}
+	ku, ok := s.(store.KeyUpdater)
+	if !ok {
+		t.Skip("store does not implement store.KeyUpdater")
+	}
+	ctx := context.Background()
+	since := time.Now().Add(-time.Hour)
+	untouched, expiry, revoked := NewKey(u("user-1")), NewKey(u("user-1")), NewKey(u("user-1"))
+	for _, k := range []store.Key{untouched, expiry, revoked} {
+		require.NoError(t, s.CreateKey(ctx, k))
+	}
+	require.NoError(t, ku.SetExpiry(ctx, expiry.ID, time.Now().Add(5*time.Second)))
+	require.NoError(t, s.RevokeKey(ctx, revoked.ID, time.Now()))
+	got, err := cl.ChangedSince(ctx, since, 10_000)
+	require.NoError(t, err)
+	assert.Contains(t, got, expiry.ID, "a new expiry is a change")
+	assert.Contains(t, got, revoked.ID, "a revocation is a change")
+	assert.NotContains(t, got, untouched.ID, "a key nobody changed")
+	got, err = cl.ChangedSince(ctx, since, 1)
+	require.NoError(t, err)
+	assert.Len(t, got, 1, "limit")
+	got, err = cl.ChangedSince(ctx, since, 0)
+	require.NoError(t, err)
+	assert.Empty(t, got, "limit 0")
 }
 
 func testListExpiring(t *testing.T, s store.KeyStore, u userFunc) {

@@ -17,8 +17,8 @@ import (
 )
 
 // keyMigrations is how many migrations the key store has (0003 added the
-// key_addresses table).
-const keyMigrations = 3
+// key_addresses table, 0004 changed_at).
+const keyMigrations = 4
 
 func countRows(t *testing.T, db *sql.DB, table string) int {
 	t.Helper()

@@ -93,3 +93,47 @@ func newManager(t testing.TB, keys store.KeyStore, pepper apikey.Pepper, g *mcpa
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 	return m
 }
+
+// TestRotationGraceReachesOtherInstancesByPoll: without a change channel,
+// a rotation's shortened expiry reaches another instance (an hour-long
+// cache) through the change poll, and the old key is refused there once
+// its grace ends. Before changed_at, only revocations were polled and the
+// other instance kept the old expiry until its cache ran out.
+func TestRotationGraceReachesOtherInstancesByPoll(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := t.TempDir() + "/keys.db"
+	open := func() *sqlstore.Store {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		s, err := sqlstore.New(db, &sqlstore.Options{Dialect: sqlstore.SQLite})
+		require.NoError(t, err)
+		require.NoError(t, s.Migrate(ctx))
+		return s
+	}
+	a, err := mcpauth.New(open(), &mcpauth.Options{Peppers: []apikey.Pepper{revocationPepper}, CacheTTL: time.Hour, RevocationPollInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close(ctx) })
+	mgr := newManager(t, open(), revocationPepper, a)
+	k, err := mgr.Create(ctx, "alice", keyadmin.CreateOptions{})
+	require.NoError(t, err)
+	other, err := mcpauth.New(open(), &mcpauth.Options{Peppers: []apikey.Pepper{revocationPepper}, CacheTTL: time.Hour, RevocationPollInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = other.Close(ctx) })
+	fx := &guardAuth{guard: other}
+	_, err = fx.auth(k.Raw)
+	require.NoError(t, err, "cached for an hour")
+
+	const grace = 300 * time.Millisecond
+	start := time.Now()
+	_, err = mgr.Rotate(ctx, k.Key.ID, grace)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := fx.auth(k.Raw)
+		return err != nil
+	}, 5*time.Second, 5*time.Millisecond, "the old key stops on the other instance")
+	_, err = fx.auth(k.Raw)
+	assert.ErrorIs(t, err, mcpauth.ErrKeyExpired)
+	assert.GreaterOrEqual(t, time.Since(start), grace, "not before its grace ended")
+}

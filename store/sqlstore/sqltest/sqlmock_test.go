@@ -101,16 +101,16 @@ func TestMockStatements(t *testing.T) {
 			})
 			t.Run("revoke", func(t *testing.T) {
 				s, mock := newMock(t, d)
-				mock.ExpectExec(ph(d, "UPDATE mcpauth_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")).
-					WithArgs("k1", ts(d, fixedAt)).WillReturnResult(sqlmock.NewResult(0, 1))
+				mock.ExpectExec(ph(d, "UPDATE mcpauth_keys SET revoked_at = COALESCE(revoked_at, $2), changed_at = $3 WHERE id = $1")).
+					WithArgs("k1", ts(d, fixedAt), sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
 				require.NoError(t, s.RevokeKey(ctx, "k1", fixedAt.In(time.FixedZone("X", 3600))))
 			})
 			t.Run("set expiry", func(t *testing.T) {
 				s, mock := newMock(t, d)
-				mock.ExpectExec(ph(d, "UPDATE mcpauth_keys SET expires_at = $2 WHERE id = $1")).
-					WithArgs("k1", ts(d, fixedAt)).WillReturnResult(sqlmock.NewResult(0, 1))
-				mock.ExpectExec(ph(d, "UPDATE mcpauth_keys SET expires_at = $2 WHERE id = $1")).
-					WithArgs("k1", nil).WillReturnResult(sqlmock.NewResult(0, 1))
+				mock.ExpectExec(ph(d, "UPDATE mcpauth_keys SET expires_at = $2, changed_at = $3 WHERE id = $1")).
+					WithArgs("k1", ts(d, fixedAt), sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
+				mock.ExpectExec(ph(d, "UPDATE mcpauth_keys SET expires_at = $2, changed_at = $3 WHERE id = $1")).
+					WithArgs("k1", nil, sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
 				require.NoError(t, s.SetExpiry(ctx, "k1", fixedAt.Add(999*time.Nanosecond)))
 				require.NoError(t, s.SetExpiry(ctx, "k1", time.Time{}))
 			})
@@ -334,8 +334,8 @@ func TestMockUpdateFailures(t *testing.T) {
 		query string
 		call  func(s *sqlstore.Store) error
 	}{
-		{"revoke", "UPDATE mcpauth_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1", func(s *sqlstore.Store) error { return s.RevokeKey(ctx, "k1", fixedAt) }},
-		{"set expiry", "UPDATE mcpauth_keys SET expires_at = ?2 WHERE id = ?1", func(s *sqlstore.Store) error { return s.SetExpiry(ctx, "k1", fixedAt) }},
+		{"revoke", "UPDATE mcpauth_keys SET revoked_at = COALESCE(revoked_at, ?2), changed_at = ?3 WHERE id = ?1", func(s *sqlstore.Store) error { return s.RevokeKey(ctx, "k1", fixedAt) }},
+		{"set expiry", "UPDATE mcpauth_keys SET expires_at = ?2, changed_at = ?3 WHERE id = ?1", func(s *sqlstore.Store) error { return s.SetExpiry(ctx, "k1", fixedAt) }},
 	} {
 		for _, c := range []struct {
 			name   string
@@ -444,13 +444,17 @@ func TestMockMigratePostgres(t *testing.T) {
 		mock.ExpectExec("CREATE TABLE mcpauth_key_addresses").WillReturnResult(sqlmock.NewResult(0, 0))
 		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES ($1, $2, $3, $4)").
 			WithArgs("keys", 3, "key_addresses", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
+		mock.ExpectExec("ALTER TABLE mcpauth_keys ADD COLUMN changed_at TIMESTAMPTZ").WillReturnResult(sqlmock.NewResult(0, 0))
+		mock.ExpectExec("CREATE INDEX mcpauth_keys_changed_at_idx ON mcpauth_keys (changed_at) WHERE changed_at IS NOT NULL").WillReturnResult(sqlmock.NewResult(0, 0))
+		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES ($1, $2, $3, $4)").
+			WithArgs("keys", 4, "changed_at", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
 		mock.ExpectCommit()
 		require.NoError(t, s.Migrate(ctx))
 	})
 	t.Run("up to date", func(t *testing.T) {
 		s, mock := newMock(t, sqlstore.Postgres)
 		expectStart(mock)
-		mock.ExpectQuery(versions).WithArgs("keys").WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3))
+		mock.ExpectQuery(versions).WithArgs("keys").WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3).AddRow(4))
 		mock.ExpectCommit()
 		require.NoError(t, s.Migrate(ctx))
 	})
@@ -483,7 +487,7 @@ func TestMockMigratePostgres(t *testing.T) {
 		}},
 		{"commit fails", func(mock sqlmock.Sqlmock) {
 			expectStart(mock)
-			mock.ExpectQuery(versions).WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3))
+			mock.ExpectQuery(versions).WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3).AddRow(4))
 			mock.ExpectCommit().WillReturnError(errDriver)
 		}},
 	} {
@@ -521,6 +525,10 @@ func TestMockMigrateSQLite(t *testing.T) {
 		mock.ExpectExec("CREATE TABLE mcpauth_key_addresses (").WillReturnResult(sqlmock.NewResult(0, 0))
 		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES (?1, ?2, ?3, ?4)").
 			WithArgs("keys", 3, "key_addresses", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
+		mock.ExpectExec("ALTER TABLE mcpauth_keys ADD COLUMN changed_at INTEGER").WillReturnResult(sqlmock.NewResult(0, 0))
+		mock.ExpectExec("CREATE INDEX mcpauth_keys_changed_at_idx ON mcpauth_keys (changed_at) WHERE changed_at IS NOT NULL").WillReturnResult(sqlmock.NewResult(0, 0))
+		mock.ExpectExec("INSERT INTO mcpauth_schema_migrations (component, version, name, applied_at) VALUES (?1, ?2, ?3, ?4)").
+			WithArgs("keys", 4, "changed_at", sqlmock.AnyArg()).WillReturnResult(sqlmock.NewResult(0, 1))
 		mock.ExpectExec("COMMIT").WillReturnResult(sqlmock.NewResult(0, 0))
 		require.NoError(t, s.Migrate(ctx))
 	})
@@ -556,7 +564,7 @@ func TestMockMigrateSQLite(t *testing.T) {
 		s, mock := newMock(t, sqlstore.SQLite, anyDDL)
 		mock.ExpectExec("BEGIN IMMEDIATE").WillReturnResult(sqlmock.NewResult(0, 0))
 		mock.ExpectExec("CREATE TABLE IF NOT EXISTS").WillReturnResult(sqlmock.NewResult(0, 0))
-		mock.ExpectQuery("SELECT version FROM").WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3))
+		mock.ExpectQuery("SELECT version FROM").WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3).AddRow(4))
 		mock.ExpectExec("COMMIT").WillReturnError(errDriver)
 		mock.ExpectExec("ROLLBACK").WillReturnResult(sqlmock.NewResult(0, 0))
 		require.ErrorIs(t, s.Migrate(ctx), errDriver)
