@@ -30,6 +30,7 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 		ProtocolVersion: r.Header.Get("Mcp-Protocol-Version"),
 		Status:          status,
 		UserAgent:       r.Header.Get("User-Agent"),
+		Credential:      string(x.kind),
 	}
 	if !wait {
 		ev.Duration = g.opts.Now().Sub(x.start)
