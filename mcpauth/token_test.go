@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -62,7 +63,7 @@ func TestKindIsToldFromTheShape(t *testing.T) {
 		{"two parts", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0", KindOpaqueToken},
 		{"four parts", "a.b.c.d", KindOpaqueToken},
 		{"empty header", ".eyJzdWIiOiIxIn0.c2ln", KindOpaqueToken},
-		{"JWE-like padding", "a=.b.c", KindOpaqueToken},
+		{"empty payload", "eyJhbGciOiJSUzI1NiJ9..c2ln", KindOpaqueToken},
 		{"legacy key", "mcp_" + strings.Repeat("ab", 32), KindAPIKey},
 		{"opaque", "2YotnFZFEjr1zCsicMWpAA", KindOpaqueToken},
 	}
@@ -162,4 +163,44 @@ func TestChallengesCarryResourceMetadataOnlyWithOAuth(t *testing.T) {
 		assert.NotContains(t, plain.responseFor(err).Challenge, "resource_metadata")
 	}
 	assert.Equal(t, `Bearer realm="mcp"`, plain.responseFor(ErrNoCredential).Challenge, "static-key servers keep today's challenge")
+}
+
+// TestStepUpListsEveryScopeTheRequestNeeds: a batch whose messages need
+// different scopes is refused with one challenge naming all of them, so
+// that a client asks once for everything (scope accumulation); the handler
+// does not run.
+func TestStepUpListsEveryScopeTheRequestNeeds(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	policy, err := scope.NewPolicy(scope.PolicyConfig{Tools: []scope.Rule{
+		{Match: "search", Scopes: []string{"documents:read"}},
+		{Match: "create", Scopes: []string{"documents:write"}},
+		{Match: "delete", Scopes: []string{"documents:delete"}},
+	}})
+	require.NoError(t, err)
+	f := &fakeTokens{tokens: map[string]Token{"reader-token-1234": {Subject: "u1", Scopes: []string{"documents:read"}, ExpiresAt: now.Add(time.Hour)}}}
+	g, err := New(store.NewMemory(), &Options{OAuth: f, Policy: policy})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = g.Close(context.Background()) })
+	var runs atomic.Int64
+	h := g.Require(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { runs.Add(1) }))
+	call := func(id, tool string) string {
+		return `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"` + tool + `"}}`
+	}
+	for _, tt := range []struct{ name, body, scope string }{
+		{"one message", call("1", "create"), "documents:write"},
+		{"batch", "[" + call("1", "search") + "," + call("2", "create") + "," + call("3", "delete") + "," + call("4", "create") + "]", "documents:write documents:delete"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(tt.body))
+			r.Header.Set("Authorization", "Bearer reader-token-1234")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			assert.Equal(t, http.StatusForbidden, w.Code)
+			assert.Contains(t, w.Header().Get("WWW-Authenticate"), `error="insufficient_scope"`)
+			assert.Contains(t, w.Header().Get("WWW-Authenticate"), `scope="`+tt.scope+`"`)
+			assert.Contains(t, w.Header().Get("WWW-Authenticate"), `resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp"`)
+			assert.EqualValues(t, 0, runs.Load())
+		})
+	}
 }

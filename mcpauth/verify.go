@@ -41,7 +41,7 @@ func (g *Guard) Authenticate(r *http.Request) (Principal, error) {
 // same for every kind: see admit.
 //
 // API keys are verified by keyVerifier, OAuth access tokens (with
-// Options.OAuth) by tokenVerifier; a Guard picks the verifier by the
+// Options.OAuth) by jwtVerifier and opaqueVerifier; a Guard picks the verifier by the
 // credential's shape (kindOf), never by trying each in turn.
 type verifier interface {
 	verify(ctx context.Context, raw string, now time.Time) (*cacheEntry, error)
@@ -49,10 +49,13 @@ type verifier interface {
 
 // verifierFor returns the verifier for a credential of the given kind.
 func (g *Guard) verifierFor(kind CredentialKind) verifier {
-	if kind == KindAPIKey {
-		return keyVerifier{g}
+	switch kind {
+	case KindJWT:
+		return jwtVerifier{g}
+	case KindOpaqueToken:
+		return opaqueVerifier{g}
 	}
-	return tokenVerifier{g, kind}
+	return keyVerifier{g}
 }
 
 // authenticate returns the credential's cache entry, after verification
