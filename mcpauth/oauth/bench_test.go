@@ -51,6 +51,7 @@ func BenchmarkWarmPath(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
+			b.ReportMetric(float64(len(c.cred)), "credential-bytes")
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if _, err := g.Authenticate(r); err != nil {
