@@ -259,7 +259,7 @@ func allowedAlgorithms(names []string) ([]jose.SignatureAlgorithm, error) {
 	out := make([]jose.SignatureAlgorithm, 0, len(names))
 	for _, n := range names {
 		if !slices.Contains(DefaultAlgorithms, n) {
-			return nil, fmt.Errorf("Algorithms: %q is not an accepted asymmetric JWS algorithm (one of %s)", n, strings.Join(DefaultAlgorithms, ", "))
+			return nil, fmt.Errorf("algorithm %q in Algorithms is not an accepted asymmetric JWS algorithm (one of %s)", n, strings.Join(DefaultAlgorithms, ", "))
 		}
 		out = append(out, jose.SignatureAlgorithm(n))
 	}

@@ -120,8 +120,8 @@ func newProvider(t *testing.T) *provider {
 
 	cryptoKey := sha256.Sum256([]byte("test provider"))
 	var err error
-	p.op, err = op.NewOpenIDProvider(p.URL, &op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true},
-		p, op.WithAllowInsecure(), op.WithLogger(slog.New(slog.DiscardHandler)))
+	p.op, err = op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true},
+		p, op.StaticIssuer(p.URL), op.WithAllowInsecure(), op.WithLogger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/login", p.login)
