@@ -66,8 +66,13 @@ type Event struct {
 	RequestID string
 	// UserID is the host application's user the key belongs to.
 	UserID string
-	// KeyID is the public ID of the API key; never the key itself.
+	// KeyID is the public ID of the API key; never the key itself. For an
+	// OAuth access token it is the grant's derived ID ("oauth_...").
 	KeyID string
+	// Credential is the kind of credential the request carried, told from
+	// its shape: "api_key", "jwt" or "opaque_token"; empty when it carried
+	// none, and for lifecycle events.
+	Credential string
 	// Outcome is how the message ended.
 	Outcome Outcome
 	// Reason is a short machine-readable cause for a refusal or error, such as
@@ -141,6 +146,7 @@ const (
 	KeyRequestID       = "mcpauth.request.id"
 	KeyUserID          = "user.id"
 	KeyKeyID           = "mcpauth.key.id"
+	KeyCredential      = "mcpauth.credential.kind"
 	KeyOutcome         = "mcpauth.outcome"
 	KeyReason          = "error.type"
 	KeyAction          = "mcpauth.key.action"
@@ -176,6 +182,7 @@ func (e Event) Attrs() []slog.Attr {
 	str(KeyRequestID, e.RequestID)
 	str(KeyUserID, e.UserID)
 	str(KeyKeyID, e.KeyID)
+	str(KeyCredential, e.Credential)
 	str(KeyOutcome, string(e.Outcome))
 	str(KeyReason, e.Reason)
 	str(KeyAction, string(e.Action))

@@ -19,6 +19,7 @@ type jsonEvent struct {
 	RequestID       string            `json:"mcpauth.request.id,omitempty"`
 	UserID          string            `json:"user.id,omitempty"`
 	KeyID           string            `json:"mcpauth.key.id,omitempty"`
+	Credential      string            `json:"mcpauth.credential.kind,omitempty"`
 	Outcome         Outcome           `json:"mcpauth.outcome,omitempty"`
 	Reason          string            `json:"error.type,omitempty"`
 	Action          Action            `json:"mcpauth.key.action,omitempty"`
@@ -46,7 +47,7 @@ type jsonEvent struct {
 func (e Event) MarshalJSON() ([]byte, error) {
 	j := jsonEvent{
 		Time: e.Time.UTC().Format(time.RFC3339Nano), ID: e.ID, RequestID: e.RequestID,
-		UserID: e.UserID, KeyID: e.KeyID, Outcome: e.Outcome, Reason: e.Reason,
+		UserID: e.UserID, KeyID: e.KeyID, Credential: e.Credential, Outcome: e.Outcome, Reason: e.Reason,
 		Action: e.Action, Method: e.Method, Tool: e.Tool, ResourceURI: e.ResourceURI,
 		Prompt: e.Prompt, RPCID: e.RPCID, SessionID: e.SessionID,
 		ProtocolVersion: e.ProtocolVersion, Status: e.Status, Duration: int64(e.Duration),
@@ -90,7 +91,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		}
 	}
 	*e = Event{
-		Time: t, ID: j.ID, RequestID: j.RequestID, UserID: j.UserID, KeyID: j.KeyID,
+		Time: t, ID: j.ID, RequestID: j.RequestID, UserID: j.UserID, KeyID: j.KeyID, Credential: j.Credential,
 		Outcome: j.Outcome, Reason: j.Reason, Action: j.Action, Method: j.Method,
 		Tool: j.Tool, ResourceURI: j.ResourceURI, Prompt: j.Prompt, RPCID: j.RPCID,
 		SessionID: j.SessionID, ProtocolVersion: j.ProtocolVersion, Status: j.Status,

@@ -6,13 +6,16 @@ import (
 )
 
 // maxCredentialLen bounds the header value considered a key. Anything longer
-// is malformed without further work.
+// is malformed without further work. With Options.OAuth, credentials up to
+// maxTokenLen are read (access tokens are longer), but only tokens may be
+// that long: keys are still refused past maxCredentialLen by their shape.
 const maxCredentialLen = 256
 
-// credential extracts the one API key a request carries, from the enabled
-// sources. Keys are never read from the URL. Two different keys (in two
-// headers, or one header repeated) are ErrConflictingCredentials.
-func credential(r *http.Request, bearerOnly bool) (string, error) {
+// credential extracts the one API key (or access token) a request carries,
+// from the enabled sources, at most maxLen bytes long. Keys are never read
+// from the URL. Two different keys (in two headers, or one header
+// repeated) are ErrConflictingCredentials.
+func credential(r *http.Request, bearerOnly bool, maxLen int) (string, error) {
 	var key string
 	for _, v := range r.Header["Authorization"] {
 		tok, ok := bearerToken(v)
@@ -39,7 +42,7 @@ func credential(r *http.Request, bearerOnly bool) (string, error) {
 	if key == "" {
 		return "", noCredential(r)
 	}
-	if len(key) > maxCredentialLen {
+	if len(key) > maxLen {
 		return "", errMalformedKey
 	}
 	return key, nil

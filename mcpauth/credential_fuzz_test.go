@@ -61,7 +61,7 @@ func FuzzCredential(f *testing.F) {
 			}
 		}
 
-		got, err := credential(r, bearerOnly)
+		got, err := credential(r, bearerOnly, maxCredentialLen)
 		switch {
 		case len(distinct) == 0:
 			if !errors.Is(err, ErrNoCredential) {

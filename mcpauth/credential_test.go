@@ -42,7 +42,7 @@ func TestCredential(t *testing.T) {
 					r.Header.Add(k, v)
 				}
 			}
-			got, err := credential(r, tt.bearerOnly)
+			got, err := credential(r, tt.bearerOnly, maxCredentialLen)
 			if tt.wantErr != nil {
 				assert.ErrorIs(t, err, tt.wantErr)
 				return

@@ -67,6 +67,18 @@
 // Options.ErrorHandler replaces all of them; ResponseFor is the one mapping
 // from error to response, and WriteError answers through the Guard's hook.
 //
+// # OAuth access tokens
+//
+// With Options.OAuth (a TokenVerifier, such as module
+// github.com/mcpauth/mcpauth/mcpauth/oauth's), the same endpoint also
+// accepts OAuth access tokens: a credential's kind is told from its shape
+// (an mcpauth key, a JWT of three dot-separated parts, else an opaque
+// token), the verifier's Token becomes a Principal like a key's (Kind,
+// Issuer and ClientID say where it came from), and verdicts are cached by
+// the token's SHA-256 until Token.CacheUntil, never past its expiry.
+// Challenges then carry resource_metadata, and ResourceMetadataHandler
+// serves the protected resource metadata (RFC 9728). See docs/oauth.md.
+//
 // # Concurrency
 //
 // A Guard is safe for concurrent use. Its background work (last-used

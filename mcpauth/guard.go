@@ -230,6 +230,21 @@ type Options struct {
 	// request when it is a sane token (else generated) and set on the
 	// response; audit events carry it. Default "X-Request-Id".
 	RequestIDHeader string
+
+	// OAuth, if set, also accepts OAuth access tokens on the same endpoint:
+	// a credential shaped like a JWT (three base64url parts) or, failing
+	// that and every key shape, an opaque token goes to OAuth.VerifyToken;
+	// mcpauth keys go to the key store as before. A verified token becomes
+	// a Principal like a key does (see Principal.Kind), so Policy, rate
+	// limits, Users, audit and session binding apply unchanged. Verdicts
+	// are cached by the token's SHA-256 until Token.CacheUntil, never past
+	// its expiry, in a cache of CacheSize entries (CacheTTL < 0 disables
+	// it). Challenges then carry resource_metadata (RFC 9728), and
+	// ResourceMetadataHandler serves the metadata. Use module
+	// github.com/mcpauth/mcpauth/mcpauth/oauth. Default nil: API keys only,
+	// and challenges without resource_metadata (some clients ignore a
+	// configured header once metadata is advertised).
+	OAuth TokenVerifier
 }
 
 // Guard authenticates requests with API keys. Create it with New; it is
@@ -250,6 +265,16 @@ type Guard struct {
 	limiterHealth *dependency // the rate limiter
 	unsubscribe   func()      // from Options.Changes; nil without
 	strict        bool        // Options.AuditStrict
+
+	// tokens caches verified OAuth tokens by SHA-256 (nil without OAuth).
+	tokens *keyCache
+	// maxCredential bounds the credential read from a request.
+	maxCredential int
+	// bearer is the start of every challenge: the realm, and the
+	// resource_metadata URL with OAuth.
+	bearer string
+	// metadata is the protected resource metadata, with OAuth.
+	metadata *resourceMetadata
 }
 
 // New returns a Guard over keys. opts may be nil. It fails if an option is
@@ -345,6 +370,9 @@ func New(keys store.KeyLookup, opts *Options) (*Guard, error) {
 		return nil, errors.New("mcpauth: AuditStrict needs Options.Audit")
 	}
 	g.strict = o.AuditStrict
+	if err := g.setOAuth(); err != nil {
+		return nil, err
+	}
 	if t, ok := keys.(store.Toucher); ok {
 		g.touches = newToucher(t, o.TouchInterval, o.StoreTimeout, o.Logger)
 	}

@@ -3,15 +3,21 @@ package mcpauth
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/mcpauth/mcpauth/mcpauth/internal/rpcpeek"
 	"github.com/mcpauth/mcpauth/scope"
 )
 
-// authorize checks every message of the request against the policy; the
-// first refusal refuses the whole request (a batch is all or nothing).
+// authorize checks every message of the request against the policy; a
+// refusal refuses the whole request (a batch is all or nothing). The
+// ScopeError is the first refused message's, listing every scope any
+// refused message of the request needs, so that a client steps up once
+// (MCP's scope accumulation); if some message is blocked, that one is the
+// refusal, with no scopes: no scope would allow the request.
 func (g *Guard) authorize(x *exchange) error {
+	var refused *ScopeError
 	for i := range x.msgs {
 		m := &x.msgs[i]
 		if m.Kind == rpcpeek.Response {
@@ -29,11 +35,20 @@ func (g *Guard) authorize(x *exchange) error {
 		if v.Allowed {
 			continue
 		}
-		se := &ScopeError{ID: cloneID(m.ID), Method: strings.Clone(m.Method), Target: strings.Clone(target), Blocked: v.Blocked, Reason: v.Reason}
-		for _, s := range v.Required {
-			se.Required = append(se.Required, s.String())
+		if v.Blocked || len(v.Required) == 0 {
+			return &ScopeError{ID: cloneID(m.ID), Method: strings.Clone(m.Method), Target: strings.Clone(target), Blocked: v.Blocked, Reason: v.Reason}
 		}
-		return se
+		if refused == nil {
+			refused = &ScopeError{ID: cloneID(m.ID), Method: strings.Clone(m.Method), Target: strings.Clone(target), Reason: v.Reason}
+		}
+		for _, s := range v.Required {
+			if s := s.String(); !slices.Contains(refused.Required, s) {
+				refused.Required = append(refused.Required, s)
+			}
+		}
+	}
+	if refused != nil {
+		return refused
 	}
 	return nil
 }

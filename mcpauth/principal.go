@@ -8,27 +8,40 @@ import (
 	"github.com/mcpauth/mcpauth/scope"
 )
 
-// Principal is who a request acts for: the key that authenticated it and the
-// host user that key belongs to. Handlers get it with PrincipalFrom.
+// Principal is who a request acts for: the key (or OAuth access token)
+// that authenticated it and the host user it belongs to. Handlers get it
+// with PrincipalFrom. Policy, rate limits, audit and session binding read
+// the same fields whatever Kind of credential arrived.
 //
 // A Principal is shared between requests made with the same key: treat its
 // slices and map as read-only.
 type Principal struct {
-	// KeyID is the public ID of the API key (safe to log).
+	// KeyID is the public ID of the API key (safe to log). For an OAuth
+	// access token it is "oauth_" and 20 hex digits derived from Issuer,
+	// ClientID and UserID: the same for every token of one grant, so rate
+	// limits and audit group them across refreshes.
 	KeyID string
-	// UserID is the host application's user the key acts for. Scope every
-	// data access by it.
+	// UserID is the host application's user the key acts for (for an OAuth
+	// token, its subject: "sub" or the claim the verifier names). Scope
+	// every data access by it.
 	UserID string
 	// KeyName is the label the user gave the key.
 	KeyName string
-	// Scopes the key grants, canonical strings.
+	// Scopes the key grants, canonical strings (for a token, its scope or
+	// scp claim as issued; those the scope grammar rejects grant nothing).
 	Scopes []string
-	// ExpiresAt is when the key expires; zero means never.
+	// ExpiresAt is when the key (or token) expires; zero means never.
 	ExpiresAt time.Time
 	// Metadata is the key's free-form host data.
 	Metadata map[string]string
 	// RateLimit is the key's per-key rate override (requests per minute); 0 = policy default.
 	RateLimit int
+	// Kind is the kind of credential: KindAPIKey, KindJWT or
+	// KindOpaqueToken. Empty in a Principal made by hand (WithPrincipal).
+	Kind CredentialKind
+	// Issuer and ClientID are the OAuth authorization server and client of
+	// an access token; empty for API keys.
+	Issuer, ClientID string
 }
 
 // HasScope reports whether the principal's scopes include s literally. For

@@ -31,6 +31,7 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 		Status:          status,
 		UserAgent:       r.Header.Get("User-Agent"),
 		Instance:        g.opts.Instance,
+		Credential:      string(x.kind),
 	}
 	if !wait {
 		ev.Duration = g.opts.Now().Sub(x.start)

@@ -50,6 +50,7 @@ type exchange struct {
 type facts struct {
 	ip      netip.Addr // the client address (TrustedProxies applied)
 	ipKnown bool
+	kind    CredentialKind // the credential's kind, by its shape; "" if none
 }
 
 // clientIP returns the request's client address, computed on first use.

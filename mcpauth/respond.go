@@ -61,9 +61,10 @@ func (g *Guard) fail(w http.ResponseWriter, r *http.Request, err error) {
 	g.responseFor(err).Write(w)
 }
 
-// responseFor is ResponseFor in the Guard's realm and refusal mode.
+// responseFor is ResponseFor in the Guard's realm and refusal mode, its
+// challenges carrying resource_metadata with Options.OAuth.
 func (g *Guard) responseFor(err error) Response {
-	resp := ResponseFor(err, g.opts.Realm)
+	resp := responseWithMessages(err, g.bearer)
 	if g.opts.Refusals == RefusalHTTP || !resp.JSONRPC || !inBand(resp.Status) {
 		return resp
 	}

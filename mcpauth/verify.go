@@ -17,7 +17,8 @@ import (
 	"github.com/mcpauth/mcpauth/store"
 )
 
-// Authenticate checks the request's API key and returns its principal. It
+// Authenticate checks the request's API key (or, with Options.OAuth, its
+// OAuth access token) and returns its principal. It
 // reads no body and writes nothing; it is the building block of Require for
 // people writing their own transport. Errors wrap the sentinels of this
 // package; store failures wrap ErrUnavailable.
@@ -39,26 +40,36 @@ func (g *Guard) Authenticate(r *http.Request) (Principal, error) {
 // (address allowlist, user check, new-address notices, last use) is the
 // same for every kind: see admit.
 //
-// API keys are the one kind today (keyVerifier); a Guard picks the verifier
-// by the credential's shape (verifierFor), never by trying each in turn.
+// API keys are verified by keyVerifier, OAuth access tokens (with
+// Options.OAuth) by jwtVerifier and opaqueVerifier; a Guard picks the verifier by the
+// credential's shape (kindOf), never by trying each in turn.
 type verifier interface {
 	verify(ctx context.Context, raw string, now time.Time) (*cacheEntry, error)
 }
 
-// verifierFor returns the verifier for a credential, by its shape.
-func (g *Guard) verifierFor(string) verifier { return keyVerifier{g} }
+// verifierFor returns the verifier for a credential of the given kind.
+func (g *Guard) verifierFor(kind CredentialKind) verifier {
+	switch kind {
+	case KindJWT:
+		return jwtVerifier{g}
+	case KindOpaqueToken:
+		return opaqueVerifier{g}
+	}
+	return keyVerifier{g}
+}
 
 // authenticate returns the credential's cache entry, after verification
 // and admission. For a credential that verified but may not be used
 // (revoked, expired, wrong address, inactive user) it returns the entry
 // with the error, so that audit can name the owner; otherwise a nil entry.
 func (g *Guard) authenticate(r *http.Request, f *facts) (*cacheEntry, error) {
-	raw, err := credential(r, g.opts.BearerOnly)
+	raw, err := credential(r, g.opts.BearerOnly, g.maxCredential)
 	if err != nil {
 		return nil, err
 	}
+	f.kind = g.kindOf(raw)
 	now := g.opts.Now()
-	e, err := g.verifierFor(raw).verify(r.Context(), raw, now)
+	e, err := g.verifierFor(f.kind).verify(r.Context(), raw, now)
 	if err != nil {
 		return e, err
 	}
@@ -218,6 +229,7 @@ func entryFor(k store.Key, now time.Time, ttl time.Duration) *cacheEntry {
 			ExpiresAt: k.ExpiresAt,
 			Metadata:  k.Metadata,
 			RateLimit: k.RateLimit,
+			Kind:      KindAPIKey,
 		},
 	}
 }
