@@ -69,11 +69,11 @@
 //
 // # OAuth access tokens
 //
-// With Options.OAuth (a TokenVerifier, such as module
+// With Options.OAuth (an accesstoken.Verifier, such as module
 // github.com/mcpauth/mcpauth/mcpauth/oauth's), the same endpoint also
 // accepts OAuth access tokens: a credential's kind is told from its shape
 // (an mcpauth key, a JWT of three dot-separated parts, else an opaque
-// token), the verifier's Token becomes a Principal like a key's (Kind,
+// token), the verifier's accesstoken.Token becomes a Principal like a key's (Kind,
 // Issuer and ClientID say where it came from), and verdicts are cached by
 // the token's SHA-256 until Token.CacheUntil, never past its expiry.
 // Challenges then carry resource_metadata, and ResourceMetadataHandler

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 )
 
@@ -61,31 +62,6 @@ var (
 	ErrKeyRevoked = &kindError{msg: "mcpauth: key revoked", parent: ErrInvalidKey}
 	// ErrKeyExpired: the key is past its expiry.
 	ErrKeyExpired = &kindError{msg: "mcpauth: key expired", parent: ErrInvalidKey}
-	// ErrInvalidToken: an OAuth access token (Options.OAuth) that is not
-	// valid here. It is also an ErrInvalidKey, so one check covers every
-	// bad credential; the client gets one answer for every precise kind
-	// below (401 invalid_token), as for keys.
-	ErrInvalidToken = &kindError{msg: "mcpauth: invalid access token", parent: ErrInvalidKey}
-	// ErrTokenExpired: the token is past its exp (beyond the allowed skew).
-	ErrTokenExpired = &kindError{msg: "mcpauth: access token expired", parent: ErrInvalidToken}
-	// ErrTokenNotYetValid: the token's nbf or iat is in the future (beyond
-	// the allowed skew).
-	ErrTokenNotYetValid = &kindError{msg: "mcpauth: access token not yet valid", parent: ErrInvalidToken}
-	// ErrTokenAudience: the token was issued for another resource (its aud
-	// does not name this server, RFC 8707).
-	ErrTokenAudience = &kindError{msg: "mcpauth: access token issued for another audience", parent: ErrInvalidToken}
-	// ErrTokenIssuer: the token names an issuer that is not trusted.
-	ErrTokenIssuer = &kindError{msg: "mcpauth: access token from an untrusted issuer", parent: ErrInvalidToken}
-	// ErrTokenSignature: the token's signature does not verify: a
-	// disallowed algorithm (none, HMAC, ...), a key the issuer does not
-	// publish, or a tampered token.
-	ErrTokenSignature = &kindError{msg: "mcpauth: access token signature invalid", parent: ErrInvalidToken}
-	// ErrTokenType: the token's typ header is not one accepted for access
-	// tokens (RFC 9068: at+jwt), such as an ID token.
-	ErrTokenType = &kindError{msg: "mcpauth: not an access token", parent: ErrInvalidToken}
-	// ErrTokenInactive: the authorization server says the token is not
-	// active (RFC 7662 introspection).
-	ErrTokenInactive = &kindError{msg: "mcpauth: access token inactive", parent: ErrInvalidToken}
 	// ErrAddressNotAllowed: the key is fine but restricted to client
 	// addresses this request does not come from.
 	ErrAddressNotAllowed = errors.New("mcpauth: key not allowed from this address")
@@ -353,14 +329,14 @@ var meanings = []meaning{
 	{ErrNoCredential, 401, "unauthorized", "An API key is required. Send it as 'Authorization: Bearer <key>'.", "no_credential", audit.OutcomeUnauthenticated},
 	{ErrConflictingCredentials, 400, "invalid_request", "Send exactly one API key, in one header.", "conflicting_credentials", audit.OutcomeUnauthenticated},
 	{apikey.ErrMalformedKey, 401, "invalid_token", invalidKeyMessage, "malformed_key", audit.OutcomeUnauthenticated},
-	{ErrTokenExpired, 401, "invalid_token", invalidTokenMessage, "token_expired", audit.OutcomeUnauthenticated},
-	{ErrTokenNotYetValid, 401, "invalid_token", invalidTokenMessage, "token_not_yet_valid", audit.OutcomeUnauthenticated},
-	{ErrTokenAudience, 401, "invalid_token", invalidTokenMessage, "token_audience", audit.OutcomeUnauthenticated},
-	{ErrTokenIssuer, 401, "invalid_token", invalidTokenMessage, "token_issuer", audit.OutcomeUnauthenticated},
-	{ErrTokenSignature, 401, "invalid_token", invalidTokenMessage, "token_signature", audit.OutcomeUnauthenticated},
-	{ErrTokenType, 401, "invalid_token", invalidTokenMessage, "token_type", audit.OutcomeUnauthenticated},
-	{ErrTokenInactive, 401, "invalid_token", invalidTokenMessage, "token_inactive", audit.OutcomeUnauthenticated},
-	{ErrInvalidToken, 401, "invalid_token", invalidTokenMessage, "invalid_token", audit.OutcomeUnauthenticated},
+	{accesstoken.ErrExpired, 401, "invalid_token", invalidTokenMessage, "token_expired", audit.OutcomeUnauthenticated},
+	{accesstoken.ErrNotYetValid, 401, "invalid_token", invalidTokenMessage, "token_not_yet_valid", audit.OutcomeUnauthenticated},
+	{accesstoken.ErrAudience, 401, "invalid_token", invalidTokenMessage, "token_audience", audit.OutcomeUnauthenticated},
+	{accesstoken.ErrIssuer, 401, "invalid_token", invalidTokenMessage, "token_issuer", audit.OutcomeUnauthenticated},
+	{accesstoken.ErrSignature, 401, "invalid_token", invalidTokenMessage, "token_signature", audit.OutcomeUnauthenticated},
+	{accesstoken.ErrType, 401, "invalid_token", invalidTokenMessage, "token_type", audit.OutcomeUnauthenticated},
+	{accesstoken.ErrInactive, 401, "invalid_token", invalidTokenMessage, "token_inactive", audit.OutcomeUnauthenticated},
+	{accesstoken.ErrInvalid, 401, "invalid_token", invalidTokenMessage, "invalid_token", audit.OutcomeUnauthenticated},
 	{ErrKeyRevoked, 401, "invalid_token", invalidKeyMessage, "key_revoked", audit.OutcomeUnauthenticated},
 	{ErrKeyExpired, 401, "invalid_token", invalidKeyMessage, "key_expired", audit.OutcomeUnauthenticated},
 	{ErrUnknownKey, 401, "invalid_token", invalidKeyMessage, "unknown_key", audit.OutcomeUnauthenticated},

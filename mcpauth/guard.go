@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/audit"
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/mcpauth/internal/notifyqueue"
 	"github.com/mcpauth/mcpauth/mcpauth/notify"
@@ -237,14 +238,14 @@ type Options struct {
 	// mcpauth keys go to the key store as before. A verified token becomes
 	// a Principal like a key does (see Principal.Kind), so Policy, rate
 	// limits, Users, audit and session binding apply unchanged. Verdicts
-	// are cached by the token's SHA-256 until Token.CacheUntil, never past
+	// are cached by the token's SHA-256 until accesstoken.Token.CacheUntil, never past
 	// its expiry, in a cache of CacheSize entries (CacheTTL < 0 disables
 	// it). Challenges then carry resource_metadata (RFC 9728), and
 	// ResourceMetadataHandler serves the metadata. Use module
 	// github.com/mcpauth/mcpauth/mcpauth/oauth. Default nil: API keys only,
 	// and challenges without resource_metadata (some clients ignore a
 	// configured header once metadata is advertised).
-	OAuth TokenVerifier
+	OAuth accesstoken.Verifier
 }
 
 // Guard authenticates requests with API keys. Create it with New; it is

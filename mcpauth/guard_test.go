@@ -82,7 +82,7 @@ func TestAuthenticateValidKey(t *testing.T) {
 	k := f.create(t, "user-1", keyadmin.CreateOptions{Name: "laptop", Scopes: []string{"documents:read"}, Metadata: map[string]string{"tier": "paid"}})
 	p, err := f.auth(k.Raw)
 	require.NoError(t, err)
-	assert.Equal(t, mcpauth.Principal{KeyID: k.Key.ID, UserID: "user-1", KeyName: "laptop", Scopes: []string{"documents:read"}, Metadata: map[string]string{"tier": "paid"}, ExpiresAt: f.clock.Now().Add(keyadmin.DefaultKeyLifetime), Kind: mcpauth.KindAPIKey}, p)
+	assert.Equal(t, mcpauth.Principal{KeyID: k.Key.ID, UserID: "user-1", KeyName: "laptop", Scopes: []string{"documents:read"}, Metadata: map[string]string{"tier": "paid"}, ExpiresAt: f.clock.Now().Add(keyadmin.DefaultKeyLifetime), Kind: "api_key"}, p)
 
 	stored, err := f.store.Memory.LookupKey(context.Background(), k.Key.ID)
 	require.NoError(t, err)

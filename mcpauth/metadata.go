@@ -9,33 +9,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 )
-
-// ResourceMetadata is OAuth 2.0 Protected Resource Metadata (RFC 9728):
-// what an MCP client fetches to learn which authorization servers issue
-// tokens for this server and which scopes it knows.
-type ResourceMetadata struct {
-	// Resource is this server's canonical URI: the MCP endpoint's URL
-	// (https, or http on a loopback host), without fragment or query. It is
-	// the audience tokens must be issued for (RFC 8707). Required.
-	Resource string `json:"resource"`
-	// AuthorizationServers are the issuer identifiers of the authorization
-	// servers whose tokens are accepted. At least one.
-	AuthorizationServers []string `json:"authorization_servers"`
-	// ScopesSupported are the scopes clients may request for this resource.
-	ScopesSupported []string `json:"scopes_supported,omitempty"`
-	// BearerMethodsSupported is always ["header"]: tokens are read only
-	// from the Authorization header, never from the URL or the body.
-	BearerMethodsSupported []string `json:"bearer_methods_supported"`
-	// ResourceName is a human-readable name of the server.
-	ResourceName string `json:"resource_name,omitempty"`
-	// ResourceDocumentation is a URL of documentation for developers.
-	ResourceDocumentation string `json:"resource_documentation,omitempty"`
-}
-
-// WellKnownResourceMetadata is the well-known path of protected resource
-// metadata (RFC 9728 §3).
-const WellKnownResourceMetadata = "/.well-known/oauth-protected-resource"
 
 // resourceMetadata is the Guard's metadata, checked and encoded once.
 type resourceMetadata struct {
@@ -63,7 +39,7 @@ func (g *Guard) setOAuth() error {
 	return nil
 }
 
-func newResourceMetadata(md ResourceMetadata) (*resourceMetadata, error) {
+func newResourceMetadata(md accesstoken.ResourceMetadata) (*resourceMetadata, error) {
 	u, err := url.Parse(md.Resource)
 	switch {
 	case md.Resource == "":
@@ -92,9 +68,9 @@ func newResourceMetadata(md ResourceMetadata) (*resourceMetadata, error) {
 	// RFC 9728 §3.1: the well-known path goes between the host and the
 	// resource's path. Clients also try the root form; both are served.
 	path := strings.TrimSuffix(u.EscapedPath(), "/")
-	m := &resourceMetadata{paths: []string{WellKnownResourceMetadata}, body: append(body, '\n')}
+	m := &resourceMetadata{paths: []string{accesstoken.WellKnownPath}, body: append(body, '\n')}
 	if path != "" {
-		m.paths = append(m.paths, WellKnownResourceMetadata+path)
+		m.paths = append(m.paths, accesstoken.WellKnownPath+path)
 	}
 	m.url = u.Scheme + "://" + u.Host + m.paths[len(m.paths)-1]
 	return m, nil
@@ -124,8 +100,8 @@ func (g *Guard) ResourceMetadataURL() string {
 // form (/.well-known/oauth-protected-resource/mcp for a resource
 // https://host/mcp); mount it on both, outside Require:
 //
-//	mux.Handle(mcpauth.WellKnownResourceMetadata, guard.ResourceMetadataHandler())
-//	mux.Handle(mcpauth.WellKnownResourceMetadata+"/", guard.ResourceMetadataHandler())
+//	mux.Handle(accesstoken.WellKnownPath, guard.ResourceMetadataHandler())
+//	mux.Handle(accesstoken.WellKnownPath+"/", guard.ResourceMetadataHandler())
 //
 // GET and HEAD get the JSON document with "Access-Control-Allow-Origin: *"
 // (browser-based clients read it across origins), OPTIONS a CORS

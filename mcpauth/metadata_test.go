@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -39,9 +40,9 @@ func TestResourceMetadataHandler(t *testing.T) {
 			g.ResourceMetadataHandler().ServeHTTP(w, httptest.NewRequest(tt.method, tt.path, nil))
 			assert.Equal(t, tt.want, w.Code)
 			if tt.want == 200 && tt.method == "GET" {
-				var md ResourceMetadata
+				var md accesstoken.ResourceMetadata
 				require.NoError(t, json.Unmarshal(w.Body.Bytes(), &md))
-				assert.Equal(t, ResourceMetadata{Resource: "https://mcp.example/mcp", AuthorizationServers: []string{"https://issuer.example"},
+				assert.Equal(t, accesstoken.ResourceMetadata{Resource: "https://mcp.example/mcp", AuthorizationServers: []string{"https://issuer.example"},
 					ScopesSupported: []string{"documents:read"}, BearerMethodsSupported: []string{"header"}}, md)
 				assert.Equal(t, "*", w.Header().Get("Access-Control-Allow-Origin"))
 			}
@@ -52,18 +53,18 @@ func TestResourceMetadataHandler(t *testing.T) {
 	}
 }
 
-// badMetadata is a TokenVerifier whose metadata New must refuse.
+// badMetadata is a accesstoken.Verifier whose metadata New must refuse.
 type badMetadata struct {
 	fakeTokens
-	md ResourceMetadata
+	md accesstoken.ResourceMetadata
 }
 
-func (b *badMetadata) ResourceMetadata() ResourceMetadata { return b.md }
+func (b *badMetadata) ResourceMetadata() accesstoken.ResourceMetadata { return b.md }
 
 func TestNewRefusesBadResourceMetadata(t *testing.T) {
 	t.Parallel()
 	as := []string{"https://issuer.example"}
-	for _, md := range []ResourceMetadata{
+	for _, md := range []accesstoken.ResourceMetadata{
 		{AuthorizationServers: as},
 		{Resource: "http://mcp.example/mcp", AuthorizationServers: as},
 		{Resource: "https://mcp.example/mcp#x", AuthorizationServers: as},
@@ -75,7 +76,7 @@ func TestNewRefusesBadResourceMetadata(t *testing.T) {
 		_, err := New(store.NewMemory(), &Options{OAuth: &badMetadata{md: md}})
 		assert.ErrorContains(t, err, "Options.OAuth", "%+v", md)
 	}
-	g, err := New(store.NewMemory(), &Options{OAuth: &badMetadata{md: ResourceMetadata{Resource: "http://127.0.0.1:8080", AuthorizationServers: as}}})
+	g, err := New(store.NewMemory(), &Options{OAuth: &badMetadata{md: accesstoken.ResourceMetadata{Resource: "http://127.0.0.1:8080", AuthorizationServers: as}}})
 	require.NoError(t, err, "http on loopback is for tests")
 	assert.Equal(t, "http://127.0.0.1:8080/.well-known/oauth-protected-resource", g.ResourceMetadataURL())
 	_ = g.Close(context.Background())

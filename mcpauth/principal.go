@@ -36,9 +36,10 @@ type Principal struct {
 	Metadata map[string]string
 	// RateLimit is the key's per-key rate override (requests per minute); 0 = policy default.
 	RateLimit int
-	// Kind is the kind of credential: KindAPIKey, KindJWT or
-	// KindOpaqueToken. Empty in a Principal made by hand (WithPrincipal).
-	Kind CredentialKind
+	// Kind is the kind of credential: "api_key", or an OAuth access
+	// token's accesstoken.JWT ("jwt") or accesstoken.Opaque
+	// ("opaque_token"). Empty in a Principal made by hand (WithPrincipal).
+	Kind string
 	// Issuer and ClientID are the OAuth authorization server and client of
 	// an access token; empty for API keys.
 	Issuer, ClientID string

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 	"github.com/mcpauth/mcpauth/mcpauth/internal/reqid"
 	"github.com/mcpauth/mcpauth/mcpauth/internal/rpcpeek"
 	"github.com/mcpauth/mcpauth/scope"
@@ -50,7 +51,7 @@ type exchange struct {
 type facts struct {
 	ip      netip.Addr // the client address (TrustedProxies applied)
 	ipKnown bool
-	kind    CredentialKind // the credential's kind, by its shape; "" if none
+	kind    accesstoken.Kind // the credential's kind, by its shape; "" if none
 }
 
 // clientIP returns the request's client address, computed on first use.

@@ -5,75 +5,36 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 )
 
-// CredentialKind is the kind of credential a request authenticated with,
-// told from the credential's shape (see Options.OAuth).
-type CredentialKind string
+// kindAPIKey is the kind of an mcpauth key (or a legacy key, with
+// Options.AcceptLegacyKeys), beside accesstoken's JWT and Opaque.
+const kindAPIKey accesstoken.Kind = "api_key"
 
-// Credential kinds, as Principal.Kind and audit events name them.
-const (
-	// KindAPIKey is an mcpauth API key (or a legacy key, with
-	// Options.AcceptLegacyKeys).
-	KindAPIKey CredentialKind = "api_key"
-	// KindJWT is an OAuth access token in JWT form (RFC 9068): three
-	// base64url parts separated by dots.
-	KindJWT CredentialKind = "jwt"
-	// KindOpaqueToken is any other OAuth access token, verified by the
-	// authorization server (RFC 7662 introspection).
-	KindOpaqueToken CredentialKind = "opaque_token"
+// errInvalidToken and errTokenExpired are the Guard's own refusals of a
+// token: also ErrInvalidKey, so one check covers every bad credential.
+var (
+	errInvalidToken = &kindError{msg: "mcpauth: invalid access token", parent: ErrInvalidKey, also: accesstoken.ErrInvalid}
+	errTokenExpired = &kindError{msg: "mcpauth: access token expired", parent: ErrInvalidKey, also: accesstoken.ErrExpired}
 )
 
-// TokenVerifier verifies OAuth access tokens for a Guard (Options.OAuth).
-// Module github.com/mcpauth/mcpauth/mcpauth/oauth implements it (JWTs
-// against an issuer's JWKS, opaque tokens by introspection); the interface
-// is here so that the core module needs no JOSE library.
-//
-// Implementations must be safe for concurrent use.
-type TokenVerifier interface {
-	// VerifyToken verifies token, whose kind the Guard told from its shape
-	// (KindJWT or KindOpaqueToken), at time now (the Guard's clock). A
-	// token that is not valid for this resource (bad signature, unknown
-	// issuer, wrong audience, expired, inactive, ...) is an error wrapping
-	// ErrInvalidToken, or one of its precise kinds (ErrTokenExpired, ...);
-	// a failure to reach the issuer wraps ErrUnavailable. Any other error
-	// is logged and refused as ErrInvalidToken. The error's text is never
-	// sent to clients; it must not contain the token.
-	VerifyToken(ctx context.Context, token string, kind CredentialKind, now time.Time) (Token, error)
-	// ResourceMetadata describes this protected resource (RFC 9728): the
-	// Guard serves it (ResourceMetadataHandler) and points to it from its
-	// challenges.
-	ResourceMetadata() ResourceMetadata
-}
+// tokenRefusal is a verifier's refusal of a token (an accesstoken.ErrInvalid
+// of some kind), reported as an ErrInvalidKey too.
+type tokenRefusal struct{ err error }
 
-// Token is what a TokenVerifier found in a valid access token. The Guard
-// turns it into the request's Principal.
-type Token struct {
-	// Subject is the host user the token acts for (the "sub" claim, or the
-	// claim the verifier was configured with): Principal.UserID. Required.
-	Subject string
-	// Issuer is the authorization server that issued the token.
-	Issuer string
-	// ClientID is the OAuth client the token was issued to.
-	ClientID string
-	// Scopes are the token's scopes ("scope" or "scp").
-	Scopes []string
-	// ExpiresAt is the token's expiry ("exp"); zero if it has none.
-	ExpiresAt time.Time
-	// CacheUntil is how long the Guard may reuse this verdict for the
-	// same token without asking the verifier again; the Guard never caches
-	// past ExpiresAt. Zero means not at all.
-	CacheUntil time.Time
-}
+func (e *tokenRefusal) Error() string   { return e.err.Error() }
+func (e *tokenRefusal) Unwrap() []error { return []error{e.err, ErrInvalidKey} }
 
 // maxTokenLen bounds the credential read when Options.OAuth is set (JWTs
 // from some issuers carry kilobytes of claims); longer ones are refused as
@@ -84,16 +45,16 @@ const maxTokenLen = 8 << 10
 // verifiers: an mcpauth key (by its layout, whatever its checksum), a JWT
 // (three base64url parts), a legacy key (Options.AcceptLegacyKeys and its
 // filter), else an opaque token. Without Options.OAuth everything is a key.
-func (g *Guard) kindOf(raw string) CredentialKind {
+func (g *Guard) kindOf(raw string) accesstoken.Kind {
 	switch {
 	case g.opts.OAuth == nil || apikey.HasKeyShape(raw, g.opts.Prefix):
-		return KindAPIKey
+		return kindAPIKey
 	case isJWTShape(raw):
-		return KindJWT
+		return accesstoken.JWT
 	case g.opts.AcceptLegacyKeys && g.legacy.accepts(raw):
-		return KindAPIKey
+		return kindAPIKey
 	}
-	return KindOpaqueToken
+	return accesstoken.Opaque
 }
 
 // isJWTShape reports whether raw has the shape of a JWS in compact
@@ -133,17 +94,17 @@ type (
 )
 
 func (v jwtVerifier) verify(ctx context.Context, raw string, now time.Time) (*cacheEntry, error) {
-	return v.g.verifyToken(ctx, raw, KindJWT, now)
+	return v.g.verifyToken(ctx, raw, accesstoken.JWT, now)
 }
 
 func (v opaqueVerifier) verify(ctx context.Context, raw string, now time.Time) (*cacheEntry, error) {
-	return v.g.verifyToken(ctx, raw, KindOpaqueToken, now)
+	return v.g.verifyToken(ctx, raw, accesstoken.Opaque, now)
 }
 
 // verifyToken verifies an access token, with positive verdicts cached by
 // the SHA-256 of the token (never the token itself) until
 // Token.CacheUntil, never past the token's expiry.
-func (g *Guard) verifyToken(ctx context.Context, raw string, kind CredentialKind, now time.Time) (*cacheEntry, error) {
+func (g *Guard) verifyToken(ctx context.Context, raw string, kind accesstoken.Kind, now time.Time) (*cacheEntry, error) {
 	sum := tokenSum(raw)
 	id := string(sum[:])
 	if e := g.tokens.get(id, now); e != nil {
@@ -152,17 +113,19 @@ func (g *Guard) verifyToken(ctx context.Context, raw string, kind CredentialKind
 	t, err := g.opts.OAuth.VerifyToken(ctx, raw, kind, now)
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrInvalidKey), errors.Is(err, ErrUnavailable):
-		return nil, err
+	case errors.Is(err, accesstoken.ErrInvalid):
+		return nil, &tokenRefusal{err}
+	case errors.Is(err, accesstoken.ErrUnavailable), errors.Is(err, ErrUnavailable):
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	default:
 		g.opts.Logger.LogAttrs(ctx, slog.LevelError, "mcpauth: token verifier returned an error of no known kind; refusing the token", slog.String("error", err.Error()))
-		return nil, ErrInvalidToken
+		return nil, errInvalidToken
 	}
 	if t.Subject == "" {
-		return nil, ErrInvalidToken
+		return nil, errInvalidToken
 	}
 	if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
-		return nil, ErrTokenExpired
+		return nil, errTokenExpired
 	}
 	e := g.tokenEntry(t, kind)
 	until := t.CacheUntil
@@ -178,7 +141,7 @@ func (g *Guard) verifyToken(ctx context.Context, raw string, kind CredentialKind
 
 // tokenEntry builds the cache entry of a verified token: its Principal,
 // parsed scopes and rate-limit bucket, as entryFor does for a key.
-func (g *Guard) tokenEntry(t Token, kind CredentialKind) *cacheEntry {
+func (g *Guard) tokenEntry(t accesstoken.Token, kind accesstoken.Kind) *cacheEntry {
 	scopes := slices.Clone(t.Scopes)
 	set, _ := scope.ParseSet(validScopes(scopes))
 	p := &Principal{
@@ -186,7 +149,7 @@ func (g *Guard) tokenEntry(t Token, kind CredentialKind) *cacheEntry {
 		UserID:    t.Subject,
 		Scopes:    scopes,
 		ExpiresAt: t.ExpiresAt,
-		Kind:      kind,
+		Kind:      string(kind),
 		Issuer:    t.Issuer,
 		ClientID:  t.ClientID,
 	}

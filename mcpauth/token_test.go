@@ -13,34 +13,35 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
 )
 
-// fakeTokens is a TokenVerifier answering from a table, counting calls.
+// fakeTokens is an accesstoken.Verifier answering from a table, counting calls.
 type fakeTokens struct {
-	tokens map[string]Token
+	tokens map[string]accesstoken.Token
 	errs   map[string]error
 	calls  atomic.Int64
-	kinds  []CredentialKind
+	kinds  []accesstoken.Kind
 }
 
-func (f *fakeTokens) VerifyToken(_ context.Context, tok string, kind CredentialKind, _ time.Time) (Token, error) {
+func (f *fakeTokens) VerifyToken(_ context.Context, tok string, kind accesstoken.Kind, _ time.Time) (accesstoken.Token, error) {
 	f.calls.Add(1)
 	f.kinds = append(f.kinds, kind)
 	if err, ok := f.errs[tok]; ok {
-		return Token{}, err
+		return accesstoken.Token{}, err
 	}
 	t, ok := f.tokens[tok]
 	if !ok {
-		return Token{}, ErrTokenSignature
+		return accesstoken.Token{}, accesstoken.ErrSignature
 	}
 	return t, nil
 }
 
-func (f *fakeTokens) ResourceMetadata() ResourceMetadata {
-	return ResourceMetadata{Resource: "https://mcp.example/mcp", AuthorizationServers: []string{"https://issuer.example"}, ScopesSupported: []string{"documents:read"}}
+func (f *fakeTokens) ResourceMetadata() accesstoken.ResourceMetadata {
+	return accesstoken.ResourceMetadata{Resource: "https://mcp.example/mcp", AuthorizationServers: []string{"https://issuer.example"}, ScopesSupported: []string{"documents:read"}}
 }
 
 func TestKindIsToldFromTheShape(t *testing.T) {
@@ -54,23 +55,23 @@ func TestKindIsToldFromTheShape(t *testing.T) {
 	t.Cleanup(func() { _ = plain.Close(context.Background()) })
 	tests := []struct {
 		name, raw string
-		want      CredentialKind
+		want      accesstoken.Kind
 	}{
-		{"mcpauth key", key, KindAPIKey},
-		{"mcpauth key shape, bad checksum", key[:len(key)-1] + "x", KindAPIKey},
-		{"JWT", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", KindJWT},
-		{"JWT with alg none (empty signature)", "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.", KindJWT},
-		{"two parts", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0", KindOpaqueToken},
-		{"four parts", "a.b.c.d", KindOpaqueToken},
-		{"empty header", ".eyJzdWIiOiIxIn0.c2ln", KindOpaqueToken},
-		{"empty payload", "eyJhbGciOiJSUzI1NiJ9..c2ln", KindOpaqueToken},
-		{"legacy key", "mcp_" + strings.Repeat("ab", 32), KindAPIKey},
-		{"opaque", "2YotnFZFEjr1zCsicMWpAA", KindOpaqueToken},
+		{"mcpauth key", key, kindAPIKey},
+		{"mcpauth key shape, bad checksum", key[:len(key)-1] + "x", kindAPIKey},
+		{"JWT", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", accesstoken.JWT},
+		{"JWT with alg none (empty signature)", "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.", accesstoken.JWT},
+		{"two parts", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0", accesstoken.Opaque},
+		{"four parts", "a.b.c.d", accesstoken.Opaque},
+		{"empty header", ".eyJzdWIiOiIxIn0.c2ln", accesstoken.Opaque},
+		{"empty payload", "eyJhbGciOiJSUzI1NiJ9..c2ln", accesstoken.Opaque},
+		{"legacy key", "mcp_" + strings.Repeat("ab", 32), kindAPIKey},
+		{"opaque", "2YotnFZFEjr1zCsicMWpAA", accesstoken.Opaque},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, g.kindOf(tt.raw))
-			assert.Equal(t, KindAPIKey, plain.kindOf(tt.raw), "without OAuth everything is a key")
+			assert.Equal(t, kindAPIKey, plain.kindOf(tt.raw), "without OAuth everything is a key")
 		})
 	}
 }
@@ -94,7 +95,7 @@ func TestTokenVerdicts(t *testing.T) {
 	jwt := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln"
 	long := "eyJh." + strings.Repeat("a", maxTokenLen) + ".c2ln"
 	f := &fakeTokens{
-		tokens: map[string]Token{
+		tokens: map[string]accesstoken.Token{
 			jwt:          {Subject: "u1", Issuer: "https://issuer.example", ClientID: "c1", Scopes: []string{"documents:read", "https://graph/.default"}, ExpiresAt: now.Add(time.Hour), CacheUntil: now.Add(time.Hour)},
 			"no-subject": {ExpiresAt: now.Add(time.Hour)},
 			"expired":    {Subject: "u1", ExpiresAt: now.Add(-time.Second)},
@@ -112,7 +113,7 @@ func TestTokenVerdicts(t *testing.T) {
 	p, err := g.Authenticate(bearer(jwt))
 	require.NoError(t, err)
 	assert.Equal(t, Principal{KeyID: grantID("https://issuer.example", "c1", "u1"), UserID: "u1", Scopes: []string{"documents:read", "https://graph/.default"},
-		ExpiresAt: now.Add(time.Hour), Kind: KindJWT, Issuer: "https://issuer.example", ClientID: "c1"}, p)
+		ExpiresAt: now.Add(time.Hour), Kind: string(accesstoken.JWT), Issuer: "https://issuer.example", ClientID: "c1"}, p)
 	calls := f.calls.Load()
 	_, err = g.Authenticate(bearer(jwt))
 	require.NoError(t, err)
@@ -122,11 +123,11 @@ func TestTokenVerdicts(t *testing.T) {
 		tok  string
 		want error
 	}{
-		{"no-subject", ErrInvalidToken},
-		{"expired", ErrTokenExpired},
+		{"no-subject", accesstoken.ErrInvalid},
+		{"expired", accesstoken.ErrExpired},
 		{"down", ErrUnavailable},
-		{"strange", ErrInvalidToken},
-		{"unknown", ErrTokenSignature},
+		{"strange", accesstoken.ErrInvalid},
+		{"unknown", accesstoken.ErrSignature},
 		{long, ErrInvalidKey}, // refused as it is read, before any work
 	} {
 		_, err := g.Authenticate(bearer(tt.tok))
@@ -135,7 +136,7 @@ func TestTokenVerdicts(t *testing.T) {
 			assert.ErrorIs(t, err, ErrInvalidKey, "every bad token is also a bad credential")
 		}
 	}
-	assert.NotContains(t, f.kinds, CredentialKind(""))
+	assert.NotContains(t, f.kinds, accesstoken.Kind(""))
 	calls = f.calls.Load()
 	_, _ = g.Authenticate(bearer(long))
 	assert.Equal(t, calls, f.calls.Load(), "an oversized token reached the verifier")
@@ -143,7 +144,7 @@ func TestTokenVerdicts(t *testing.T) {
 	require.NoError(t, err)
 	_, err = g.Authenticate(bearer("uncached"))
 	require.NoError(t, err)
-	assert.Equal(t, KindOpaqueToken, f.kinds[len(f.kinds)-1])
+	assert.Equal(t, accesstoken.Opaque, f.kinds[len(f.kinds)-1])
 }
 
 func TestChallengesCarryResourceMetadataOnlyWithOAuth(t *testing.T) {
@@ -157,7 +158,7 @@ func TestChallengesCarryResourceMetadataOnlyWithOAuth(t *testing.T) {
 	}
 	assert.Equal(t, "https://mcp.example/.well-known/oauth-protected-resource/mcp", withOAuth.ResourceMetadataURL())
 	assert.Empty(t, plain.ResourceMetadataURL())
-	for _, err := range []error{ErrNoCredential, ErrTokenExpired, ErrUnknownKey, &ScopeError{Required: []string{"documents:write"}, Reason: "r"}} {
+	for _, err := range []error{ErrNoCredential, accesstoken.ErrExpired, ErrUnknownKey, &ScopeError{Required: []string{"documents:write"}, Reason: "r"}} {
 		got := withOAuth.responseFor(err).Challenge
 		assert.Contains(t, got, `Bearer realm="mcp", resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp"`)
 		assert.NotContains(t, plain.responseFor(err).Challenge, "resource_metadata")
@@ -178,7 +179,7 @@ func TestStepUpListsEveryScopeTheRequestNeeds(t *testing.T) {
 		{Match: "delete", Scopes: []string{"documents:delete"}},
 	}})
 	require.NoError(t, err)
-	f := &fakeTokens{tokens: map[string]Token{"reader-token-1234": {Subject: "u1", Scopes: []string{"documents:read"}, ExpiresAt: now.Add(time.Hour)}}}
+	f := &fakeTokens{tokens: map[string]accesstoken.Token{"reader-token-1234": {Subject: "u1", Scopes: []string{"documents:read"}, ExpiresAt: now.Add(time.Hour)}}}
 	g, err := New(store.NewMemory(), &Options{OAuth: f, Policy: policy})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = g.Close(context.Background()) })

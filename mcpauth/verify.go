@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
@@ -48,11 +49,11 @@ type verifier interface {
 }
 
 // verifierFor returns the verifier for a credential of the given kind.
-func (g *Guard) verifierFor(kind CredentialKind) verifier {
+func (g *Guard) verifierFor(kind accesstoken.Kind) verifier {
 	switch kind {
-	case KindJWT:
+	case accesstoken.JWT:
 		return jwtVerifier{g}
-	case KindOpaqueToken:
+	case accesstoken.Opaque:
 		return opaqueVerifier{g}
 	}
 	return keyVerifier{g}
@@ -229,7 +230,7 @@ func entryFor(k store.Key, now time.Time, ttl time.Duration) *cacheEntry {
 			ExpiresAt: k.ExpiresAt,
 			Metadata:  k.Metadata,
 			RateLimit: k.RateLimit,
-			Kind:      KindAPIKey,
+			Kind:      string(kindAPIKey),
 		},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/mcpauth/oauth"
@@ -78,12 +79,12 @@ func BenchmarkColdJWT(b *testing.B) {
 			now := time.Now()
 			tok := iss.mint(b, "k", alg, "at+jwt", iss.claims(resource, now))
 			ctx := context.Background()
-			if _, err := v.VerifyToken(ctx, tok, mcpauth.KindJWT, now); err != nil {
+			if _, err := v.VerifyToken(ctx, tok, accesstoken.JWT, now); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := v.VerifyToken(ctx, tok, mcpauth.KindJWT, now); err != nil {
+				if _, err := v.VerifyToken(ctx, tok, accesstoken.JWT, now); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -8,8 +8,8 @@
 //	...
 //	guard, err := mcpauth.New(keys, &mcpauth.Options{OAuth: v})
 //	mux.Handle("/mcp", guard.Require(mcpHandler))
-//	mux.Handle(mcpauth.WellKnownResourceMetadata, guard.ResourceMetadataHandler())
-//	mux.Handle(mcpauth.WellKnownResourceMetadata+"/", guard.ResourceMetadataHandler())
+//	mux.Handle(accesstoken.WellKnownPath, guard.ResourceMetadataHandler())
+//	mux.Handle(accesstoken.WellKnownPath+"/", guard.ResourceMetadataHandler())
 //
 // It is a module of its own (github.com/mcpauth/mcpauth/mcpauth/oauth), so
 // that the core module needs no JOSE library. Signatures are checked by
@@ -40,12 +40,12 @@
 //
 // # Errors
 //
-// A bad token is an error wrapping one of mcpauth's token errors
-// (ErrTokenSignature, ErrTokenIssuer, ErrTokenAudience, ErrTokenExpired,
-// ErrTokenNotYetValid, ErrTokenType, ErrTokenInactive, else
-// ErrInvalidToken): the client gets 401 invalid_token, audit the precise
-// reason. An issuer that cannot be reached (no keys yet, introspection
-// down) is mcpauth.ErrUnavailable: 503, fail closed.
+// A bad token is an error wrapping one of package accesstoken's errors
+// (ErrSignature, ErrIssuer, ErrAudience, ErrExpired, ErrNotYetValid,
+// ErrType, ErrInactive, else ErrInvalid): the client gets 401
+// invalid_token, audit the precise reason. An issuer that cannot be reached
+// (no keys yet, introspection down) is accesstoken.ErrUnavailable, which the
+// Guard answers 503 (fail closed).
 //
 // A Verifier is safe for concurrent use and starts no goroutines.
 package oauth

@@ -16,7 +16,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 )
 
 // maxNegative bounds the remembered inactive tokens.
@@ -59,41 +59,41 @@ type introspection struct {
 	NotBefore *jwt.NumericDate `json:"nbf"`
 }
 
-func (is *issuer) introspect(ctx context.Context, token string, now time.Time) (mcpauth.Token, error) {
+func (is *issuer) introspect(ctx context.Context, token string, now time.Time) (accesstoken.Token, error) {
 	return is.introspection.verify(ctx, token, now)
 }
 
-func (in *introspector) verify(ctx context.Context, token string, now time.Time) (mcpauth.Token, error) {
+func (in *introspector) verify(ctx context.Context, token string, now time.Time) (accesstoken.Token, error) {
 	sum := sha256.Sum256([]byte(token))
 	if in.inactive(sum, now) {
-		return mcpauth.Token{}, mcpauth.ErrTokenInactive
+		return accesstoken.Token{}, accesstoken.ErrInactive
 	}
 	select {
 	case in.slots <- struct{}{}:
 		defer func() { <-in.slots }()
 	case <-ctx.Done():
-		return mcpauth.Token{}, fmt.Errorf("%w: introspection: %v", mcpauth.ErrUnavailable, ctx.Err())
+		return accesstoken.Token{}, fmt.Errorf("%w: introspection: %v", accesstoken.ErrUnavailable, ctx.Err())
 	}
 	a, body, err := in.ask(ctx, token)
 	if err != nil {
 		in.is.logger.LogAttrs(ctx, slog.LevelError, "mcpauth/oauth: introspection failed", slog.String("issuer", in.is.url), slog.String("error", err.Error()))
-		return mcpauth.Token{}, fmt.Errorf("%w: introspection failed", mcpauth.ErrUnavailable)
+		return accesstoken.Token{}, fmt.Errorf("%w: introspection failed", accesstoken.ErrUnavailable)
 	}
 	if !a.Active {
 		in.remember(sum, now)
-		return mcpauth.Token{}, mcpauth.ErrTokenInactive
+		return accesstoken.Token{}, accesstoken.ErrInactive
 	}
 	if err := in.check(a, now); err != nil {
-		return mcpauth.Token{}, err
+		return accesstoken.Token{}, err
 	}
-	t := mcpauth.Token{Subject: a.Subject, Issuer: in.is.url, ClientID: a.ClientID, ExpiresAt: a.Expiry.Time()}
+	t := accesstoken.Token{Subject: a.Subject, Issuer: in.is.url, ClientID: a.ClientID, ExpiresAt: a.Expiry.Time()}
 	if in.is.userClaim != "sub" {
 		if t.Subject, err = stringClaim(body, in.is.userClaim); err != nil {
-			return mcpauth.Token{}, err
+			return accesstoken.Token{}, err
 		}
 	}
 	if t.Scopes, err = scopes(a.Scope, nil); err != nil {
-		return mcpauth.Token{}, err
+		return accesstoken.Token{}, err
 	}
 	t.CacheUntil = now.Add(in.cfg.CacheTTL) // the Guard never caches past ExpiresAt
 	return t, nil
@@ -104,15 +104,15 @@ func (in *introspector) check(a introspection, now time.Time) error {
 	is := in.is
 	switch {
 	case a.Issuer != "" && a.Issuer != is.url:
-		return mcpauth.ErrTokenIssuer
+		return accesstoken.ErrIssuer
 	case len(a.Audience) == 0 && !in.cfg.UnsafeAcceptMissingAudience:
-		return fmt.Errorf("%w: introspection names no audience", mcpauth.ErrTokenAudience)
+		return fmt.Errorf("%w: introspection names no audience", accesstoken.ErrAudience)
 	case len(a.Audience) > 0 && !slices.ContainsFunc(is.audiences, a.Audience.Contains):
-		return mcpauth.ErrTokenAudience
+		return accesstoken.ErrAudience
 	case a.Expiry != nil && !now.Before(a.Expiry.Time().Add(is.skew)):
-		return mcpauth.ErrTokenExpired
+		return accesstoken.ErrExpired
 	case a.NotBefore != nil && now.Add(is.skew).Before(a.NotBefore.Time()):
-		return mcpauth.ErrTokenNotYetValid
+		return accesstoken.ErrNotYetValid
 	}
 	return nil
 }

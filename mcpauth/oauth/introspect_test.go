@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 	"github.com/mcpauth/mcpauth/mcpauth/oauth"
 )
 
@@ -51,35 +51,35 @@ func TestIntrospection(t *testing.T) {
 	}}}, nil)
 	require.NoError(t, err)
 	ctx := context.Background()
-	tok, err := v.VerifyToken(ctx, "Zq7-good", mcpauth.KindOpaqueToken, now)
+	tok, err := v.VerifyToken(ctx, "Zq7-good", accesstoken.Opaque, now)
 	require.NoError(t, err)
-	assert.Equal(t, mcpauth.Token{Subject: "u1", Issuer: "https://issuer.example", ClientID: "c1", Scopes: []string{"documents:read"},
+	assert.Equal(t, accesstoken.Token{Subject: "u1", Issuer: "https://issuer.example", ClientID: "c1", Scopes: []string{"documents:read"},
 		ExpiresAt: time.Unix(now.Add(time.Hour).Unix(), 0), CacheUntil: now.Add(10 * time.Second)}, tok)
 	for tok, want := range map[string]error{
-		"Zq7-other-aud": mcpauth.ErrTokenAudience,
-		"Zq7-no-aud":    mcpauth.ErrTokenAudience,
-		"Zq7-expired":   mcpauth.ErrTokenExpired,
-		"Zq7-other-iss": mcpauth.ErrTokenIssuer,
-		"Zq7-inactive":  mcpauth.ErrTokenInactive,
-		"Zq7-not-json":  mcpauth.ErrUnavailable,
+		"Zq7-other-aud": accesstoken.ErrAudience,
+		"Zq7-no-aud":    accesstoken.ErrAudience,
+		"Zq7-expired":   accesstoken.ErrExpired,
+		"Zq7-other-iss": accesstoken.ErrIssuer,
+		"Zq7-inactive":  accesstoken.ErrInactive,
+		"Zq7-not-json":  accesstoken.ErrUnavailable,
 	} {
-		_, err := v.VerifyToken(ctx, tok, mcpauth.KindOpaqueToken, now)
+		_, err := v.VerifyToken(ctx, tok, accesstoken.Opaque, now)
 		assert.ErrorIs(t, err, want, tok)
 		assert.NotContains(t, err.Error(), "Zq7", "the error names the token")
 	}
 	before := calls.Load()
 	for range 50 {
-		_, err := v.VerifyToken(ctx, "Zq7-inactive", mcpauth.KindOpaqueToken, now.Add(time.Second))
-		assert.ErrorIs(t, err, mcpauth.ErrTokenInactive)
+		_, err := v.VerifyToken(ctx, "Zq7-inactive", accesstoken.Opaque, now.Add(time.Second))
+		assert.ErrorIs(t, err, accesstoken.ErrInactive)
 	}
 	assert.Equal(t, before, calls.Load(), "a remembered inactive token reached the issuer")
-	_, err = v.VerifyToken(ctx, "Zq7-inactive", mcpauth.KindOpaqueToken, now.Add(6*time.Second))
-	assert.ErrorIs(t, err, mcpauth.ErrTokenInactive)
+	_, err = v.VerifyToken(ctx, "Zq7-inactive", accesstoken.Opaque, now.Add(6*time.Second))
+	assert.ErrorIs(t, err, accesstoken.ErrInactive)
 	assert.Equal(t, before+1, calls.Load(), "asked again after NegativeCacheTTL")
 
 	// Without introspection, an opaque token is refused without a call.
 	jwtOnly, err := oauth.New(resource, []oauth.Issuer{{URL: "https://issuer.example"}}, nil)
 	require.NoError(t, err)
-	_, err = jwtOnly.VerifyToken(ctx, "Zq7-good", mcpauth.KindOpaqueToken, now)
-	assert.ErrorIs(t, err, mcpauth.ErrInvalidToken)
+	_, err = jwtOnly.VerifyToken(ctx, "Zq7-good", accesstoken.Opaque, now)
+	assert.ErrorIs(t, err, accesstoken.ErrInvalid)
 }

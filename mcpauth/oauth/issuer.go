@@ -16,7 +16,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 )
 
 // issuer is one trusted authorization server: what tokens from it must
@@ -118,7 +118,7 @@ var errNoFetch = errors.New("refresh floor")
 
 // key returns the published key with the given ID for alg. An unknown
 // ID, or keys older than maxAge, start a fetch unless one was tried
-// within the refresh floor. An unknown key is ErrTokenSignature; no keys
+// within the refresh floor. An unknown key is accesstoken.ErrSignature; no keys
 // at all (the issuer never answered) is ErrUnavailable.
 func (is *issuer) key(ctx context.Context, kid string, alg string, now time.Time) (*jose.JSONWebKey, error) {
 	ks := is.keys.Load()
@@ -129,15 +129,15 @@ func (is *issuer) key(ctx context.Context, kid string, alg string, now time.Time
 	}
 	ks, err := is.refresh(ctx, ks, now)
 	if ks == nil {
-		return nil, fmt.Errorf("%w: no keys from issuer %s", mcpauth.ErrUnavailable, is.url)
+		return nil, fmt.Errorf("%w: no keys from issuer %s", accesstoken.ErrUnavailable, is.url)
 	}
 	if k := ks.find(kid, alg); k != nil {
 		return k, nil
 	}
 	if err != nil && !errors.Is(err, errNoFetch) {
-		return nil, fmt.Errorf("%w: keys of issuer %s could not be refreshed", mcpauth.ErrUnavailable, is.url)
+		return nil, fmt.Errorf("%w: keys of issuer %s could not be refreshed", accesstoken.ErrUnavailable, is.url)
 	}
-	return nil, fmt.Errorf("%w: issuer publishes no key %q for %s", mcpauth.ErrTokenSignature, kid, alg)
+	return nil, fmt.Errorf("%w: issuer publishes no key %q for %s", accesstoken.ErrSignature, kid, alg)
 }
 
 // refresh fetches the keys unless another fetch replaced seen meanwhile

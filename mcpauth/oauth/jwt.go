@@ -13,8 +13,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 )
 
 // claims are the registered and OAuth claims an access token is judged by
@@ -36,55 +35,55 @@ type claims struct {
 // issuer (from the unverified iss, to pick the keys; nothing is fetched for
 // an issuer not configured), typ, signature with the issuer's key for the
 // token's kid, then iss, aud, exp, nbf and iat with the allowed skew.
-func (v *Verifier) verifyJWT(ctx context.Context, raw string, now time.Time) (mcpauth.Token, error) {
-	var t mcpauth.Token
+func (v *Verifier) verifyJWT(ctx context.Context, raw string, now time.Time) (accesstoken.Token, error) {
+	var t accesstoken.Token
 	jws, err := jose.ParseSignedCompact(raw, allAlgorithms)
 	if err != nil {
 		// Malformed, or an algorithm outside every allowlist (none, HS256).
-		return t, fmt.Errorf("%w: %v", mcpauth.ErrTokenSignature, err)
+		return t, fmt.Errorf("%w: %v", accesstoken.ErrSignature, err)
 	}
 	if len(jws.Signatures) != 1 {
-		return t, fmt.Errorf("%w: %d signatures", mcpauth.ErrTokenSignature, len(jws.Signatures))
+		return t, fmt.Errorf("%w: %d signatures", accesstoken.ErrSignature, len(jws.Signatures))
 	}
 	h := jws.Signatures[0].Protected
 	var c claims
 	payload := jws.UnsafePayloadWithoutVerification()
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return t, fmt.Errorf("%w: claims: %v", mcpauth.ErrInvalidToken, err)
+		return t, fmt.Errorf("%w: claims: %v", accesstoken.ErrInvalid, err)
 	}
 	is := v.issuers[c.Issuer]
 	if is == nil {
-		return t, fmt.Errorf("%w: %q", mcpauth.ErrTokenIssuer, c.Issuer)
+		return t, fmt.Errorf("%w: %q", accesstoken.ErrIssuer, c.Issuer)
 	}
 	alg := jose.SignatureAlgorithm(h.Algorithm)
 	if !slices.Contains(is.algs, alg) {
-		return t, fmt.Errorf("%w: algorithm %q not accepted from %s", mcpauth.ErrTokenSignature, h.Algorithm, is.url)
+		return t, fmt.Errorf("%w: algorithm %q not accepted from %s", accesstoken.ErrSignature, h.Algorithm, is.url)
 	}
 	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	if !slices.Contains(is.types, normalType(typ)) {
-		return t, fmt.Errorf("%w: typ %q", mcpauth.ErrTokenType, typ)
+		return t, fmt.Errorf("%w: typ %q", accesstoken.ErrType, typ)
 	}
 	key, err := is.key(ctx, h.KeyID, h.Algorithm, now)
 	if err != nil {
 		return t, err
 	}
 	if _, err := jws.Verify(key); err != nil {
-		return t, fmt.Errorf("%w: %v", mcpauth.ErrTokenSignature, err)
+		return t, fmt.Errorf("%w: %v", accesstoken.ErrSignature, err)
 	}
 	if err := is.checkClaims(&c, now); err != nil {
 		return t, err
 	}
-	t = mcpauth.Token{Subject: c.Subject, Issuer: c.Issuer, ClientID: c.ClientID, ExpiresAt: c.Expiry.Time()}
+	t = accesstoken.Token{Subject: c.Subject, Issuer: c.Issuer, ClientID: c.ClientID, ExpiresAt: c.Expiry.Time()}
 	if t.ClientID == "" {
 		t.ClientID = c.AZP
 	}
 	if is.userClaim != "sub" {
 		if t.Subject, err = stringClaim(payload, is.userClaim); err != nil {
-			return mcpauth.Token{}, err
+			return accesstoken.Token{}, err
 		}
 	}
 	if t.Scopes, err = scopes(c.Scope, c.Scp); err != nil {
-		return mcpauth.Token{}, err
+		return accesstoken.Token{}, err
 	}
 	t.CacheUntil = t.ExpiresAt // a signed token's verdict holds until its exp
 	return t, nil
@@ -103,7 +102,7 @@ var allAlgorithms = func() []jose.SignatureAlgorithm {
 // expectations, with the allowed skew. exp is required (RFC 9068).
 func (is *issuer) checkClaims(c *claims, now time.Time) error {
 	if c.Expiry == nil {
-		return fmt.Errorf("%w: no exp", mcpauth.ErrInvalidToken)
+		return fmt.Errorf("%w: no exp", accesstoken.ErrInvalid)
 	}
 	err := jwt.Claims{Issuer: c.Issuer, Audience: c.Audience, Expiry: c.Expiry, NotBefore: c.NotBefore, IssuedAt: c.IssuedAt}.
 		ValidateWithLeeway(jwt.Expected{Issuer: is.url, AnyAudience: is.audiences, Time: now}, is.skew)
@@ -111,15 +110,15 @@ func (is *issuer) checkClaims(c *claims, now time.Time) error {
 	case nil:
 		return nil
 	case jwt.ErrExpired:
-		return mcpauth.ErrTokenExpired
+		return accesstoken.ErrExpired
 	case jwt.ErrNotValidYet, jwt.ErrIssuedInTheFuture:
-		return mcpauth.ErrTokenNotYetValid
+		return accesstoken.ErrNotYetValid
 	case jwt.ErrInvalidAudience:
-		return mcpauth.ErrTokenAudience
+		return accesstoken.ErrAudience
 	case jwt.ErrInvalidIssuer:
-		return mcpauth.ErrTokenIssuer
+		return accesstoken.ErrIssuer
 	}
-	return fmt.Errorf("%w: %v", mcpauth.ErrInvalidToken, err)
+	return fmt.Errorf("%w: %v", accesstoken.ErrInvalid, err)
 }
 
 // scopes reads "scope" (RFC 9068: space-separated) or, failing that,
@@ -135,7 +134,7 @@ func scopes(scope, scp json.RawMessage) ([]string, error) {
 		}
 		var list []string
 		if err := json.Unmarshal(raw, &list); err != nil {
-			return nil, fmt.Errorf("%w: scope claim is neither a string nor a list of strings", mcpauth.ErrInvalidToken)
+			return nil, fmt.Errorf("%w: scope claim is neither a string nor a list of strings", accesstoken.ErrInvalid)
 		}
 		return list, nil
 	}
@@ -146,11 +145,11 @@ func scopes(scope, scp json.RawMessage) ([]string, error) {
 func stringClaim(payload []byte, name string) (string, error) {
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &all); err != nil {
-		return "", fmt.Errorf("%w: claims: %v", mcpauth.ErrInvalidToken, err)
+		return "", fmt.Errorf("%w: claims: %v", accesstoken.ErrInvalid, err)
 	}
 	var s string
 	if raw, ok := all[name]; !ok || json.Unmarshal(raw, &s) != nil || s == "" {
-		return "", fmt.Errorf("%w: no string claim %q", mcpauth.ErrInvalidToken, name)
+		return "", fmt.Errorf("%w: no string claim %q", accesstoken.ErrInvalid, name)
 	}
 	return s, nil
 }

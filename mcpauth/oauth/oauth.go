@@ -13,8 +13,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 )
 
 // Defaults for Options, stated on each field.
@@ -137,11 +136,11 @@ type Verifier struct {
 	resource string
 	issuers  map[string]*issuer
 	opaque   *issuer // the issuer that introspects, or nil
-	metadata mcpauth.ResourceMetadata
+	metadata accesstoken.ResourceMetadata
 	skew     time.Duration
 }
 
-var _ mcpauth.TokenVerifier = (*Verifier)(nil)
+var _ accesstoken.Verifier = (*Verifier)(nil)
 
 // New returns a Verifier of tokens for resource (this MCP server's
 // canonical URL, the audience tokens must name) from the given issuers.
@@ -178,7 +177,7 @@ func New(resource string, issuers []Issuer, opts *Options) (*Verifier, error) {
 		o.Logger = slog.Default()
 	}
 	v := &Verifier{resource: resource, issuers: make(map[string]*issuer, len(issuers)), skew: o.ClockSkew}
-	v.metadata = mcpauth.ResourceMetadata{
+	v.metadata = accesstoken.ResourceMetadata{
 		Resource:              resource,
 		ScopesSupported:       slices.Clone(o.ScopesSupported),
 		ResourceName:          o.ResourceName,
@@ -207,24 +206,24 @@ func New(resource string, issuers []Issuer, opts *Options) (*Verifier, error) {
 // ResourceMetadata returns the protected resource metadata (RFC 9728) of
 // the Verifier's resource: the resource, its issuers as authorization
 // servers, and Options.ScopesSupported.
-func (v *Verifier) ResourceMetadata() mcpauth.ResourceMetadata {
+func (v *Verifier) ResourceMetadata() accesstoken.ResourceMetadata {
 	md := v.metadata
 	md.AuthorizationServers = slices.Clone(md.AuthorizationServers)
 	md.ScopesSupported = slices.Clone(md.ScopesSupported)
 	return md
 }
 
-// VerifyToken verifies a JWT access token (kind mcpauth.KindJWT) or an
-// opaque one (mcpauth.KindOpaqueToken) at time now. Errors wrap
-// mcpauth.ErrInvalidToken's kinds (ErrTokenSignature, ErrTokenAudience,
-// ...) for a bad token, mcpauth.ErrUnavailable when the issuer cannot be
+// VerifyToken verifies a JWT access token (kind accesstoken.JWT) or an
+// opaque one (accesstoken.Opaque) at time now. Errors wrap
+// accesstoken.ErrInvalid's kinds (ErrSignature, accesstoken.ErrAudience,
+// ...) for a bad token, accesstoken.ErrUnavailable when the issuer cannot be
 // reached; they never contain the token.
-func (v *Verifier) VerifyToken(ctx context.Context, token string, kind mcpauth.CredentialKind, now time.Time) (mcpauth.Token, error) {
-	if kind == mcpauth.KindJWT {
+func (v *Verifier) VerifyToken(ctx context.Context, token string, kind accesstoken.Kind, now time.Time) (accesstoken.Token, error) {
+	if kind == accesstoken.JWT {
 		return v.verifyJWT(ctx, token, now)
 	}
 	if v.opaque == nil {
-		return mcpauth.Token{}, fmt.Errorf("%w: opaque token, and no issuer introspects", mcpauth.ErrInvalidToken)
+		return accesstoken.Token{}, fmt.Errorf("%w: opaque token, and no issuer introspects", accesstoken.ErrInvalid)
 	}
 	return v.opaque.introspect(ctx, token, now)
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 	"github.com/mcpauth/mcpauth/mcpauth/oauth"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -114,7 +115,7 @@ func TestValidJWTBecomesAPrincipal(t *testing.T) {
 			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &p))
 			assert.Equal(t, "user-1", p.UserID)
 			assert.Equal(t, []string{"documents:read"}, p.Scopes)
-			assert.Equal(t, mcpauth.KindJWT, p.Kind)
+			assert.Equal(t, string(accesstoken.JWT), p.Kind)
 			assert.Equal(t, r.iss.URL(), p.Issuer)
 			assert.Equal(t, "agent-1", p.ClientID)
 			assert.True(t, strings.HasPrefix(p.KeyID, "oauth_"), p.KeyID)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 	"github.com/mcpauth/mcpauth/mcpauth/gosdk"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/mcpauth/oauth"
@@ -107,8 +108,8 @@ func newServer(t *testing.T, p *provider) *server {
 	ms.AddReceivingMiddleware(gosdk.Middleware(policy))
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", s.guard.Require(gosdk.Bridge(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return ms }, nil))))
-	mux.Handle(mcpauth.WellKnownResourceMetadata, s.guard.ResourceMetadataHandler())
-	mux.Handle(mcpauth.WellKnownResourceMetadata+"/", s.guard.ResourceMetadataHandler())
+	mux.Handle(accesstoken.WellKnownPath, s.guard.ResourceMetadataHandler())
+	mux.Handle(accesstoken.WellKnownPath+"/", s.guard.ResourceMetadataHandler())
 	h = mux
 	return s
 }
@@ -195,7 +196,7 @@ func TestGoSDKClientWithAuthorizationCodeAndPKCE(t *testing.T) {
 	assert.Equal(t, "search for "+userID, res.Content[0].(*mcp.TextContent).Text)
 	v, _ := s.who.Load("search")
 	pr := v.(mcpauth.Principal)
-	assert.Equal(t, mcpauth.KindJWT, pr.Kind)
+	assert.Equal(t, string(accesstoken.JWT), pr.Kind)
 	assert.Equal(t, p.URL, pr.Issuer)
 	assert.Equal(t, agentID, pr.ClientID)
 	assert.Equal(t, []string{"documents:read"}, pr.Scopes)
@@ -232,7 +233,7 @@ func TestGoSDKClientWithAuthorizationCodeAndPKCE(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "search for "+userID, res.Content[0].(*mcp.TextContent).Text)
 	v, _ = s.who.Load("search")
-	assert.Equal(t, mcpauth.KindAPIKey, v.(mcpauth.Principal).Kind)
+	assert.Equal(t, "api_key", v.(mcpauth.Principal).Kind)
 
 	// Events are recorded after the response is written.
 	assert.EventuallyWithT(t, func(c *assert.CollectT) {
@@ -275,10 +276,10 @@ func TestClientCredentialsJWTAndOpaque(t *testing.T) {
 	s := newServer(t, p)
 	for _, tc := range []struct {
 		name, id, secret string
-		kind             mcpauth.CredentialKind
+		kind             accesstoken.Kind
 	}{
-		{"jwt", serviceID, serviceKey, mcpauth.KindJWT},
-		{"opaque", opaqueID, opaqueKey, mcpauth.KindOpaqueToken},
+		{"jwt", serviceID, serviceKey, accesstoken.JWT},
+		{"opaque", opaqueID, opaqueKey, accesstoken.Opaque},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := p.clientCredentials(t, tc.id, tc.secret, s.URL, "documents:read")
@@ -289,7 +290,7 @@ func TestClientCredentialsJWTAndOpaque(t *testing.T) {
 			assert.Equal(t, "search for "+tc.id, res.Content[0].(*mcp.TextContent).Text)
 			v, _ := s.who.Load("search")
 			pr := v.(mcpauth.Principal)
-			assert.Equal(t, tc.kind, pr.Kind)
+			assert.Equal(t, string(tc.kind), pr.Kind)
 			assert.Equal(t, []string{"documents:read"}, pr.Scopes)
 			assert.Equal(t, tc.id, pr.ClientID)
 		})
