@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -105,8 +106,8 @@ func run(addr, dbSpec, publicURL string, demo, secure bool, out io.Writer) error
 
 func printWelcome(out io.Writer, base, dbSpec string, answerer Answerer, seeded []demoUser, randomSecret bool) {
 	fmt.Fprintf(out, "DocSearch: the AI document assistant on %s (MCP server: %s/mcp)\n", base, base)
-	if db := dbSpec; len(db) > 11 && db[:11] == "postgres://" {
-		dbSpec = "PostgreSQL"
+	if strings.HasPrefix(dbSpec, "postgres://") || strings.HasPrefix(dbSpec, "postgresql://") {
+		dbSpec = "PostgreSQL" // the URL may hold a password
 	}
 	fmt.Fprintf(out, "Database: %s. Answers: %s.\n", dbSpec, answerer.Name())
 	if len(seeded) > 0 {

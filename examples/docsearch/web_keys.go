@@ -75,8 +75,13 @@ func (p *pages) renderKeys(w http.ResponseWriter, r *http.Request, u user, statu
 func (p *pages) snippets(raw string) (claude, headers string) {
 	url := p.a.cfg.baseURL + "/mcp"
 	claude = `claude mcp add --transport http docsearch ` + url + ` --header "Authorization: Bearer ` + raw + `"`
-	b, _ := json.MarshalIndent(map[string]any{"mcpServers": map[string]any{"docsearch": map[string]any{
-		"type": "http", "url": url, "headers": map[string]string{"Authorization": "Bearer " + raw},
+	type server struct {
+		Type    string            `json:"type"`
+		URL     string            `json:"url"`
+		Headers map[string]string `json:"headers"`
+	}
+	b, _ := json.MarshalIndent(map[string]map[string]server{"mcpServers": {"docsearch": {
+		Type: "http", URL: url, Headers: map[string]string{"Authorization": "Bearer " + raw},
 	}}}, "", "  ")
 	return claude, string(b)
 }
