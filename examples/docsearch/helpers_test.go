@@ -248,3 +248,9 @@ func (e *testEnv) countRows(table, where string, args ...any) int {
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func searchCall(query string) *mcp.CallToolParams {
+	return &mcp.CallToolParams{Name: "search_documents", Arguments: map[string]any{"query": query}}
+}
