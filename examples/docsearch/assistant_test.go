@@ -286,3 +286,22 @@ func (e *testEnv) waitForEvent(userID string, ok func(audit.Event) bool) audit.E
 	}
 }
 
+
+// TestBlockedResources: the default blocklist is on, so secret-looking
+// resource URIs are refused whatever the key's scopes, before the resource
+// handler runs.
+func TestBlockedResources(t *testing.T) {
+	e := newTestEnv(t, "sqlite", nil)
+	k, err := e.app.keys.Create(context.Background(), "alice", keyadmin.CreateOptions{Name: "all", Scopes: allScopes})
+	require.NoError(t, err)
+	cs := e.mustConnect(k.Raw)
+	for _, uri := range []string{"docs://documents/.env", "docs://documents/id_rsa", "docs://documents/%2e%2e/%2e%2e/etc/shadow"} {
+		t.Run(uri, func(t *testing.T) {
+			_, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: uri})
+			var rpcErr *jsonrpc.Error
+			require.ErrorAs(t, err, &rpcErr)
+			assert.Equal(t, int64(mcpauth.RPCCodeForbidden), rpcErr.Code, rpcErr.Message)
+		})
+	}
+	assert.Equal(t, 0, e.app.mcp.runCount("docs://documents/{id}"), "the resource handler never ran")
+}
