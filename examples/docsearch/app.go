@@ -36,8 +36,11 @@ type config struct {
 	answerer Answerer
 	// secureCookies marks the session cookie Secure (serve over HTTPS).
 	secureCookies bool
-	now           func() time.Time
-	log           *slog.Logger
+	// bcryptCost is the cost of password hashes. Default
+	// bcrypt.DefaultCost (10); tests use bcrypt.MinCost.
+	bcryptCost int
+	now        func() time.Time
+	log        *slog.Logger
 }
 
 // app is the whole program: the host app's pages and the MCP server, in one
@@ -76,7 +79,7 @@ func newApp(cfg config) (_ *app, err error) {
 			err = errors.Join(err, a.close(context.Background()))
 		}
 	}()
-	if a.users, err = newUsers(cfg.db); err != nil {
+	if a.users, err = newUsers(cfg.db, cfg.bcryptCost); err != nil {
 		return nil, err
 	}
 	// Audit: one hash-chained log in the same database, written in batches
@@ -87,8 +90,8 @@ func newApp(cfg config) (_ *app, err error) {
 	a.limiter = ratelimit.NewMemory(nil)
 	a.guard, err = mcpauth.New(cfg.db.keys, &mcpauth.Options{
 		Peppers:     cfg.peppers,
-		Users:       a.users,  // a deactivated user's keys stop at once (403)
-		Policy:      policy,   // per-tool scopes, default blocklist on
+		Users:       a.users,   // a deactivated user's keys stop at once (403)
+		Policy:      policy,    // per-tool scopes, default blocklist on
 		RateLimiter: a.limiter, // 100 requests a minute per key
 		Audit:       a.events,
 		// JSON-RPC errors with HTTP 200 for policy, rate-limit and outage

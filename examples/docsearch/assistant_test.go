@@ -286,7 +286,6 @@ func (e *testEnv) waitForEvent(userID string, ok func(audit.Event) bool) audit.E
 	}
 }
 
-
 // TestBlockedResources: the default blocklist is on, so secret-looking
 // resource URIs are refused whatever the key's scopes, before the resource
 // handler runs.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // testEnv is the whole app on a real database (a SQLite file, or its own
@@ -128,7 +129,7 @@ func newTestEnv(t testing.TB, backend string, opts *envOptions) *testEnv {
 	e.base = "http://" + ln.Addr().String()
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	a, err := newApp(config{db: db, baseURL: e.base, secret: secret, answerer: opts.answerer, now: e.clock.now,
+	a, err := newApp(config{db: db, baseURL: e.base, secret: secret, answerer: opts.answerer, now: e.clock.now, bcryptCost: bcrypt.MinCost,
 		log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	e.app = a

@@ -26,6 +26,8 @@ type user struct {
 // a deactivated user stop working at once.
 type users struct {
 	d *database
+	// cost is the bcrypt cost of new hashes.
+	cost int
 	// dummyHash is compared against when the email is unknown, so that a
 	// login for an unknown address takes as long as one with a wrong password.
 	dummyHash []byte
@@ -39,12 +41,17 @@ var errBadLogin = errors.New("wrong email or password")
 // errInactive is the answer to a correct password of a deactivated account.
 var errInactive = errors.New("this account is deactivated")
 
-func newUsers(d *database) (*users, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte("not a password anyone has"), bcrypt.DefaultCost)
+// newUsers returns the user store; cost is the bcrypt cost of new hashes
+// (bcrypt.DefaultCost, 10, if 0).
+func newUsers(d *database, cost int) (*users, error) {
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("not a password anyone has"), cost)
 	if err != nil {
 		return nil, err
 	}
-	return &users{d: d, dummyHash: h}, nil
+	return &users{d: d, cost: cost, dummyHash: h}, nil
 }
 
 // login returns the user whose email and password these are. Unknown email
@@ -95,7 +102,7 @@ func (u *users) UserActive(ctx context.Context, id string) (bool, error) {
 // upsert creates the user or, if the email exists, sets its name, password
 // and active flag.
 func (u *users) upsert(ctx context.Context, id, email, name, password string, active bool, now time.Time) error {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), u.cost)
 	if err != nil {
 		return err
 	}
