@@ -304,3 +304,39 @@ func TestBlockedResources(t *testing.T) {
 	}
 	assert.Equal(t, 0, e.app.mcp.runCount("docs://documents/{id}"), "the resource handler never ran")
 }
+
+// TestAssistantErrorsReachThePage: when the MCP server rate-limits the
+// assistant or cannot be reached, the page says so in a sentence, with no
+// internal error text or key.
+func TestAssistantErrorsReachThePage(t *testing.T) {
+	e := newTestEnv(t, "sqlite", nil)
+	ctx := context.Background()
+	alice := e.login("alice")
+	key, err := e.app.assistant.keys.get(ctx, "alice")
+	require.NoError(t, err)
+
+	// Spend the assistant key's budget (100 calls a minute) from outside.
+	cs := e.mustConnect(key.raw)
+	limited := false
+	for range 200 {
+		_, err := cs.CallTool(ctx, searchCall("revenue"))
+		var rpcErr *jsonrpc.Error
+		if errors.As(err, &rpcErr) && rpcErr.Code == rpcCodeRateLimited {
+			limited = true
+			break
+		}
+		require.NoError(t, err)
+	}
+	require.True(t, limited, "the rate limit was reached")
+	_, page := alice.postForm("/assistant", url.Values{"question": {"What were our Q3 revenue numbers?"}})
+	assert.Contains(t, page, "You have asked too many questions in a short time. Wait a minute and try again.")
+	assert.NotContains(t, page, key.raw)
+	assert.NotContains(t, page, `id="answer"`)
+
+	// The MCP server is down (an assistant of its own, so as not to
+	// change the running app's).
+	down := &assistant{keys: e.app.assistant.keys, mcpURL: "http://127.0.0.1:1/mcp", http: &http.Client{}, answerer: extractive{}, log: testLogger()}
+	_, err = down.ask(ctx, "alice", "What were our Q3 revenue numbers?")
+	require.Error(t, err)
+	assert.Equal(t, "The document server could not be reached. Try again later.", userMessage(err))
+}
