@@ -5,6 +5,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -72,7 +73,7 @@ func (p *pages) assistantAPI(w http.ResponseWriter, r *http.Request, u user) {
 	var req askRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := dec.Decode(&req); err != nil || strings.TrimSpace(req.Question) == "" {
 		w.WriteHeader(http.StatusBadRequest)
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request", "field": "question", "message": "the body must be {\"question\": \"...\"}"})
 		return
