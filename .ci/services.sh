@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (from Debian's packages, if missing) and starts the PostgreSQL and
 # Redis servers the tests use, on loopback, and prints the environment
-# variables that point the tests at them. Meant to be sourced:
+# variables that point the tests at them. Also installs Chromium, which the
+# browser test of examples/docsearch drives headless. Meant to be sourced:
 #
 #   source .ci/services.sh
 #
@@ -16,6 +17,7 @@ need_pkgs=()
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 [[ -n "$pg_bin" && -x "$pg_bin/initdb" ]] || need_pkgs+=(postgresql)
 command -v redis-server >/dev/null || need_pkgs+=(redis-server)
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need_pkgs+=(chromium)
 if ((${#need_pkgs[@]})); then
   echo "installing ${need_pkgs[*]} from Debian's packages" >&2
   export DEBIAN_FRONTEND=noninteractive
