@@ -147,6 +147,12 @@ func startFleet(t *testing.T, cfg fleetConfig) *fleet {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), envRole+"=instance", envName+"="+in.name, envPrefix+"="+f.prefix, envFeed+"="+cfg.feed,
 			envLimiter+"="+cfg.limiter, envBudget+"="+strconv.Itoa(cfg.budget), envFallback+"="+strconv.Itoa(cfg.fallbackN))
+		if !long() && cfg.fallbackN == 0 {
+			// The short form runs in the test suite, under -race on a loaded
+			// machine: give Redis calls time, so that only what is tested
+			// (changes, budgets) decides a status.
+			cmd.Env = append(cmd.Env, envLimiterTimeout+"=2s")
+		}
 		cmd.Stderr = in.stderr
 		in.stdin, err = cmd.StdinPipe()
 		require.NoError(t, err)
@@ -304,12 +310,23 @@ func TestFleetChangeToRefusal(t *testing.T) {
 				nr, ng = 3, 2 // each takes about a poll interval
 			}
 			rev := f.measureRevoke(nr)
-			grace := f.measureGraceEnd(ng, 300*time.Millisecond)
+			graceLen := 300 * time.Millisecond
+			if !long() {
+				graceLen = 2 * time.Second // a request inside the grace must arrive inside it, even under -race
+			}
+			grace := f.measureGraceEnd(ng, graceLen)
 			t.Logf("feed=%s revoke (from the Revoke call) %v", feed, rev)
 			t.Logf("feed=%s rotate grace end (from the end of the grace) %v", feed, grace)
 			bound, bmax := 100*time.Millisecond, 250*time.Millisecond
 			if feed == "none" {
 				bound, bmax = 1500*time.Millisecond, 2*time.Second // poll 1s + round trips
+			}
+			if !long() {
+				// The short form (in the test suite, under -race, on a
+				// shared machine) proves that every change is refused on
+				// every instance; the bounds are the long form's, measured
+				// on its own (docs/BENCHMARKS.md).
+				bound, bmax = 5*time.Second, 5*time.Second
 			}
 			assert.LessOrEqual(t, rev.pct(0.99), bound, "revoke p99")
 			assert.LessOrEqual(t, rev.pct(1), bmax, "revoke max")

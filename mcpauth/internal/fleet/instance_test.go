@@ -37,6 +37,8 @@ const (
 	envLimiter  = "MCPAUTH_FLEET_LIMITER_REDIS"
 	envBudget   = "MCPAUTH_FLEET_BUDGET" // burst of the per-key limit, per hour
 	envFallback = "MCPAUTH_FLEET_FALLBACK_INSTANCES"
+	// envLimiterTimeout overrides redislimit.Options.Timeout (default 100 ms).
+	envLimiterTimeout = "MCPAUTH_FLEET_LIMITER_TIMEOUT"
 )
 
 var pepper = apikey.Pepper{Version: 1, Secret: []byte("fleet harness pepper, not a secret")}
@@ -107,6 +109,9 @@ func runInstance() error {
 	rc := redis.NewClient(&redis.Options{Addr: os.Getenv(envLimiter), MaxRetries: 3, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond})
 	defer rc.Close()
 	lopts := &redislimit.Options{Prefix: prefix + "rl:", Logger: log, ProbeInterval: 200 * time.Millisecond}
+	if d, err := time.ParseDuration(os.Getenv(envLimiterTimeout)); err == nil {
+		lopts.Timeout = d
+	}
 	if n, _ := strconv.Atoi(os.Getenv(envFallback)); n > 0 {
 		lopts.OnUnavailable, lopts.Instances = redislimit.FallbackLocal, n
 	}

@@ -92,7 +92,11 @@ func TestFleetRedisOutage(t *testing.T) {
 	}
 	t.Logf("outage: admitted %d in all for a budget of %d; slowest request %v", total, budget, worst.Round(time.Millisecond))
 	assert.LessOrEqual(t, total, budget)
-	assert.Less(t, worst, 100*time.Millisecond+150*time.Millisecond, "at most the limiter's Timeout added (plus scheduling on 2 cores)")
+	if long() { // a latency bound is a measurement: the long form's, not the suite's under -race
+		assert.Less(t, worst, 100*time.Millisecond+150*time.Millisecond, "at most the limiter's Timeout added (plus scheduling on 2 cores)")
+	} else {
+		assert.Less(t, worst, 2*time.Second, "the limiter's Timeout bounds the wait: no request waits for go-redis's retries")
+	}
 	f.stop()
 	for _, in := range f.instances {
 		lines := strings.Count(in.stderr.String(), "rate limiter lost redis")
