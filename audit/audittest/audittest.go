@@ -75,6 +75,7 @@ func FullEvent(id string) audit.Event {
 		Attributes:      map[string]string{"tenant": "acme", "region": "eu"},
 		Instance:        "api-7f9c:4211",
 		Actor:           "cli:ops",
+		Credential:      "jwt",
 	}
 }
 

@@ -33,9 +33,10 @@
 // With Options.Chain each row stores prev_hash, the hash of the event before
 // it, and hash = SHA-256(prev_hash || canonical form), where the canonical
 // form covers the sequence number and every stored field (the event count
-// only on aggregated events, and instance and actor only on events that
-// carry one, in a second version of the form, so that chains written before
-// those columns existed verify unchanged). [Store.Verify]
+// only on aggregated events; instance and actor only on events that carry
+// one, in a second version of the form; the credential kind only on events
+// that carry one, in a third; so that chains written before those columns
+// existed verify unchanged). [Store.Verify]
 // recomputes the chain over a time range and returns a *ChainError for the
 // first link that does not hold: an edited row (hash mismatch), an edited
 // and re-hashed row (the next row's previous hash mismatch), a deleted row

@@ -26,12 +26,13 @@ const (
 
 // CSVHeader is the first line of a CSV export. time is RFC 3339 in UTC;
 // arguments and attributes are JSON; count is audit.Event.Count (0 for an
-// ordinary event); instance and actor are audit.Event.Instance and Actor.
+// ordinary event); instance, actor and credential are audit.Event.Instance,
+// Actor and Credential.
 var CSVHeader = []string{
 	"time", "id", "request_id", "user_id", "key_id", "outcome", "reason", "action",
 	"method", "tool", "resource_uri", "prompt", "rpc_id", "session_id", "protocol_version",
 	"status", "duration_ns", "client_ip", "user_agent", "arguments", "attributes", "count",
-	"instance", "actor",
+	"instance", "actor", "credential",
 }
 
 // Export writes every event matching f (newest first, starting at f.Cursor;
@@ -107,7 +108,7 @@ func csvRecord(e audit.Event) []string {
 		string(e.Outcome), e.Reason, string(e.Action), e.Method, e.Tool, e.ResourceURI,
 		e.Prompt, e.RPCID, e.SessionID, e.ProtocolVersion, strconv.Itoa(e.Status),
 		strconv.FormatInt(int64(e.Duration), 10), e.ClientIP, e.UserAgent,
-		string(e.Arguments), attrs, strconv.Itoa(count), e.Instance, e.Actor,
+		string(e.Arguments), attrs, strconv.Itoa(count), e.Instance, e.Actor, e.Credential,
 	}
 	for i, v := range rec {
 		if i == 15 || i == 16 || i == 21 || v == "" {

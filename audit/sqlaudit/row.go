@@ -27,6 +27,7 @@ type row struct {
 	count      int64  // Event.Count; 0 below 2
 	instance   string // Event.Instance
 	actor      string // Event.Actor
+	credential string // Event.Credential
 	prevHash   []byte
 	hash       []byte
 }
@@ -37,9 +38,9 @@ const nStr = 15
 // columns lists every column of the events table in row order.
 const columns = "seq, id, event_time, request_id, user_id, key_id, outcome, reason, action, method, tool, " +
 	"resource_uri, prompt, rpc_id, session_id, protocol_version, client_ip, user_agent, " +
-	"status, duration_ns, arguments, attributes, event_count, instance, actor, prev_hash, hash"
+	"status, duration_ns, arguments, attributes, event_count, instance, actor, credential, prev_hash, hash"
 
-const nColumns = 27
+const nColumns = 28
 
 // clean makes s storable as TEXT everywhere: valid UTF-8 without NUL
 // (PostgreSQL refuses both).
@@ -64,6 +65,7 @@ func toRow(e audit.Event, now func() time.Time) row {
 		durationNS: int64(e.Duration),
 		instance:   clean(e.Instance),
 		actor:      clean(e.Actor),
+		credential: clean(e.Credential),
 	}
 	if e.Count > 1 {
 		r.count = int64(e.Count)
@@ -112,6 +114,7 @@ func (r *row) event() audit.Event {
 		Duration:        time.Duration(r.durationNS),
 		Instance:        r.instance,
 		Actor:           r.actor,
+		Credential:      r.credential,
 	}
 	if r.count > 1 {
 		e.Count = int(r.count)
@@ -125,12 +128,14 @@ func (r *row) event() audit.Event {
 	return e
 }
 
-// canonicalVersion starts the canonical form of rows without an instance
-// or actor, canonicalVersion2 that of rows with one, so that a future format
-// can be told apart.
+// canonicalVersion starts the canonical form of rows without an instance,
+// actor or credential kind, canonicalVersion2 that of rows with an instance
+// or actor, canonicalVersion3 that of rows with a credential kind, so that
+// each format can be told apart.
 const (
 	canonicalVersion  = "mcpauth-audit-v1"
 	canonicalVersion2 = "mcpauth-audit-v2"
+	canonicalVersion3 = "mcpauth-audit-v3"
 )
 
 // computeHash returns SHA-256(prev || canonical form of r). A missing prev
@@ -150,18 +155,26 @@ const (
 // and actor as length-prefixed text. Rows written before those columns
 // existed have neither, so they keep hashing as version 1 and their chains
 // keep verifying; the version tag tells the two forms apart.
+//
+// Version 3, for rows with a credential kind (Event.Credential): version 2,
+// then the credential kind as length-prefixed text. Rows written before the
+// credential column existed have none and keep their version.
 func computeHash(prev []byte, r *row) []byte {
 	h := sha256.New()
 	var zero [sha256.Size]byte
 	if len(prev) == 0 {
 		prev = zero[:]
 	}
-	v2 := r.instance != "" || r.actor != ""
+	v3 := r.credential != ""
+	v2 := v3 || r.instance != "" || r.actor != ""
 	buf := make([]byte, 0, 512)
 	buf = append(buf, prev...)
-	if v2 {
+	switch {
+	case v3:
+		buf = append(buf, canonicalVersion3...)
+	case v2:
 		buf = append(buf, canonicalVersion2...)
-	} else {
+	default:
 		buf = append(buf, canonicalVersion...)
 	}
 	buf = binary.BigEndian.AppendUint64(buf, uint64(r.seq))
@@ -183,6 +196,9 @@ func computeHash(prev []byte, r *row) []byte {
 		buf = binary.BigEndian.AppendUint64(buf, uint64(r.count))
 		str(r.instance)
 		str(r.actor)
+		if v3 {
+			str(r.credential)
+		}
 	case r.count > 1:
 		buf = binary.BigEndian.AppendUint64(buf, uint64(r.count))
 	}
@@ -196,7 +212,7 @@ func (s *Store) appendArgs(args []any, r *row) []any {
 	for _, v := range r.strs {
 		args = append(args, v)
 	}
-	args = append(args, r.status, r.durationNS, nullString(r.arguments), nullString(r.attributes), r.count, r.instance, r.actor, nullBytes(r.prevHash), nullBytes(r.hash))
+	args = append(args, r.status, r.durationNS, nullString(r.arguments), nullString(r.attributes), r.count, r.instance, r.actor, r.credential, nullBytes(r.prevHash), nullBytes(r.hash))
 	return args
 }
 
@@ -223,7 +239,7 @@ func scanRow(sc interface{ Scan(...any) error }, r *row) error {
 	for i := range nStr {
 		dest = append(dest, &r.strs[i])
 	}
-	dest = append(dest, &r.status, &r.durationNS, &args, &attrs, &r.count, &r.instance, &r.actor, &r.prevHash, &r.hash)
+	dest = append(dest, &r.status, &r.durationNS, &args, &attrs, &r.count, &r.instance, &r.actor, &r.credential, &r.prevHash, &r.hash)
 	if err := sc.Scan(dest...); err != nil {
 		return err
 	}

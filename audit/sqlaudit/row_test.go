@@ -11,7 +11,7 @@ import (
 )
 
 // TestCanonicalHashOfOrdinaryEventsUnchanged pins the chain hashes of an
-// ordinary event (Count below 2, no Instance or Actor) to the values
+// ordinary event (Count below 2, no Instance, Actor or Credential) to the values
 // computed before the event_count, instance and actor columns existed:
 // chains written by older versions must keep verifying. An aggregated
 // event's count, the instance and the actor are covered by its hash.
@@ -20,7 +20,7 @@ func TestCanonicalHashOfOrdinaryEventsUnchanged(t *testing.T) {
 	const second = "f748b12aef6c917a82ba45fa069c1e1696c532c1282a70f061f028585f1eae37"
 	for _, count := range []int{0, 1, -5} {
 		e := audittest.FullEvent("golden1")
-		e.Count, e.Instance, e.Actor = count, "", ""
+		e.Count, e.Instance, e.Actor, e.Credential = count, "", "", ""
 		r := toRow(e, time.Now)
 		r.seq = 42
 		h := computeHash(nil, &r)
@@ -30,7 +30,7 @@ func TestCanonicalHashOfOrdinaryEventsUnchanged(t *testing.T) {
 	hashes := map[string]int{}
 	for _, count := range []int{0, 2, 3, 279620} {
 		e := audittest.FullEvent("golden1")
-		e.Count = count
+		e.Count, e.Credential = count, ""
 		r := toRow(e, time.Now)
 		r.seq = 42
 		hashes[hex.EncodeToString(computeHash(nil, &r))] = count
@@ -53,10 +53,29 @@ func TestCanonicalHashOfOrdinaryEventsUnchanged(t *testing.T) {
 		{"count and instance", 2, "a:1", ""},
 	} {
 		e := audittest.FullEvent("golden1")
-		e.Count, e.Instance, e.Actor = c.count, c.instance, c.actor
+		e.Count, e.Instance, e.Actor, e.Credential = c.count, c.instance, c.actor, ""
 		r := toRow(e, time.Now)
 		r.seq = 42
 		v2[hex.EncodeToString(computeHash(nil, &r))] = c.name
 	}
 	assert.Len(t, v2, 6, "every instance and actor hashes differently: %v", v2)
+
+	// Version 3: the credential kind is hashed too, only when set, and
+	// cannot be traded with the actor unnoticed.
+	v3 := map[string]string{}
+	for _, c := range []struct{ name, actor, credential string }{
+		{"none", "", ""},
+		{"credential", "", "jwt"},
+		{"other credential", "", "api_key"},
+		{"as actor", "jwt", ""},
+		{"both", "jwt", "jwt"},
+	} {
+		e := audittest.FullEvent("golden1")
+		e.Actor, e.Credential = c.actor, c.credential
+		r := toRow(e, time.Now)
+		r.seq = 42
+		v3[hex.EncodeToString(computeHash(nil, &r))] = c.name
+		assert.Equal(t, c.credential, r.event().Credential, "round trip")
+	}
+	assert.Len(t, v3, 5, "every credential kind hashes differently: %v", v3)
 }

@@ -80,7 +80,7 @@ func TestMigrate(t *testing.T) {
 			require.NoError(t, s.Migrate(context.Background()))
 			var n int
 			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+s.MigrationsTable()+" WHERE component = 'audit'").Scan(&n))
-			assert.Equal(t, 3, n)
+			assert.Equal(t, 4, n)
 
 			// The key store shares the migrations table under its own component.
 			ks, err := sqlstore.New(db, &sqlstore.Options{TablePrefix: prefix, Dialect: b.dialect})
@@ -92,7 +92,7 @@ func TestMigrate(t *testing.T) {
 			require.NoError(t, ks.Migrate(context.Background()))
 			require.NoError(t, s.Migrate(context.Background()))
 			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+s.MigrationsTable()+" WHERE component = 'audit'").Scan(&n))
-			assert.Equal(t, 3, n, "the key store's rows are not ours")
+			assert.Equal(t, 4, n, "the key store's rows are not ours")
 			require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM "+s.MigrationsTable()+" WHERE component = 'keys'").Scan(&n))
 			assert.Positive(t, n)
 
