@@ -50,7 +50,7 @@ func (g *Guard) limit(w http.ResponseWriter, r *http.Request, x *exchange) error
 			slog.String("key_id", x.entry.principal.KeyID), slog.String("error", err.Error()))
 		return fmt.Errorf("%w: rate limiter", ErrUnavailable)
 	}
-	ratelimit.SetHeaders(w.Header(), d, g.opts.LegacyRateLimitHeaders)
+	x.out.rate.Set(w.Header(), d, g.opts.LegacyRateLimitHeaders)
 	if d.Allowed {
 		return nil
 	}

@@ -57,7 +57,7 @@ func (g *Guard) authenticate(r *http.Request, f *facts) (*cacheEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := g.opts.Now()
+	now := f.arrival(g.opts.Now)
 	e, err := g.verifierFor(raw).verify(r.Context(), raw, now)
 	if err != nil {
 		return e, err
