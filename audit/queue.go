@@ -21,17 +21,17 @@ import (
 // that find the queue full (Blocking, Strict) are queued in arrival order
 // as slots free up.
 type queue struct {
-	mu       sync.Mutex
-	slots    []byte
-	size     int // capacity, in events
-	head, n  int // the oldest queued slot; the number queued (taken ones included until released)
-	taken    int // slots from head handed to the writer, not yet released
-	boxed    map[int]item
-	boxPeak  int // the most boxed events since boxed was made
-	strict   int // Strict events queued
-	want     int // wake the writer once n reaches want; 0: it does not wait
-	wake     chan struct{}
-	waiters  []*waiter // producers waiting for a slot, oldest first
+	mu      sync.Mutex
+	slots   []byte
+	size    int // capacity, in events
+	head, n int // the oldest queued slot; the number queued (taken ones included until released)
+	taken   int // slots from head handed to the writer, not yet released
+	boxed   map[int]item
+	boxPeak int // the most boxed events since boxed was made
+	strict  int // Strict events queued
+	want    int // wake the writer once n reaches want; 0: it does not wait
+	wake    chan struct{}
+	waiters []*waiter // producers waiting for a slot, oldest first
 }
 
 // waiter is a producer waiting for a slot: release queues its item for it,
