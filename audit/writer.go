@@ -62,14 +62,17 @@ type WriterOptions struct {
 	Mode Mode
 	// QueueSize bounds the number of events waiting to be written. In
 	// BestEffort mode it is what a sink outage can absorb before events are
-	// dropped. Default 10,000.
+	// dropped. Default 10,000. The queue is QueueSize slots of 512 bytes
+	// allocated up front (5 MiB by default), which the garbage collector
+	// does not scan: events are copied into them (see Writer.Record).
 	QueueSize int
 	// BatchSize is the largest batch handed to the sink. Default 500.
 	BatchSize int
 	// FlushInterval is the longest an event waits for its batch to fill
-	// before the batch is written anyway. In Strict mode batches are
-	// written as soon as the queue is momentarily empty, so a request waits
-	// for one write, not for the interval. Default 200ms.
+	// before the batch is written anyway; the writer goroutine is woken only
+	// for the first event of a batch and when the batch is full. In Strict
+	// mode batches are written as soon as a Strict event is queued, so a
+	// request waits for one write, not for the interval. Default 200ms.
 	FlushInterval time.Duration
 	// WriteTimeout bounds each call to the sink. Default 10s.
 	WriteTimeout time.Duration

@@ -93,7 +93,8 @@ func runServer(kind string, stateful bool, auditTo, dsn string, ballastMiB int) 
 
 // protect puts server behind mcpauth as a production deployment would:
 // API key (memory store; the warm path never reads it), a per-tool policy,
-// the in-memory rate limiter, hash-chained SQL audit through a Writer.
+// the in-memory rate limiter, hash-chained SQL audit through a Writer in
+// Blocking mode (no event lost: a slow database slows the server down).
 func protect(server *mcp.Server, stateful bool, auditTo, dsn string) (http.Handler, string, func(context.Context) error, error) {
 	ctx := context.Background()
 	policy, err := scope.NewPolicy(scope.PolicyConfig{Tools: []scope.Rule{{Match: "echo", Scopes: []string{"tools:echo"}}}})
@@ -150,7 +151,7 @@ func protect(server *mcp.Server, stateful bool, auditTo, dsn string) (http.Handl
 	}
 	var w *audit.Writer
 	if sink != nil {
-		if w, err = audit.NewWriter(sink, &audit.WriterOptions{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}); err != nil {
+		if w, err = audit.NewWriter(sink, &audit.WriterOptions{Mode: audit.Blocking, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}); err != nil {
 			return nil, "", nil, err
 		}
 		opts.Audit = w
