@@ -168,8 +168,8 @@ func TestRequestIDHeaderSpelling(t *testing.T) {
 // allowed tools/call through auth, policy, in-memory rate limit and audit
 // allocates at most 6 times (the Writer's goroutine included).
 func TestFullStackAllocations(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation count")
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation count (not under -race)")
 	}
 	policy, err := scope.NewPolicy(scope.PolicyConfig{Tools: []scope.Rule{{Match: "search_documents", Scopes: []string{"read"}}}})
 	require.NoError(t, err)
