@@ -25,9 +25,11 @@
 //
 // # Delivery modes
 //
-// A [Writer] sits between the request path and a sink: Record queues the
-// event and a single goroutine writes batches (by size and by time). The
-// operator picks a [Mode]:
+// A [Writer] sits between the request path and a sink: Record copies the
+// event into a queue of fixed-size, pointer-free slots (which the garbage
+// collector does not scan, however large the queue) and a single goroutine,
+// woken once per batch rather than once per event, writes batches (by size
+// and by time). The operator picks a [Mode]:
 //
 //   - BestEffort (default): Record never blocks; when the queue is full, or
 //     the event's caller (key, else user, else client address) already

@@ -34,12 +34,23 @@ func init() {
 // process. It costs one atomic add and one 24-byte allocation; it is not a
 // secret and must not be used as one. Safe for concurrent use.
 func NewEventID() string {
+	var b [EventIDLen]byte
+	return string(AppendEventID(b[:0]))
+}
+
+// EventIDLen is the length of the IDs NewEventID returns.
+const EventIDLen = 20
+
+// AppendEventID appends a new event ID (see NewEventID) to b, for callers
+// that keep it in memory of their own: it does not allocate when b has
+// EventIDLen bytes of room.
+func AppendEventID(b []byte) []byte {
 	n := idCounter.Add(1)
-	var b [20]byte
-	copy(b[:10], idPrefix[:])
-	for i := 19; i >= 10; i-- {
-		b[i] = idAlphabet[n&31]
+	var id [EventIDLen]byte
+	copy(id[:10], idPrefix[:])
+	for i := EventIDLen - 1; i >= 10; i-- {
+		id[i] = idAlphabet[n&31]
 		n >>= 5
 	}
-	return string(b[:])
+	return append(b, id[:]...)
 }

@@ -41,30 +41,20 @@ func (s *shares) slots(e *Event) (i, j uint32) {
 	return uint32(h) % shareSlots, uint32(h>>32) % shareSlots
 }
 
-// enqueue sends it on q unless the queue is full or it.ev's caller already
-// has as many events queued as there are free slots. It returns lossNone
-// when the event was queued, else why it was dropped.
-func (s *shares) enqueue(q chan item, it item) lossReason {
-	i, j := s.slots(&it.ev)
-	free := cap(q) - len(q)
-	if free == 0 {
-		return lossQueueFull
-	}
+// admit counts e's caller in, unless the caller already has as many
+// events queued as there are free slots (free, at least 1). It returns
+// lossNone when the event may be queued, else why it is dropped. The
+// caller holds the queue's lock, so free cannot shrink before the push.
+func (s *shares) admit(free int, e *Event) lossReason {
+	i, j := s.slots(e)
 	if int(min(s.a[i].Load(), s.b[j].Load())) >= free {
 		return lossCallerShare
 	}
-	// Counted before the send, so that the writer goroutine, which
+	// Counted before the push, so that the writer goroutine, which
 	// uncounts what it takes, never goes below zero.
 	s.a[i].Add(1)
 	s.b[j].Add(1)
-	select {
-	case q <- it:
-		return lossNone
-	default:
-		s.a[i].Add(-1)
-		s.b[j].Add(-1)
-		return lossQueueFull
-	}
+	return lossNone
 }
 
 // taken uncounts the events of batch, which the writer goroutine has taken

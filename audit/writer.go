@@ -62,14 +62,17 @@ type WriterOptions struct {
 	Mode Mode
 	// QueueSize bounds the number of events waiting to be written. In
 	// BestEffort mode it is what a sink outage can absorb before events are
-	// dropped. Default 10,000.
+	// dropped. Default 10,000. The queue is QueueSize slots of 512 bytes
+	// allocated up front (5 MiB by default), which the garbage collector
+	// does not scan: events are copied into them (see Writer.Record).
 	QueueSize int
 	// BatchSize is the largest batch handed to the sink. Default 500.
 	BatchSize int
 	// FlushInterval is the longest an event waits for its batch to fill
-	// before the batch is written anyway. In Strict mode batches are
-	// written as soon as the queue is momentarily empty, so a request waits
-	// for one write, not for the interval. Default 200ms.
+	// before the batch is written anyway; the writer goroutine is woken only
+	// for the first event of a batch and when the batch is full. In Strict
+	// mode batches are written as soon as a Strict event is queued, so a
+	// request waits for one write, not for the interval. Default 200ms.
 	FlushInterval time.Duration
 	// WriteTimeout bounds each call to the sink. Default 10s.
 	WriteTimeout time.Duration
@@ -171,7 +174,7 @@ type item struct {
 type Writer struct {
 	sink   Sink
 	opts   WriterOptions
-	queue  chan item
+	q      *queue
 	flushq chan chan struct{}
 
 	mu        sync.RWMutex // write-locked only by Close
@@ -247,7 +250,7 @@ func NewWriter(sink Sink, opts *WriterOptions) (*Writer, error) {
 	w := &Writer{
 		sink:    sink,
 		opts:    o,
-		queue:   make(chan item, o.QueueSize),
+		q:       newQueue(o.QueueSize),
 		flushq:  make(chan chan struct{}),
 		closing: make(chan struct{}),
 		stop:    make(chan struct{}),
@@ -267,11 +270,12 @@ func (w *Writer) Mode() Mode { return w.opts.Mode }
 
 // Record queues e according to the Writer's Mode; see Mode for what it
 // waits for and returns. In BestEffort mode it never blocks and costs one
-// hash of the caller, four atomic adds and one channel send, without
-// allocating.
+// hash of the caller, four atomic adds and a copy of e's fields into the
+// queue, without allocating.
 //
-// The Writer holds on to e until it is written, including the memory that
-// e.Arguments and e.Attributes refer to: do not modify them after Record.
+// The Writer copies e's text into its queue; it holds on to e itself only
+// for Strict events and events with Attributes (or more text than a queue
+// slot holds): do not modify e.Arguments or e.Attributes after Record.
 // A batch that is retried after a failure the sink could not report
 // precisely (a lost commit acknowledgement) may be written twice; event IDs
 // tell the copies apart.
@@ -285,17 +289,24 @@ func (w *Writer) Record(ctx context.Context, e Event) error {
 		w.rejected.Add(1)
 		return ErrClosed
 	}
-	switch w.opts.Mode {
-	case BestEffort:
+	it := item{ev: e}
+	q := w.q
+	if w.opts.Mode == BestEffort {
 		r := lossNone
-		if w.shares != nil {
-			r = w.shares.enqueue(w.queue, item{ev: e})
-		} else {
-			select {
-			case w.queue <- item{ev: e}:
-			default:
-				r = lossQueueFull
-			}
+		q.mu.Lock()
+		switch free := q.free(); {
+		case free == 0:
+			r = lossQueueFull
+		case w.shares != nil:
+			r = w.shares.admit(free, &it.ev)
+		}
+		wake := false
+		if r == lossNone {
+			wake = q.push(&it)
+		}
+		q.mu.Unlock()
+		if wake {
+			q.signal()
 		}
 		if r != lossNone {
 			// Counted before RUnlock, so that Close's last line has it.
@@ -304,49 +315,72 @@ func (w *Writer) Record(ctx context.Context, e Event) error {
 		}
 		w.mu.RUnlock()
 		return nil
-	case Blocking:
-		select {
-		case w.queue <- item{ev: e}:
-			w.mu.RUnlock()
-			return nil
-		default:
-		}
-		select {
-		case w.queue <- item{ev: e}:
-			w.mu.RUnlock()
-			return nil
-		case <-ctx.Done():
-			w.mu.RUnlock()
-			w.rejected.Add(1)
-			return ctx.Err()
-		case <-w.closing:
-			w.mu.RUnlock()
-			w.rejected.Add(1)
-			return ErrClosed
-		}
-	default: // Strict
-		done := w.donePool.Get().(chan error)
-		select {
-		case w.queue <- item{ev: e, done: done}:
-			w.mu.RUnlock()
-		case <-ctx.Done():
-			w.mu.RUnlock()
+	}
+	var done chan error
+	if w.opts.Mode == Strict {
+		done = w.donePool.Get().(chan error)
+		it.done = done
+	}
+	if err := w.enqueueWaiting(ctx, &it); err != nil {
+		w.mu.RUnlock()
+		if done != nil {
 			w.donePool.Put(done)
-			w.rejected.Add(1)
-			return ctx.Err()
-		case <-w.closing:
-			w.mu.RUnlock()
-			w.donePool.Put(done)
-			w.rejected.Add(1)
-			return ErrClosed
 		}
-		// Once queued the event will be written or given up, and the
-		// result sent on done; waiting for it is how Strict keeps its
-		// promise, so the request's context does not cut it short.
-		err := <-done
-		w.donePool.Put(done)
+		w.rejected.Add(1)
 		return err
 	}
+	w.mu.RUnlock()
+	if done == nil {
+		return nil
+	}
+	// Once queued the event will be written or given up, and the result
+	// sent on done; waiting for it is how Strict keeps its promise, so the
+	// request's context does not cut it short.
+	err := <-done
+	w.donePool.Put(done)
+	return err
+}
+
+// enqueueWaiting queues it, waiting in arrival order for a free slot, until
+// ctx ends or the Writer closes (Blocking, Strict). A full queue costs the
+// waiting producer one allocation.
+func (w *Writer) enqueueWaiting(ctx context.Context, it *item) error {
+	q := w.q
+	q.mu.Lock()
+	if q.free() > 0 && len(q.waiters) == 0 {
+		wake := q.push(it)
+		q.mu.Unlock()
+		if wake {
+			q.signal()
+		}
+		return nil
+	}
+	wt := &waiter{it: *it, queued: make(chan struct{})}
+	q.waiters = append(q.waiters, wt)
+	q.mu.Unlock()
+	var err error
+	select {
+	case <-wt.queued:
+		return nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-w.closing:
+		err = ErrClosed
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	select {
+	case <-wt.queued: // queued just as ctx ended: it will be written
+		return nil
+	default:
+	}
+	for i, c := range q.waiters {
+		if c == wt {
+			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+			break
+		}
+	}
+	return err
 }
 
 // Flush waits until every event queued before the call has been written or
@@ -408,11 +442,14 @@ func (w *Writer) Stats() Stats {
 		Rejected:           w.rejected.Load(),
 		Retries:            w.retries.Load(),
 		Batches:            w.batches.Load(),
-		Queued:             len(w.queue) + int(w.pending.Load()),
+		Queued:             w.q.queued() + int(w.pending.Load()),
 	}
 }
 
-// run is the writer goroutine.
+// run is the writer goroutine. It sleeps until the queue holds a full
+// batch (or a Strict event), the FlushInterval after the first event of a
+// batch has passed, a Flush or Close: producers wake it at most twice per
+// batch (see queue).
 func (w *Writer) run() {
 	defer close(w.done)
 	batch := make([]item, 0, w.opts.BatchSize)
@@ -426,13 +463,18 @@ func (w *Writer) run() {
 	lossTimer.Stop()
 	lossTimerOn := false
 
-	flush := func() {
-		if timerOn {
-			timer.Stop()
-			timerOn = false
-		}
+	// writeBatch takes up to a batch from the queue and writes it; it
+	// reports whether there was anything to write.
+	writeBatch := func() bool {
+		batch = w.q.take(batch[:0], w.opts.BatchSize)
 		if len(batch) == 0 {
-			return
+			w.q.release()
+			return false
+		}
+		w.pending.Add(int64(len(batch)))
+		w.q.release()
+		if w.shares != nil {
+			w.shares.taken(batch)
 		}
 		events = events[:0]
 		for _, it := range batch {
@@ -440,57 +482,33 @@ func (w *Writer) run() {
 		}
 		w.write(batch, events)
 		clear(batch)
-		batch = batch[:0]
-	}
-	// add appends it and, without waiting, whatever else is queued, up to
-	// a full batch; it reports whether the batch should be written now.
-	add := func(it item) bool {
-		from := len(batch)
-		w.pending.Add(1)
-		batch = append(batch, it)
-		strict := it.done != nil
-		for len(batch) < w.opts.BatchSize {
-			select {
-			case it := <-w.queue:
-				w.pending.Add(1)
-				batch = append(batch, it)
-				strict = strict || it.done != nil
-				continue
-			default:
-			}
-			break
-		}
-		if w.shares != nil {
-			w.shares.taken(batch[from:])
-		}
-		return len(batch) >= w.opts.BatchSize || strict
+		clear(events)
+		return true
 	}
 	drain := func() {
-		for {
-			select {
-			case it := <-w.queue:
-				if add(it) || len(batch) >= w.opts.BatchSize {
-					flush()
-				}
-			default:
-				flush()
-				return
-			}
+		for writeBatch() {
 		}
 	}
 
 	for {
+		ready, queued := w.q.ready(w.opts.BatchSize)
+		if ready {
+			writeBatch()
+			continue
+		}
+		switch {
+		case queued > 0 && !timerOn:
+			timer.Reset(w.opts.FlushInterval)
+			timerOn = true
+		case queued == 0 && timerOn:
+			timer.Stop()
+			timerOn = false
+		}
 		select {
-		case it := <-w.queue:
-			if add(it) {
-				flush()
-			} else if !timerOn {
-				timer.Reset(w.opts.FlushInterval)
-				timerOn = true
-			}
+		case <-w.q.wake:
 		case <-timer.C:
 			timerOn = false
-			flush()
+			writeBatch()
 		case ack := <-w.flushq:
 			drain()
 			close(ack)
@@ -507,7 +525,7 @@ func (w *Writer) run() {
 			}
 		case <-w.stop:
 			// Close holds the write lock while closing stop, so no
-			// Record is between its closed check and its send: the
+			// Record is between its closed check and its enqueue: the
 			// queue holds everything there will ever be, and every
 			// drop is counted.
 			drain()

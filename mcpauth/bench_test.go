@@ -28,7 +28,7 @@ func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(int)             {}
 
-func benchGuard(b *testing.B, s store.KeyStore, opts *mcpauth.Options) (*mcpauth.Guard, string) {
+func benchGuard(b testing.TB, s store.KeyStore, opts *mcpauth.Options) (*mcpauth.Guard, string) {
 	b.Helper()
 	if opts == nil {
 		opts = &mcpauth.Options{}

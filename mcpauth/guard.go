@@ -337,6 +337,8 @@ func New(keys store.KeyLookup, opts *Options) (*Guard, error) {
 	if o.RequestIDHeader == "" {
 		o.RequestIDHeader = "X-Request-Id"
 	}
+	o.RequestIDHeader = http.CanonicalHeaderKey(o.RequestIDHeader) // the response header map's key
+
 	o.AuditRedact = slices.Clone(o.AuditRedact)
 	o.RatePolicy = o.RatePolicy.Clone() // the caller's maps may change after New
 	if o.RateLimiter != nil && o.RatePolicy == nil {

@@ -33,11 +33,14 @@ func (g *Guard) inspect(r *http.Request, x *exchange, limit int64) error {
 	x.body = b
 	if r.ContentLength > limit {
 		// Too large to read: only the start, to answer with its id.
-		_, _ = b.buf.ReadFrom(io.LimitReader(r.Body, min(limit, unauthenticatedPeekBytes)))
+		x.lr = io.LimitedReader{R: r.Body, N: min(limit, unauthenticatedPeekBytes)}
+		_, _ = b.buf.ReadFrom(&x.lr)
 		_ = r.Body.Close()
 		return tooLarge(x, b.buf.Bytes())
 	}
-	n, err := b.buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	x.lr = io.LimitedReader{R: r.Body, N: limit + 1}
+	n, err := b.buf.ReadFrom(&x.lr)
+	x.lr = io.LimitedReader{}
 	_ = r.Body.Close()
 	if err != nil {
 		return ErrParse

@@ -22,7 +22,7 @@ import (
 // ErrUnavailable if an event cannot be recorded.
 func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wait bool) error {
 	ev := audit.Event{
-		Time:            x.start,
+		Time:            x.now,
 		RequestID:       x.requestID,
 		Outcome:         outcomeOf(cause),
 		Reason:          reasonOf(cause),
@@ -33,11 +33,17 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 		Instance:        g.opts.Instance,
 		Credential:      string(x.kind),
 	}
+	if x.idMade {
+		// Made by audit's generator for this request: unique, so it is
+		// also the ID of the request's first event (the Writer makes the
+		// others'). Only once: a Strict refusal records again.
+		ev.ID, x.idMade = x.requestID, false
+	}
 	if !wait {
-		ev.Duration = g.opts.Now().Sub(x.start)
+		ev.Duration = g.opts.Now().Sub(x.now)
 	}
 	if ip := x.clientIP(r, g.trusted); ip.IsValid() {
-		ev.ClientIP = ip.String()
+		ev.ClientIP = x.out.formatIP(ip)
 	}
 	if x.entry != nil {
 		ev.KeyID, ev.UserID = x.entry.principal.KeyID, x.entry.principal.UserID
@@ -45,7 +51,7 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 			ev.Action = audit.ActionExpiredKeyUsed
 		}
 	}
-	ctx := context.WithoutCancel(r.Context())
+	ctx := x.out.detach(r.Context())
 	if len(x.msgs) == 0 {
 		ev.Method = r.Method
 		return g.emit(ctx, ev, wait)
@@ -61,7 +67,7 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 				}
 			}
 		}
-		g.describe(&ev, m)
+		g.describe(&ev, m, x.out)
 		return g.emit(ctx, ev, wait)
 	}
 	n := len(x.msgs)
@@ -71,7 +77,10 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 	for i := range x.msgs[:n] {
 		m := &x.msgs[i]
 		e := ev
-		g.describe(&e, m)
+		if i > 0 {
+			e.ID = "" // the first event's
+		}
+		g.describe(&e, m, x.out)
 		if g.opts.AuditArguments {
 			if args := m.Arguments; len(args) > 0 { // exactly the bytes the handler gets
 				e.Arguments = audit.RedactArguments(args, g.opts.AuditRedact)
@@ -83,6 +92,7 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 	}
 	if rest := x.msgs[n:]; len(rest) > 0 {
 		e := ev
+		e.ID = "" // the first event's
 		e.Method, e.Count = aggregateMethod(rest), len(rest)
 		return g.emit(ctx, e, wait)
 	}
@@ -109,7 +119,7 @@ func aggregateMethod(msgs []rpcpeek.Message) string {
 // describe fills an event's MCP fields from a message. The message's
 // strings alias the pooled request body, so every one is copied: events
 // outlive the request.
-func (g *Guard) describe(e *audit.Event, m *rpcpeek.Message) {
+func (g *Guard) describe(e *audit.Event, m *rpcpeek.Message, o *outliving) {
 	e.Method = internMethod(m.Method)
 	if m.Kind == rpcpeek.Response {
 		e.Method = "response"
@@ -122,7 +132,7 @@ func (g *Guard) describe(e *audit.Event, m *rpcpeek.Message) {
 	}
 	switch m.Method {
 	case scope.MethodToolsCall:
-		e.Tool = strings.Clone(m.Name)
+		e.Tool = o.cloneTool(m.Name)
 	case scope.MethodPromptsGet:
 		e.Prompt = strings.Clone(m.Name)
 	case scope.MethodResourcesRead, scope.MethodResourcesSubscribe, scope.MethodResourcesUnsubscribe:

@@ -8,13 +8,13 @@ package mcpauth
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
-	"github.com/mcpauth/mcpauth/mcpauth/internal/reqid"
 	"github.com/mcpauth/mcpauth/mcpauth/internal/rpcpeek"
 	"github.com/mcpauth/mcpauth/scope"
 )
@@ -38,13 +38,15 @@ func (g *Guard) Require(next http.Handler) http.Handler {
 // exchange is one request's state through the middleware.
 type exchange struct {
 	facts
-	start     time.Time
+	out       *outliving
 	requestID string
+	idMade    bool // requestID was made here, not the client's
 	entry     *cacheEntry
 	msgs      []rpcpeek.Message
 	batch     bool
 	buf       [4]rpcpeek.Message
 	body      *bodyBuffer
+	lr        io.LimitedReader // reads the body in inspect
 }
 
 // facts are what several steps need to know of a request, found once.
@@ -52,6 +54,15 @@ type facts struct {
 	ip      netip.Addr // the client address (TrustedProxies applied)
 	ipKnown bool
 	kind    accesstoken.Kind // the credential's kind, by its shape; "" if none
+	now     time.Time        // when the request arrived: the clock is read once
+}
+
+// arrival returns the time the request arrived, reading clock on first use.
+func (f *facts) arrival(clock func() time.Time) time.Time {
+	if f.now.IsZero() {
+		f.now = clock()
+	}
+	return f.now
 }
 
 // clientIP returns the request's client address, computed on first use.
@@ -68,11 +79,9 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	x := exchanges.Get().(*exchange)
 	defer g.release(x)
 	auditing := g.opts.Audit != nil
-	if auditing {
-		x.start = g.opts.Now()
-	}
-	x.requestID = reqid.From(r, g.opts.RequestIDHeader)
-	w.Header().Set(g.opts.RequestIDHeader, x.requestID)
+	x.arrival(g.opts.Now)
+	x.out = newOutliving()
+	x.requestID, x.idMade = x.out.setRequestID(w, r, g.opts.RequestIDHeader)
 
 	e, err := g.authenticate(r, &x.facts)
 	x.entry = e
@@ -109,7 +118,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		}
 	}
 
-	r = r.WithContext(withEntry(r.Context(), x.entry))
+	r = r.WithContext(x.out.withEntry(r.Context(), x.entry))
 	if !auditing || g.strict {
 		next.ServeHTTP(w, r)
 		return

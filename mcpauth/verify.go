@@ -69,7 +69,7 @@ func (g *Guard) authenticate(r *http.Request, f *facts) (*cacheEntry, error) {
 		return nil, err
 	}
 	f.kind = g.kindOf(raw)
-	now := g.opts.Now()
+	now := f.arrival(g.opts.Now)
 	e, err := g.verifierFor(f.kind).verify(r.Context(), raw, now)
 	if err != nil {
 		return e, err

@@ -10,8 +10,8 @@
 // per-key overrides give keys different budgets; when a key's limit changes
 // the new one applies at once and units already spent carry over.
 //
-// [NewMemory] is the in-process limiter, on golang.org/x/time/rate: a
-// sharded map of token buckets, no allocation per decision for a known key,
+// [NewMemory] is the in-process limiter: a sharded, pointer-free table of
+// token buckets (x/time/rate's arithmetic), no allocation per decision,
 // idle full buckets dropped by a background sweeper (so memory follows the
 // number of recently active keys, not the number ever seen), and time read
 // under the shard lock so that concurrent callers can never make a bucket

@@ -2,10 +2,13 @@ package ratelimit_test
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/ratelimit"
 )
@@ -91,4 +94,42 @@ func TestSetHeaders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Many policies (more than the cache of RateLimit-Policy values holds) each
+// get their own value, however they share its slots.
+func TestSetHeadersManyPolicies(t *testing.T) {
+	for round := range 2 {
+		for i := range 300 {
+			name := "p" + strconv.Itoa(i)
+			d := ratelimit.Decision{Allowed: true, Limit: i + 1, Remaining: i, Window: time.Duration(1+i%3) * time.Minute, Policy: name}
+			h := http.Header{}
+			ratelimit.SetHeaders(h, d, false)
+			want := `"` + name + `";q=` + strconv.Itoa(i+1) + `;w=` + strconv.Itoa(60*(1+i%3))
+			require.Equal(t, want, h.Get("RateLimit-Policy"), "round %d", round)
+			require.Equal(t, `"`+name+`";r=`+strconv.Itoa(i)+`;t=0`, h.Get("RateLimit"))
+		}
+	}
+}
+
+// With its HeaderValues in memory of the caller's, writing the headers of
+// a known policy allocates nothing; SetHeaders allocates only its
+// HeaderValues. Long policy names still work.
+func TestHeaderValuesAllocations(t *testing.T) {
+	d := ratelimit.Decision{Allowed: true, Limit: 100, Remaining: 42, Window: time.Minute, ResetAfter: 18 * time.Second, Policy: "default"}
+	h := http.Header{}
+	var hv ratelimit.HeaderValues
+	hv.Set(h, d, false) // fills the policy cache
+	allocs := testing.AllocsPerRun(100, func() { hv.Set(h, d, false) })
+	assert.Zero(t, allocs)
+	allocs = testing.AllocsPerRun(100, func() { ratelimit.SetHeaders(h, d, false) })
+	assert.Equal(t, 1.0, allocs)
+	assert.Equal(t, []string{`"default";r=42;t=18`}, h[ratelimit.HeaderRateLimit])
+
+	long := strings.Repeat("n", 200)
+	d.Policy = long
+	hv = ratelimit.HeaderValues{}
+	hv.Set(h, d, false)
+	assert.Equal(t, `"`+long+`";r=42;t=18`, h.Get("RateLimit"))
+	assert.Equal(t, `"`+long+`";q=100;w=60`, h.Get("RateLimit-Policy"))
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package mcpauth_test
+
+const raceEnabled = false
