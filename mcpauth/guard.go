@@ -246,6 +246,12 @@ type Options struct {
 	// and challenges without resource_metadata (some clients ignore a
 	// configured header once metadata is advertised).
 	OAuth accesstoken.Verifier
+
+	// Metrics, if set, is told of every request's outcome, cache and key
+	// store lookups, policy and rate-limit decisions (see Metrics; module
+	// github.com/mcpauth/mcpauth/mcpauth/otelmetrics implements it with
+	// OpenTelemetry). Default nil: nothing is measured, at no cost.
+	Metrics Metrics
 }
 
 // Guard authenticates requests with API keys. Create it with New; it is

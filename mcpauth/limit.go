@@ -41,6 +41,7 @@ func (g *Guard) limit(w http.ResponseWriter, r *http.Request, x *exchange) error
 		})
 	}
 	if b := lim.EffectiveBurst(); cost > b {
+		g.observeLimit(false)
 		return &RateLimitError{ID: firstID(x), RetryAfter: lim.Per, Policy: lim.Name, Cost: cost, Burst: b}
 	}
 	d, err := g.opts.RateLimiter.Allow(r.Context(), bucket, lim, cost)
@@ -49,6 +50,7 @@ func (g *Guard) limit(w http.ResponseWriter, r *http.Request, x *exchange) error
 		return fmt.Errorf("%w: rate limiter", ErrUnavailable)
 	}
 	g.limiterHealth.ok(r.Context())
+	g.observeLimit(d.Allowed)
 	x.out.rate.Set(w.Header(), d, g.opts.LegacyRateLimitHeaders)
 	if d.Allowed {
 		return nil

@@ -32,6 +32,7 @@ func (g *Guard) authorize(x *exchange) error {
 			sm.Subscriptions = uris
 		}
 		v, target := g.opts.Policy.DecideMessage(sm, x.entry.scopes)
+		g.observePolicy(m.Method, v.Allowed)
 		if v.Allowed {
 			continue
 		}

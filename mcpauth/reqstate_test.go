@@ -171,6 +171,15 @@ func TestFullStackAllocations(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("allocation count (not under -race)")
 	}
+	allocs := allowedToolsCallAllocs(t, nil)
+	assert.LessOrEqual(t, allocs, 6.0)
+	t.Logf("%.1f allocations per allowed tools/call", allocs)
+}
+
+// allowedToolsCallAllocs is the allocations of one allowed tools/call
+// through auth, policy, in-memory rate limit and audit, with metrics as
+// Options.Metrics.
+func allowedToolsCallAllocs(t *testing.T, metrics mcpauth.Metrics) float64 {
 	policy, err := scope.NewPolicy(scope.PolicyConfig{Tools: []scope.Rule{{Match: "search_documents", Scopes: []string{"read"}}}})
 	require.NoError(t, err)
 	lim := ratelimit.NewMemory(nil)
@@ -180,7 +189,7 @@ func TestFullStackAllocations(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close(context.Background()) })
 	s := store.NewMemory()
-	opts := &mcpauth.Options{Policy: policy, RateLimiter: lim, Audit: w,
+	opts := &mcpauth.Options{Policy: policy, RateLimiter: lim, Audit: w, Metrics: metrics,
 		RatePolicy: &ratelimit.Policy{Default: ratelimit.Limit{Rate: 1 << 29, Per: time.Second}}}
 	g, raw := benchGuard(t, s, opts)
 	h := g.Require(noop)
@@ -198,6 +207,5 @@ func TestFullStackAllocations(t *testing.T) {
 	allocs := testing.AllocsPerRun(200, serve)
 	require.NoError(t, w.Flush(context.Background()))
 	assert.Equal(t, uint64(202), w.Stats().Written, "every call was allowed and audited")
-	assert.LessOrEqual(t, allocs, 6.0)
-	t.Logf("%.1f allocations per allowed tools/call", allocs)
+	return allocs
 }

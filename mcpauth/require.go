@@ -118,6 +118,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		}
 	}
 
+	g.observeRequest(x, nil)
 	r = r.WithContext(x.out.withEntry(r.Context(), x.entry))
 	if !auditing || g.strict {
 		next.ServeHTTP(w, r)
@@ -150,6 +151,7 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, x *exchange, err 
 		_ = g.record(r, x, g.statusFor(err), err, false)
 	}
 	g.fail(w, r, err)
+	g.observeRequest(x, err)
 }
 
 // withMessages attaches the ids of the request's messages to a refusal, so

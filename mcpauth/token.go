@@ -107,7 +107,7 @@ func (v opaqueVerifier) verify(ctx context.Context, raw string, now time.Time) (
 func (g *Guard) verifyToken(ctx context.Context, raw string, kind accesstoken.Kind, now time.Time) (*cacheEntry, error) {
 	sum := tokenSum(raw)
 	id := string(sum[:])
-	if e := g.tokens.get(id, now); e != nil {
+	if e := g.cached(g.tokens, string(kind), id, now); e != nil {
 		return e, nil
 	}
 	t, err := g.opts.OAuth.VerifyToken(ctx, raw, kind, now)

@@ -94,7 +94,7 @@ func (v keyVerifier) verify(ctx context.Context, raw string, now time.Time) (*ca
 	default:
 		return nil, errMalformedKey
 	}
-	e := g.cache.get(id, now)
+	e := g.cached(g.cache, string(kindAPIKey), id, now)
 	if e == nil {
 		if e, err = g.load(ctx, id, now); err != nil {
 			return nil, err
@@ -165,7 +165,7 @@ func (g *Guard) load(ctx context.Context, id string, now time.Time) (*cacheEntry
 	ctx, cancel := context.WithTimeout(ctx, g.opts.StoreTimeout)
 	defer cancel()
 	gen := g.cache.generation(id)
-	k, err := g.keys.LookupKey(ctx, id)
+	k, err := g.lookupKey(ctx, id) // timed for Options.Metrics
 	g.storeHealth.observeLookup(ctx, id, err) // logs an outage once, not per request
 	switch {
 	case errors.Is(err, store.ErrNotFound):
