@@ -165,7 +165,7 @@ func (g *Guard) load(ctx context.Context, id string, now time.Time) (*cacheEntry
 	ctx, cancel := context.WithTimeout(ctx, g.opts.StoreTimeout)
 	defer cancel()
 	gen := g.cache.generation(id)
-	k, err := g.lookupKey(ctx, id) // timed for Options.Metrics
+	k, err := g.lookupKey(ctx, id)
 	g.storeHealth.observeLookup(ctx, id, err) // logs an outage once, not per request
 	switch {
 	case errors.Is(err, store.ErrNotFound):
