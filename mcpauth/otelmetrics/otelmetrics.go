@@ -11,7 +11,7 @@
 // semantic conventions ask; attribute values come from fixed sets, never
 // from request bytes, so their number is bounded):
 //
-//	mcpauth.request.duration      histogram  mcpauth.outcome, mcpauth.reason, mcpauth.credential.kind
+//	mcpauth.request.duration      histogram  mcpauth.outcome, error.type (the refusal's reason), mcpauth.credential.kind
 //	mcpauth.cache.lookups         counter    mcpauth.credential.kind, mcpauth.cache.result (hit, miss)
 //	mcpauth.store.lookup.duration histogram  mcpauth.store.result (found, not_found, error), error.type
 //	mcpauth.policy.decisions      counter    mcp.method.name, mcpauth.decision (allow, deny)
@@ -44,10 +44,10 @@ import (
 // ScopeName is the instrumentation scope (meter name) of the instruments.
 const ScopeName = "github.com/mcpauth/mcpauth/mcpauth/otelmetrics"
 
-// Attribute keys.
+// Attribute keys: those of the audit log's slog events (audit.SlogSink)
+// where both have the fact.
 const (
 	AttrOutcome        = attribute.Key("mcpauth.outcome")
-	AttrReason         = attribute.Key("mcpauth.reason")
 	AttrCredentialKind = attribute.Key("mcpauth.credential.kind")
 	AttrCacheResult    = attribute.Key("mcpauth.cache.result")
 	AttrStoreResult    = attribute.Key("mcpauth.store.result")
@@ -120,7 +120,7 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 	m.requestSets.make = func(k requestKey) attribute.Set {
 		kv := []attribute.KeyValue{AttrOutcome.String(k.outcome)}
 		if k.reason != "" {
-			kv = append(kv, AttrReason.String(k.reason))
+			kv = append(kv, AttrErrorType.String(k.reason))
 		}
 		if k.credential != "" {
 			kv = append(kv, AttrCredentialKind.String(k.credential))

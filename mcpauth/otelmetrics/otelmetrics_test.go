@@ -152,11 +152,11 @@ func TestGuardRecords(t *testing.T) {
 
 	got := collect(t, reader)
 	assert.Equal(t, map[string]point{
-		"mcpauth.credential.kind=api_key,mcpauth.outcome=allowed":                                    {Count: 3, Sum: 0.003},
-		"mcpauth.credential.kind=api_key,mcpauth.outcome=denied,mcpauth.reason=insufficient_scope":   {Count: 1},
-		"mcpauth.outcome=unauthenticated,mcpauth.reason=no_credential":                               {Count: 1},
-		"mcpauth.credential.kind=api_key,mcpauth.outcome=unauthenticated,mcpauth.reason=unknown_key": {Count: 1, Sum: 0.003},
-		"mcpauth.credential.kind=api_key,mcpauth.outcome=rate_limited,mcpauth.reason=rate_limited":   {Count: 1},
+		"mcpauth.credential.kind=api_key,mcpauth.outcome=allowed":                                {Count: 3, Sum: 0.003},
+		"error.type=insufficient_scope,mcpauth.credential.kind=api_key,mcpauth.outcome=denied":   {Count: 1},
+		"error.type=no_credential,mcpauth.outcome=unauthenticated":                               {Count: 1},
+		"error.type=unknown_key,mcpauth.credential.kind=api_key,mcpauth.outcome=unauthenticated": {Count: 1, Sum: 0.003},
+		"error.type=rate_limited,mcpauth.credential.kind=api_key,mcpauth.outcome=rate_limited":   {Count: 1},
 	}, got["mcpauth.request.duration"])
 	assert.Equal(t, map[string]point{
 		"mcpauth.cache.result=miss,mcpauth.credential.kind=api_key": {Value: 2},
@@ -178,7 +178,7 @@ func TestGuardRecords(t *testing.T) {
 	assert.Equal(t, map[string]point{"": {Value: 0}}, got["mcpauth.audit.queue.depth"])
 }
 
-func createKey(t *testing.T, s store.KeyStore, user string, scopes []string) string {
+func createKey(t testing.TB, s store.KeyStore, user string, scopes []string) string {
 	t.Helper()
 	mgr, err := keyadmin.New(s, &keyadmin.Options{Peppers: []apikey.Pepper{testPepper}})
 	require.NoError(t, err)
