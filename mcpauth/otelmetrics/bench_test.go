@@ -98,3 +98,35 @@ func BenchmarkFullStackMetrics(b *testing.B) {
 type loopNext struct{ b *testing.B }
 
 func (l loopNext) Next() bool { return l.b.Loop() }
+
+// BenchmarkAllowedRequestMeasurements is what otelmetrics adds to an
+// allowed, warm tools/call: its four measurements (request, cache, policy,
+// limiter) into the OpenTelemetry SDK.
+func BenchmarkAllowedRequestMeasurements(b *testing.B) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	m, err := otelmetrics.New(mp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	record := func() {
+		m.CacheLookup("api_key", true)
+		m.LimiterDecision(true)
+		m.PolicyDecision("tools/call", true)
+		m.Request(mcpauth.RequestMetric{Outcome: audit.OutcomeAllowed, Credential: "api_key", Elapsed: 3 * time.Microsecond})
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			record()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				record()
+			}
+		})
+	})
+}
