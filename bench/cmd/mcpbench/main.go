@@ -45,6 +45,7 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "load time per server per round")
 	warmup := flag.Duration("warmup", 2*time.Second, "load time per server before the first round, not counted")
 	profile := flag.String("cpuprofile", "", "write the protected server's CPU profile to this file")
+	flag.BoolVar(&withMetrics, "metrics", false, "protected server: also record metrics (otelmetrics into the OpenTelemetry SDK)")
 	flag.Parse()
 	if *serve != "" {
 		if *profile != "" {
@@ -93,6 +94,9 @@ func startChild(name string, stateful bool, auditTo, dsn string, ballast int, pr
 	args := []string{"-serve", name, "-audit", auditTo, "-dsn", dsn, "-ballast", strconv.Itoa(ballast)}
 	if stateful {
 		args = append(args, "-stateful")
+	}
+	if withMetrics {
+		args = append(args, "-metrics")
 	}
 	if profile != "" {
 		args = append(args, "-cpuprofile", profile)

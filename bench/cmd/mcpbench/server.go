@@ -156,6 +156,10 @@ func protect(server *mcp.Server, stateful bool, auditTo, dsn string) (http.Handl
 		}
 		opts.Audit = w
 	}
+	closeMetrics, err := setMetrics(opts, w)
+	if err != nil {
+		return nil, "", nil, err
+	}
 	guard, err := mcpauth.New(keys, opts)
 	if err != nil {
 		return nil, "", nil, err
@@ -171,7 +175,7 @@ func protect(server *mcp.Server, stateful bool, auditTo, dsn string) (http.Handl
 	server.AddReceivingMiddleware(gosdk.Middleware(policy))
 	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{Stateless: !stateful})
 	cleanup := func(ctx context.Context) error {
-		err := errors.Join(mgr.Close(ctx), guard.Close(ctx), limiter.Close(ctx))
+		err := errors.Join(mgr.Close(ctx), guard.Close(ctx), limiter.Close(ctx), closeMetrics(ctx))
 		if w != nil {
 			st := w.Stats()
 			fmt.Fprintf(os.Stderr, "mcpbench: protected server audit: written %d, dropped %d, failed %d\n", st.Written, st.Dropped, st.Failed)
