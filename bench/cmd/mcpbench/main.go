@@ -7,6 +7,7 @@
 //	go run ./bench/cmd/mcpbench -clients 16 -rounds 6 -duration 5s
 //	go run ./bench/cmd/mcpbench -stateful
 //	go run ./bench/cmd/mcpbench -audit postgres -dsn postgres://...
+//	go run ./bench/cmd/mcpbench -metrics   # the protected server also records metrics (otelmetrics)
 //
 // For each round and server it prints requests/s, p50 and p99 latency and
 // the server's CPU time per request (from /proc, Linux only; 0 elsewhere),
