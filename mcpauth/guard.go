@@ -14,6 +14,7 @@ import (
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/mcpauth/internal/notifyqueue"
 	"github.com/mcpauth/mcpauth/mcpauth/notify"
+	"github.com/mcpauth/mcpauth/mcpauth/observe"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
@@ -251,7 +252,7 @@ type Options struct {
 	// store lookups, policy and rate-limit decisions (see Metrics; module
 	// github.com/mcpauth/mcpauth/mcpauth/otelmetrics implements it with
 	// OpenTelemetry). Default nil: nothing is measured, at no cost.
-	Metrics Metrics
+	Metrics observe.Metrics
 }
 
 // Guard authenticates requests with API keys. Create it with New; it is

@@ -19,6 +19,7 @@ import (
 	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
+	"github.com/mcpauth/mcpauth/mcpauth/observe"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
@@ -36,7 +37,7 @@ func (l *metricsLog) add(format string, args ...any) {
 	l.mu.Unlock()
 }
 
-func (l *metricsLog) Request(m mcpauth.RequestMetric) {
+func (l *metricsLog) Request(m observe.Request) {
 	l.add("request %s reason=%q credential=%q %v", m.Outcome, m.Reason, m.Credential, m.Elapsed)
 }
 func (l *metricsLog) CacheLookup(credential string, hit bool) {
@@ -177,7 +178,7 @@ func TestMetricsHooks(t *testing.T) {
 // nopMetrics does nothing: what the hooks themselves cost.
 type nopMetrics struct{}
 
-func (nopMetrics) Request(mcpauth.RequestMetric)    {}
+func (nopMetrics) Request(observe.Request)          {}
 func (nopMetrics) CacheLookup(string, bool)         {}
 func (nopMetrics) StoreLookup(time.Duration, error) {}
 func (nopMetrics) PolicyDecision(string, bool)      {}

@@ -14,6 +14,7 @@ import (
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
+	"github.com/mcpauth/mcpauth/mcpauth/observe"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
 	"github.com/mcpauth/mcpauth/store"
@@ -179,7 +180,7 @@ func TestFullStackAllocations(t *testing.T) {
 // allowedToolsCallAllocs is the allocations of one allowed tools/call
 // through auth, policy, in-memory rate limit and audit, with metrics as
 // Options.Metrics.
-func allowedToolsCallAllocs(t *testing.T, metrics mcpauth.Metrics) float64 {
+func allowedToolsCallAllocs(t *testing.T, metrics observe.Metrics) float64 {
 	policy, err := scope.NewPolicy(scope.PolicyConfig{Tools: []scope.Rule{{Match: "search_documents", Scopes: []string{"read"}}}})
 	require.NoError(t, err)
 	lim := ratelimit.NewMemory(nil)

@@ -14,6 +14,7 @@ import (
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/observe"
 	"github.com/mcpauth/mcpauth/mcpauth/otelmetrics"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
@@ -60,7 +61,7 @@ func BenchmarkFullStackMetrics(b *testing.B) {
 	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"search_documents","arguments":{"q":"` + strings.Repeat("x", 1024) + `"}}}`)
 	for _, tc := range []struct {
 		name    string
-		metrics mcpauth.Metrics
+		metrics observe.Metrics
 	}{{"metrics=off", nil}, {"metrics=otel", m}} {
 		s := store.NewMemory()
 		g, err := mcpauth.New(s, &mcpauth.Options{Peppers: []apikey.Pepper{testPepper}, Policy: policy, RateLimiter: lim,
@@ -113,7 +114,7 @@ func BenchmarkAllowedRequestMeasurements(b *testing.B) {
 		m.CacheLookup("api_key", true)
 		m.LimiterDecision(true)
 		m.PolicyDecision("tools/call", true)
-		m.Request(mcpauth.RequestMetric{Outcome: audit.OutcomeAllowed, Credential: "api_key", Elapsed: 3 * time.Microsecond})
+		m.Request(observe.Request{Outcome: audit.OutcomeAllowed, Credential: "api_key", Elapsed: 3 * time.Microsecond})
 	}
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()

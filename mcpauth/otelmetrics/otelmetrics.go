@@ -1,4 +1,4 @@
-// Package otelmetrics implements mcpauth.Metrics with OpenTelemetry
+// Package otelmetrics implements observe.Metrics with OpenTelemetry
 // instruments, and observes an audit.Writer's queue. It lives in a module of
 // its own so that the core module never imports OpenTelemetry.
 //
@@ -37,7 +37,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/mcpauth/mcpauth/audit"
-	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/observe"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -84,7 +84,7 @@ type Metrics struct {
 	limiterSets [2]opts // deny, allow
 }
 
-var _ mcpauth.Metrics = (*Metrics)(nil)
+var _ observe.Metrics = (*Metrics)(nil)
 
 // New creates the instruments on a meter of mp (nil: the global
 // otel.GetMeterProvider()). It fails only if the provider refuses an
@@ -168,7 +168,7 @@ type policyKey struct {
 
 // Request records the request's duration under its outcome, reason and
 // credential kind.
-func (m *Metrics) Request(r mcpauth.RequestMetric) {
+func (m *Metrics) Request(r observe.Request) {
 	m.requests.Record(context.Background(), r.Elapsed.Seconds(),
 		m.requestSets.get(requestKey{string(r.Outcome), r.Reason, r.Credential}).record...)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/mcpauth/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
+	"github.com/mcpauth/mcpauth/mcpauth/observe"
 	"github.com/mcpauth/mcpauth/mcpauth/otelmetrics"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/scope"
@@ -244,7 +245,7 @@ func TestRecordingAllocations(t *testing.T) {
 	m, err := otelmetrics.New(mp)
 	require.NoError(t, err)
 	record := func() {
-		m.Request(mcpauth.RequestMetric{Outcome: audit.OutcomeAllowed, Credential: "api_key", Elapsed: time.Microsecond})
+		m.Request(observe.Request{Outcome: audit.OutcomeAllowed, Credential: "api_key", Elapsed: time.Microsecond})
 		m.CacheLookup("api_key", true)
 		m.PolicyDecision("tools/call", true)
 		m.LimiterDecision(true)
