@@ -23,7 +23,8 @@ import (
 // users.
 //
 // Limits: at most MaxProcesses sessions at once, MaxProcessesPerUser per
-// user (over either, initialize gets 503 with Retry-After); a session
+// user (a user at their cap gets the slot of their least recently used
+// idle session; otherwise initialize gets 503 with Retry-After); a session
 // without a request for IdleTimeout is ended and its process stopped. A
 // process that exits is reported to the requests waiting on it (a JSON-RPC
 // error naming the exit) and started again on the session's next request,
@@ -48,6 +49,7 @@ type stdioUpstream struct {
 
 	stop    chan struct{}
 	stopped chan struct{}
+	ending  sync.WaitGroup // evicted sessions whose processes are stopping
 }
 
 func newStdioUpstream(cfg StdioConfig, getenv func(string) string, streams *streamSet, log *slog.Logger, now func() time.Time) (*stdioUpstream, error) {
@@ -141,6 +143,8 @@ func (u *stdioUpstream) Close(ctx context.Context) error {
 	close(u.stop)
 	<-u.stopped
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); u.ending.Wait() }()
 	for _, s := range all {
 		wg.Add(1)
 		go func() { defer wg.Done(); u.endSession(s) }()
@@ -158,14 +162,20 @@ func (u *stdioUpstream) Close(ctx context.Context) error {
 // endSession removes s and stops its process.
 func (u *stdioUpstream) endSession(s *stdioSession) {
 	u.mu.Lock()
+	u.forget(s)
+	u.mu.Unlock()
+	s.end()
+}
+
+// forget removes s from the sessions, freeing its slot. Called with u.mu
+// held.
+func (u *stdioUpstream) forget(s *stdioSession) {
 	if u.sessions[s.id] == s {
 		delete(u.sessions, s.id)
 		if u.perUser[s.userID]--; u.perUser[s.userID] <= 0 {
 			delete(u.perUser, s.userID)
 		}
 	}
-	u.mu.Unlock()
-	s.end()
 }
 
 // session finds the caller's session. Another user's session is not found.
@@ -181,22 +191,64 @@ func (u *stdioUpstream) session(id, userID string) *stdioSession {
 var errAtCapacity = errors.New("too many stdio processes")
 
 // newSession reserves a slot for userID and makes a session (its process
-// starts on its first message).
+// starts on its first message). A user at MaxProcessesPerUser gets the slot
+// of their own least recently used session with no request in flight,
+// which is ended (clients often leave sessions without DELETE); with none
+// idle, or with the gateway at MaxProcesses, it fails: another user's
+// session is never ended for it.
 func (u *stdioUpstream) newSession(userID, keyID string) (*stdioSession, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	switch {
-	case u.closed:
-		return nil, errShuttingDown
-	case len(u.sessions) >= u.cfg.MaxProcesses, u.perUser[userID] >= u.cfg.MaxProcessesPerUser:
-		return nil, errAtCapacity
+	for {
+		u.mu.Lock()
+		if u.closed {
+			u.mu.Unlock()
+			return nil, errShuttingDown
+		}
+		var evict *stdioSession
+		if u.perUser[userID] >= u.cfg.MaxProcessesPerUser {
+			evict = u.oldestIdle(userID)
+			if evict == nil {
+				u.mu.Unlock()
+				return nil, errAtCapacity
+			}
+		} else if len(u.sessions) >= u.cfg.MaxProcesses {
+			u.mu.Unlock()
+			return nil, errAtCapacity
+		}
+		if evict != nil {
+			u.log.Info("stdio sessions per user at the cap: ending the user's least recently used one", slog.String("user_id", userID), slog.Int("pid", evict.pid()))
+			u.forget(evict)
+			u.mu.Unlock()
+			u.ending.Add(1)
+			go func() { defer u.ending.Done(); evict.end() }() // stops within 2 x StopTimeout
+			continue
+		}
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		s := newStdioSession(u, hex.EncodeToString(b[:]), userID, keyID)
+		u.sessions[s.id] = s
+		u.perUser[userID]++
+		u.mu.Unlock()
+		return s, nil
 	}
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	s := newStdioSession(u, hex.EncodeToString(b[:]), userID, keyID)
-	u.sessions[s.id] = s
-	u.perUser[userID]++
-	return s, nil
+}
+
+// oldestIdle is userID's least recently used session with no request in
+// flight. Called with u.mu held.
+func (u *stdioUpstream) oldestIdle(userID string) *stdioSession {
+	var best *stdioSession
+	var bestUsed time.Time
+	for _, s := range u.sessions {
+		if s.userID != userID {
+			continue
+		}
+		s.mu.Lock()
+		idle, used := s.inflight == 0, s.lastUsed
+		s.mu.Unlock()
+		if idle && (best == nil || used.Before(bestUsed)) {
+			best, bestUsed = s, used
+		}
+	}
+	return best
 }
 
 var errShuttingDown = errors.New("shutting down")

@@ -120,7 +120,7 @@ func (s *stdioSession) route(p *process, m message) {
 		delete(s.pending, m.id)
 		s.mu.Unlock()
 		if st == nil {
-			p.log.Debug("stdio server answered a request no one waits for; dropped")
+			p.log.Debug("stdio server answered a request no one waits for; dropped", slog.String("rpc_id", m.id))
 			return
 		}
 		s.deliver(st, item{raw: m.raw, id: m.id})
@@ -431,6 +431,7 @@ func (s *stdioSession) streamResponses(w http.ResponseWriter, r *http.Request, s
 				}
 			}
 		case <-r.Context().Done():
+			s.u.log.Debug("POST stream: the client went away before its answer", slog.String("user_id", s.userID), slog.Any("rpc_ids", ids))
 			return
 		case <-s.ended:
 			for id := range left {
