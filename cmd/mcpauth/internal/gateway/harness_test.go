@@ -288,8 +288,9 @@ func runLog(t *testing.T, cfg StdioConfig) string {
 type httpFixture struct {
 	url  string
 	runs *sync.Map
-	mu   sync.Mutex
-	seen []http.Header
+	mu      sync.Mutex
+	seen    []http.Header
+	methods []string
 }
 
 func startHTTPFixture(t *testing.T, stateless bool) *httpFixture {
@@ -299,6 +300,7 @@ func startHTTPFixture(t *testing.T, stateless bool) *httpFixture {
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.seen = append(f.seen, r.Header.Clone())
+		f.methods = append(f.methods, r.Method)
 		f.mu.Unlock()
 		h.ServeHTTP(w, r)
 	}))
@@ -340,4 +342,18 @@ func post(t *testing.T, url, key, sid, body string) (int, http.Header, string) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, res.Header, string(b)
+}
+
+func nopBody(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }
+
+// sawGET reports whether a GET (an event stream) reached the fixture.
+func (f *httpFixture) sawGET() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range f.methods {
+		if m == http.MethodGet {
+			return true
+		}
+	}
+	return false
 }

@@ -62,6 +62,7 @@ type Server struct {
 	cfg      *Config
 	gen      atomic.Pointer[generation]
 	draining atomic.Bool
+	calls    sync.WaitGroup // MCP requests other than GET streams, in flight
 }
 
 // New builds a gateway from a validated configuration (Config.Validate).
@@ -149,6 +150,10 @@ func (s *Server) routes(c *Config) http.Handler {
 	mux.HandleFunc("GET /health", s.serveHealth)
 	mux.HandleFunc("GET /ready", s.serveReady)
 	var mcp http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			s.calls.Add(1)
+			defer s.calls.Done()
+		}
 		g := s.acquire()
 		defer g.release()
 		g.handler.ServeHTTP(w, r)
@@ -156,7 +161,7 @@ func (s *Server) routes(c *Config) http.Handler {
 	if *c.Log.Requests {
 		mcp = accessLog(s.log, s.deps.Now, mcp)
 	}
-	mux.Handle(c.Path, mcp)
+	mux.Handle(c.Path, withState(mcp))
 	return s.hosts.wrap(mux)
 }
 
@@ -170,6 +175,10 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 }
+
+// streamEndGrace is how long after the last call in flight ends the GET
+// streams are ended, on shutdown.
+const streamEndGrace = 500 * time.Millisecond
 
 // healthProbeID is a well-formed key ID never issued (the Guard's own
 // Health uses it too).
@@ -234,17 +243,34 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return errors.Join(serveErr, s.shutdown(srv, hardStop, c.ShutdownTimeout.D()))
 }
 
-// shutdown drains: /ready turns 503, standalone event streams end (clients
-// reconnect elsewhere), requests in flight get timeout to finish, then
-// every connection is closed; then the upstream stops (stdio processes end),
-// the Guard flushes last-used times, and the audit writer writes what it
-// holds.
+// shutdown drains: /ready turns 503 and no connection is accepted;
+// requests in flight (and their event streams) get timeout to finish; once
+// they have (and streamEndGrace more), the standalone GET event streams end
+// (clients reconnect elsewhere); past timeout every connection is closed. Then the upstream
+// stops (stdio processes end), the Guard flushes last-used times, and the
+// audit writer writes what it holds.
 func (s *Server) shutdown(srv *http.Server, hardStop context.CancelFunc, timeout time.Duration) error {
 	s.draining.Store(true)
 	s.log.Info("gateway draining", slog.Duration("timeout", timeout))
-	s.streams.endAll()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	drained := make(chan struct{})
+	go func() { s.calls.Wait(); close(drained) }()
+	go func() {
+		select {
+		case <-drained:
+			// Clients read a call's last bytes before they see the stream end.
+			t := time.NewTimer(streamEndGrace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		case <-ctx.Done():
+		}
+		s.log.Debug("requests drained: ending the event streams")
+		s.streams.endAll()
+	}()
 	var errs []error
 	if err := srv.Shutdown(ctx); err != nil {
 		s.log.Warn("drain timed out: closing the remaining connections")
