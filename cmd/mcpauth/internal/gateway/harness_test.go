@@ -108,7 +108,7 @@ const testPolicy = `{"tools": [
 
 // gw is a gateway under test with its key store, audit events and log.
 type gw struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	url    string // the MCP endpoint
 	base   string
@@ -167,7 +167,7 @@ func stdioConfig(t *testing.T) StdioConfig {
 // startGateway serves cfg (Validate is called here) with a memory key
 // store and an in-memory audit sink behind an httptest server. The
 // environment it reads has MCPAUTH_PEPPER and PATH.
-func startGateway(t *testing.T, cfg Config, mutate ...func(*Deps)) *gw {
+func startGateway(t testing.TB, cfg Config, mutate ...func(*Deps)) *gw {
 	t.Helper()
 	g := &gw{t: t, keys: store.NewMemory(), events: &eventLog{}, log: &syncBuffer{}, dir: t.TempDir()}
 	if cfg.Policy.File == "" {
@@ -324,7 +324,7 @@ func (f *httpFixture) headers() []http.Header {
 }
 
 // post sends one raw JSON-RPC POST and returns status and body.
-func post(t *testing.T, url, key, sid, body string) (int, http.Header, string) {
+func post(t testing.TB, url, key, sid, body string) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	require.NoError(t, err)
