@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -226,3 +227,24 @@ func startBenchStdio(b *testing.B, exe string) *gw {
 	return startGateway(b, cfg)
 }
 
+
+// BenchmarkStdioDirect is BenchmarkStdioRequest's peer: the same client
+// call to the same stdio server, started by the client itself (the go-sdk's
+// CommandTransport), with no gateway.
+func BenchmarkStdioDirect(b *testing.B) {
+	exe, err := os.Executable()
+	require.NoError(b, err)
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = []string{"GATEWAY_TEST_STDIO_SERVER=1"}
+	c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
+	ctx := context.Background()
+	cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	require.NoError(b, err)
+	defer cs.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
