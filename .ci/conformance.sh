@@ -72,27 +72,27 @@ suite() {
 # the gateway passes for a server that does not: named, never guessed).
 status=0
 compare() {
-	local label="$1" bare="$work/$2.pass" other="$work/$3.pass" log="$4"
+	local label="$1" bname="$2" oname="$3" bare="$work/$2.pass" other="$work/$3.pass" log="$4"
 	shift 4
 	if (($#)); then
 		printf '%s\n' "$@" | sort -u - "$bare" >"$bare.expected"
 		bare="$bare.expected"
 		echo "   (expected as well, the gateway's own: $*)"
 	fi
-	echo "== conformance $label: $(basename "$bare" .pass) $(wc -l <"$bare") passed, $3 $(wc -l <"$other") passed"
-	echo "-- $2 pass set:"
-	sed 's/^/   /' "$bare"
-	echo "-- $3 pass set:"
+	echo "== conformance $label: $bname $(wc -l <"$work/$bname.pass") passed, $oname $(wc -l <"$other") passed"
+	echo "-- $bname pass set:"
+	sed 's/^/   /' "$work/$bname.pass"
+	echo "-- $oname pass set:"
 	sed 's/^/   /' "$other"
-	if [[ ! -s $bare ]]; then
-		echo "FAIL: $2 passed nothing ($label): the suite did not run" >&2
+	if [[ ! -s "$work/$bname.pass" ]]; then
+		echo "FAIL: $bname passed nothing ($label): the suite did not run" >&2
 		status=1
-	elif ! diff -u --label "$2" --label "$3" "$bare" "$other"; then
-		echo "FAIL: pass sets differ ($label); - only $2, + only $3. Server log:" >&2
+	elif ! diff -u --label "$bname${*:+ + expected}" --label "$oname" "$bare" "$other"; then
+		echo "FAIL: pass sets differ ($label); - only $bname, + only $oname. Server log:" >&2
 		tail -20 "$log" >&2
 		status=1
 	else
-		echo "== conformance $label: identical pass sets"
+		echo "== conformance $label: identical pass sets${*:+ (with the expected extra)}"
 	fi
 }
 
