@@ -125,7 +125,7 @@ func (a *app) gatewayConfig(f gatewayFlags, set map[string]bool) (*gateway.Confi
 	// The environment, then the flags: later wins.
 	type override struct {
 		env, flag, value string
-		apply        func(string) error
+		apply            func(string) error
 	}
 	str := func(dst *string) func(string) error { return func(v string) error { *dst = v; return nil } }
 	stdio := func(v string) error {

@@ -227,7 +227,6 @@ func startBenchStdio(b *testing.B, exe string) *gw {
 	return startGateway(b, cfg)
 }
 
-
 // BenchmarkStdioDirect is BenchmarkStdioRequest's peer: the same client
 // call to the same stdio server, started by the client itself (the go-sdk's
 // CommandTransport), with no gateway.

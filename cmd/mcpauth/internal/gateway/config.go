@@ -497,17 +497,17 @@ func (l LimitConfig) limit(field, name string) (ratelimit.Limit, error) {
 // c, to report the ones that differ.
 func (c *Config) restartOnly() map[string]string {
 	return map[string]string{
-		"listen":               c.Listen,
-		"path":                 c.Path,
-		"allowed_hosts":        strings.Join(c.AllowedHosts, ","),
-		"tls":                  c.TLS.Cert + "|" + c.TLS.Key,
-		"upstream":             fmt.Sprint(c.Upstream),
-		"stdio":                fmt.Sprint(c.Stdio),
-		"database":             c.Database.URL + "|" + c.Database.TablePrefix,
-		"keys.prefix":          c.Keys.Prefix,
-		"keys.pepper":          c.Keys.PepperEnv + "|" + c.Keys.PepperFile,
+		"listen":                c.Listen,
+		"path":                  c.Path,
+		"allowed_hosts":         strings.Join(c.AllowedHosts, ","),
+		"tls":                   c.TLS.Cert + "|" + c.TLS.Key,
+		"upstream":              fmt.Sprint(c.Upstream),
+		"stdio":                 fmt.Sprint(c.Stdio),
+		"database":              c.Database.URL + "|" + c.Database.TablePrefix,
+		"keys.prefix":           c.Keys.Prefix,
+		"keys.pepper":           c.Keys.PepperEnv + "|" + c.Keys.PepperFile,
 		"audit.sink/audit.mode": c.Audit.Sink + "|" + c.Audit.Mode,
-		"log":                  c.Log.Level + "|" + c.Log.Format,
+		"log":                   c.Log.Level + "|" + c.Log.Format,
 	}
 }
 

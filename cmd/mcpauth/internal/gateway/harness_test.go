@@ -286,8 +286,8 @@ func runLog(t *testing.T, cfg StdioConfig) string {
 // httpFixture is fixtureServer over streamable HTTP, recording the headers
 // of every request that reaches it.
 type httpFixture struct {
-	url  string
-	runs *sync.Map
+	url     string
+	runs    *sync.Map
 	mu      sync.Mutex
 	seen    []http.Header
 	methods []string

@@ -26,8 +26,8 @@ type Deps struct {
 	// AuditSink receives events when audit.sink is "database" (the CLI
 	// passes the keys database's sqlaudit store). Required then.
 	AuditSink audit.Sink
-	// Stdout receives JSON-lines events when audit.sink is "stdout".
-	// Default os.Stdout is the caller's to pass; nil with "stdout" fails.
+	// Stdout receives JSON-lines events when audit.sink is "stdout"
+	// (the CLI passes its stdout); nil with "stdout" makes New fail.
 	Stdout io.Writer
 	// Logger is the gateway's log. Default slog.Default().
 	Logger *slog.Logger
