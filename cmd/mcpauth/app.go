@@ -77,6 +77,7 @@ Commands:
   audit query          search the audit log, a page at a time
   audit export         write audit events as JSON lines or CSV
   audit verify         check the audit log's hash chain
+  gateway              serve an MCP server in any language behind keys, policy, limits and audit
 
 Run "mcpauth <command> --help" for a command's flags.
 
@@ -205,6 +206,7 @@ func commands() []command {
 		{"audit query", "search the audit log", (*app).auditQuery},
 		{"audit export", "export audit events", (*app).auditExport},
 		{"audit verify", "check the audit hash chain", (*app).auditVerify},
+		{"gateway", "serve an MCP server behind mcpauth", (*app).gateway},
 	}
 }
 

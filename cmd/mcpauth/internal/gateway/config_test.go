@@ -1,0 +1,126 @@
+package gateway
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpauth/mcpauth/ratelimit"
+)
+
+func TestReadConfigExample(t *testing.T) {
+	c, err := ReadConfig(strings.NewReader(`
+listen = "0.0.0.0:9000"
+shutdown_timeout = "10s"
+trusted_proxies = ["10.0.0.0/8"]
+
+[upstream]
+url = "http://127.0.0.1:3000/mcp"
+[upstream.principal_headers]
+user_id = "X-MCP-User"
+
+[database]
+url = "postgres://mcp@db/mcp"
+
+[policy]
+file = "policy.json"
+
+[rate_limit]
+by = "user"
+default = { rate = 60, per = "1m" }
+tiers = { paid = { rate = 600, per = "1m", burst = 100 } }
+tier_scopes = { "tier:paid" = "paid" }
+costs = { "tools/call:expensive" = 5 }
+
+[audit]
+mode = "blocking"
+`))
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	assert.Equal(t, "0.0.0.0:9000", c.Listen)
+	assert.Equal(t, "/mcp", c.Path)
+	assert.Equal(t, 10*time.Second, c.ShutdownTimeout.D())
+	assert.Equal(t, "database", c.Audit.Sink)
+	assert.Equal(t, DefaultPepperEnv, c.Keys.PepperEnv)
+	p, err := c.RatePolicy()
+	require.NoError(t, err)
+	assert.Equal(t, ratelimit.ByUser, p.By)
+	assert.Equal(t, ratelimit.Limit{Name: "default", Rate: 60, Per: time.Minute}, p.Default)
+	assert.Equal(t, 100, p.Tiers["paid"].Burst)
+	assert.Equal(t, 5, p.Cost("tools/call", "expensive"))
+}
+
+// Every bad value is refused with the field's TOML name.
+func TestConfigErrorsNameTheField(t *testing.T) {
+	cases := []struct{ name, toml, field string }{
+		{"unknown key", "listn = \"x\"\n[upstream]\nurl = \"http://a/\"", "listn"},
+		{"unknown nested key", "[upstream]\nurl = \"http://a/\"\nheaders = 1", "upstream.headers"},
+		{"integer duration", "shutdown_timeout = 30\n[upstream]\nurl = \"http://a/\"", ""},
+		{"no upstream", "", "upstream.url"},
+		{"two upstreams", "[upstream]\nurl = \"http://a/\"\n[stdio]\ncommand = [\"x\"]", "upstream.url"},
+		{"bad url", "[upstream]\nurl = \"ftp://a/\"", "upstream.url"},
+		{"url with password", "[upstream]\nurl = \"http://u:p@a/\"", "upstream.url"},
+		{"bad listen", "listen = \"8080\"\n[upstream]\nurl = \"http://a/\"", "listen"},
+		{"bad path", "path = \"mcp\"\n[upstream]\nurl = \"http://a/\"", "path"},
+		{"reserved path", "path = \"/health\"\n[upstream]\nurl = \"http://a/\"", "path"},
+		{"tls half", "[tls]\ncert = \"c.pem\"\n[upstream]\nurl = \"http://a/\"", "tls.key"},
+		{"protocol header", "[upstream]\nurl = \"http://a/\"\n[upstream.principal_headers]\nuser_id = \"Authorization\"", "upstream.principal_headers.user_id"},
+		{"bad header name", "[upstream]\nurl = \"http://a/\"\n[upstream.principal_headers]\nkey_id = \"X MCP\"", "upstream.principal_headers.key_id"},
+		{"empty program", "[stdio]\ncommand = [\"\"]", "stdio.command"},
+		{"per-user cap over total", "[stdio]\ncommand = [\"x\"]\nmax_processes = 2\nmax_processes_per_user = 3", "stdio.max_processes_per_user"},
+		{"negative idle", "[stdio]\ncommand = [\"x\"]\nidle_timeout = \"-1s\"", "stdio.idle_timeout"},
+		{"bad env name", "[stdio]\ncommand = [\"x\"]\nenv = { \"A=B\" = \"c\" }", "stdio.env"},
+		{"two peppers", "[upstream]\nurl = \"http://a/\"\n[keys]\npepper_env = \"A\"\npepper_file = \"p\"", "keys.pepper_file"},
+		{"rate by", "[upstream]\nurl = \"http://a/\"\n[rate_limit]\nby = \"team\"", "rate_limit.by"},
+		{"rate zero", "[upstream]\nurl = \"http://a/\"\n[rate_limit]\ndefault = { rate = 0, per = \"1m\" }", "rate_limit.default.rate"},
+		{"rate per", "[upstream]\nurl = \"http://a/\"\n[rate_limit]\ndefault = { rate = 5 }", "rate_limit.default.per"},
+		{"tier scope to nowhere", "[upstream]\nurl = \"http://a/\"\n[rate_limit]\ntier_scopes = { \"s\" = \"gold\" }", "rate_limit.tier_scopes.s"},
+		{"negative cost", "[upstream]\nurl = \"http://a/\"\n[rate_limit]\ncosts = { \"tools/call\" = -1 }", "rate_limit.costs.tools/call"},
+		{"audit sink", "[upstream]\nurl = \"http://a/\"\n[audit]\nsink = \"kafka\"", "audit.sink"},
+		{"audit mode", "[upstream]\nurl = \"http://a/\"\n[audit]\nmode = \"always\"", "audit.mode"},
+		{"strict without sink", "[upstream]\nurl = \"http://a/\"\n[audit]\nsink = \"off\"\nmode = \"strict\"", "audit.mode"},
+		{"log level", "[upstream]\nurl = \"http://a/\"\n[log]\nlevel = \"loud\"", "log.level"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := ReadConfig(strings.NewReader(c.toml))
+			if err == nil {
+				err = cfg.Validate()
+			}
+			require.Error(t, err)
+			if c.field == "" {
+				assert.Contains(t, err.Error(), "want a duration such as 30s")
+				return
+			}
+			var fe *FieldError
+			require.True(t, errors.As(err, &fe), "%v", err)
+			assert.Equal(t, c.field, fe.Field, fe.Msg)
+		})
+	}
+}
+
+func TestPeppers(t *testing.T) {
+	env := map[string]string{"P": "2:a-pepper-of-sufficient-length-xx", "MCPAUTH_PEPPERS_RETIRED": "1:an-older-pepper-of-enough-length"}
+	c := &Config{Keys: KeysConfig{PepperEnv: "P"}}
+	ps, err := c.Peppers(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	assert.Len(t, ps, 2)
+
+	file := filepath.Join(t.TempDir(), "pepper")
+	require.NoError(t, os.WriteFile(file, []byte("# current first\n2:a-pepper-of-sufficient-length-xx\n1:short\n"), 0o600))
+	c = &Config{Keys: KeysConfig{PepperFile: file}}
+	_, err = c.Peppers(func(string) string { return "" })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "keys.pepper_file line 2")
+	assert.NotContains(t, err.Error(), "short", "a secret in an error")
+
+	c = &Config{Keys: KeysConfig{PepperEnv: "NONE"}}
+	_, err = c.Peppers(func(k string) string { return map[string]string{"MCPAUTH_PEPPERS_RETIRED": "1:x"}[k] })
+	require.Error(t, err, "retired peppers without a current one")
+}
