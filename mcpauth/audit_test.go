@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -297,4 +298,48 @@ func TestAuditEventsPerRequestBounded(t *testing.T) {
 	resp, _ = post(t, srv, k.Raw, batchOf(3, saveNote))
 	require.Equal(t, 200, resp.StatusCode)
 	assert.Len(t, sink.requests(), 19, "small batches keep one event per message")
+}
+
+// TestAuditWhenTheHandlerPanics: a handler that panics (a reverse proxy's
+// http.ErrAbortHandler when the client hangs up mid-response, or a bug)
+// still leaves its request's event, with the status it wrote (else 500),
+// and the panic still reaches net/http (the connection is cut).
+func TestAuditWhenTheHandlerPanics(t *testing.T) {
+	t.Parallel()
+	sink := &memSink{}
+	f := newFixture(t, &mcpauth.Options{Policy: docsPolicy(t), Audit: sink})
+	k := f.create(t, "alice", keyadmin.CreateOptions{Scopes: []string{"documents:read"}})
+	var ran atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ran.Add(1)
+		if r.Header.Get("X-Write-First") != "" {
+			w.WriteHeader(http.StatusAccepted)
+			w.(http.Flusher).Flush()
+		}
+		panic(http.ErrAbortHandler)
+	})
+	srv := httptest.NewServer(f.guard.Require(h))
+	t.Cleanup(srv.Close)
+	for _, writeFirst := range []bool{false, true} {
+		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(toolCall("search_documents", "1")))
+		req.Header.Set("Authorization", "Bearer "+k.Raw)
+		if writeFirst {
+			req.Header.Set("X-Write-First", "1")
+		}
+		resp, err := srv.Client().Do(req)
+		if err == nil { // the status may arrive before the cut
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		assert.Error(t, err, "the panic reaches net/http, which cuts the connection")
+	}
+	require.EqualValues(t, 2, ran.Load())
+	require.Eventually(t, func() bool { return len(sink.requests()) == 2 }, 5*time.Second, 10*time.Millisecond)
+	statuses := map[int]bool{}
+	for _, e := range sink.requests() {
+		assert.Equal(t, "search_documents", e.Tool)
+		assert.Equal(t, audit.OutcomeAllowed, e.Outcome)
+		statuses[e.Status] = true
+	}
+	assert.Equal(t, map[int]bool{http.StatusInternalServerError: true, http.StatusAccepted: true}, statuses)
 }

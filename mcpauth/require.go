@@ -125,10 +125,29 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		return
 	}
 	sw := newStatusWriter(w)
+	defer g.recordPanic(r, x, sw)
 	next.ServeHTTP(sw, r)
 	status := sw.code()
 	sw.release()
 	_ = g.record(r, x, status, nil, false)
+}
+
+// recordPanic records the events of a request whose handler panicked (as
+// httputil.ReverseProxy does with http.ErrAbortHandler when the client
+// goes away mid-response), so that what ran is in the audit trail, then
+// lets the panic go on to net/http. The status is the one the handler
+// wrote, else 500.
+func (g *Guard) recordPanic(r *http.Request, x *exchange, sw *statusWriter) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	status := sw.status
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	_ = g.record(r, x, status, nil, false)
+	panic(p)
 }
 
 func (g *Guard) release(x *exchange) {
