@@ -35,6 +35,33 @@ type cacheEntry struct {
 	// lastTouch is the unix-nano time a use of this key was last queued for
 	// the last-used flush; it keeps the hot path off the shared touch map.
 	lastTouch atomic.Int64
+	// verified is the cache's keyed digest (keyCache.digest) of the key
+	// material that last passed the hash check against this entry's hash,
+	// nil until one did. A request whose material has the same digest skips
+	// the HMAC; any other runs it. See SECURITY.md, "The key cache".
+	verified atomic.Pointer[materialDigest]
+}
+
+// materialDigest is a 128-bit keyed digest of key material.
+type materialDigest [2]uint64
+
+// matches reports whether the entry's verified digest is d, comparing in
+// constant time (no early exit on the first differing bit).
+func (e *cacheEntry) matches(d materialDigest) bool {
+	v := e.verified.Load()
+	if v == nil {
+		return false
+	}
+	// Every bit of both words is folded into one word before the single
+	// comparison: its time does not depend on where the digests differ.
+	return (v[0]^d[0])|(v[1]^d[1]) == 0
+}
+
+// remember records d as the digest of material that passed the hash check.
+func (e *cacheEntry) remember(d materialDigest) {
+	if v := e.verified.Load(); v == nil || *v != d {
+		e.verified.Store(&d)
+	}
 }
 
 const cacheShards = 32
@@ -53,6 +80,9 @@ const cacheShards = 32
 // record back.
 type keyCache struct {
 	seed     maphash.Seed
+	// digestSeeds key digest: two independent random seeds, never the
+	// sharding seed, never exported or logged.
+	digestSeeds [2]maphash.Seed
 	perShard int
 	// stale is how long past validUntil a verified entry is kept for
 	// Options.StaleIfError.
@@ -71,12 +101,22 @@ type cacheShard struct {
 // newKeyCache returns a cache of about size verified keys and as many
 // negative entries; verified entries are kept up to stale past their TTL.
 func newKeyCache(size int, stale time.Duration) *keyCache {
-	c := &keyCache{seed: maphash.MakeSeed(), perShard: max(1, size/cacheShards), stale: max(0, stale)}
+	c := &keyCache{
+		seed: maphash.MakeSeed(), digestSeeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		perShard: max(1, size/cacheShards), stale: max(0, stale),
+	}
 	for i := range c.shards {
 		c.shards[i].pos = make(map[string]*cacheEntry)
 		c.shards[i].neg = make(map[string]*cacheEntry)
 	}
 	return c
+}
+
+// digest returns material's 128-bit keyed digest: two maphash values under
+// the cache's secret random seeds. It allocates nothing and takes the same
+// time for every material of a length.
+func (c *keyCache) digest(material string) materialDigest {
+	return materialDigest{maphash.String(c.digestSeeds[0], material), maphash.String(c.digestSeeds[1], material)}
 }
 
 func (c *keyCache) shard(id string) *cacheShard {
