@@ -79,11 +79,11 @@ const cacheShards = 32
 // in between, so a lookup that raced a revocation cannot write the old
 // record back.
 type keyCache struct {
-	seed     maphash.Seed
-	// digestSeeds key digest: two independent random seeds, never the
+	seed maphash.Seed
+	// digestSeeds are digest's keys: two independent random seeds, not the
 	// sharding seed, never exported or logged.
 	digestSeeds [2]maphash.Seed
-	perShard int
+	perShard    int
 	// stale is how long past validUntil a verified entry is kept for
 	// Options.StaleIfError.
 	stale  time.Duration
