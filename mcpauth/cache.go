@@ -91,11 +91,30 @@ type keyCache struct {
 }
 
 type cacheShard struct {
-	mu  sync.RWMutex
-	pos map[string]*cacheEntry // verified keys
-	neg map[string]*cacheEntry // unknown IDs
-	gen uint64
-	_   [16]byte // keep shards on separate cache lines
+	// pos holds the verified keys (string to *cacheEntry). It is read
+	// without a lock, so that requests with the same key on several cores
+	// do not contend on a reader count; it is written under mu, which
+	// also counts it in nPos.
+	pos  sync.Map
+	nPos int
+	mu   sync.RWMutex
+	neg  map[string]*cacheEntry // unknown IDs
+	gen  uint64
+	_    [16]byte // keep shards on separate cache lines
+}
+
+func (s *cacheShard) loadPos(id string) *cacheEntry {
+	if v, ok := s.pos.Load(id); ok {
+		return v.(*cacheEntry)
+	}
+	return nil
+}
+
+// deletePos removes id from pos; s.mu must be held.
+func (s *cacheShard) deletePos(id string) {
+	if _, ok := s.pos.LoadAndDelete(id); ok {
+		s.nPos--
+	}
 }
 
 // newKeyCache returns a cache of about size verified keys and as many
@@ -106,7 +125,6 @@ func newKeyCache(size int, stale time.Duration) *keyCache {
 		perShard: max(1, size/cacheShards), stale: max(0, stale),
 	}
 	for i := range c.shards {
-		c.shards[i].pos = make(map[string]*cacheEntry)
 		c.shards[i].neg = make(map[string]*cacheEntry)
 	}
 	return c
@@ -126,12 +144,12 @@ func (c *keyCache) shard(id string) *cacheShard {
 // get returns the live entry for id, or nil.
 func (c *keyCache) get(id string, now time.Time) *cacheEntry {
 	s := c.shard(id)
-	s.mu.RLock()
-	e := s.pos[id]
+	e := s.loadPos(id)
 	if e == nil {
+		s.mu.RLock()
 		e = s.neg[id]
+		s.mu.RUnlock()
 	}
-	s.mu.RUnlock()
 	if e == nil || !now.Before(e.validUntil) {
 		return nil
 	}
@@ -141,10 +159,7 @@ func (c *keyCache) get(id string, now time.Time) *cacheEntry {
 // staleEntry returns the verified entry for id whose TTL passed less than
 // c.stale ago, or nil. It is for serving while the store fails.
 func (c *keyCache) staleEntry(id string, now time.Time) *cacheEntry {
-	s := c.shard(id)
-	s.mu.RLock()
-	e := s.pos[id]
-	s.mu.RUnlock()
+	e := c.shard(id).loadPos(id)
 	if e == nil || !now.Before(e.validUntil.Add(c.stale)) {
 		return nil
 	}
@@ -169,27 +184,47 @@ func (c *keyCache) put(id string, e *cacheEntry, gen uint64, now time.Time) bool
 	if s.gen != gen {
 		return false // a forget raced this fill: the store may have changed
 	}
-	m, other, keep := s.pos, s.neg, c.stale
 	if e.notFound {
-		m, other, keep = s.neg, s.pos, 0
+		s.deletePos(id)
+		m := s.neg
+		if _, ok := m[id]; !ok && len(m) >= c.perShard {
+			evicted := 0
+			for k, old := range m {
+				if !now.Before(old.validUntil) {
+					delete(m, k)
+					evicted++
+				}
+			}
+			if evicted == 0 {
+				for k := range m {
+					delete(m, k)
+					break
+				}
+			}
+		}
+		m[id] = e
+		return true
 	}
-	delete(other, id)
-	if _, ok := m[id]; !ok && len(m) >= c.perShard {
+	delete(s.neg, id)
+	if s.loadPos(id) == nil && s.nPos >= c.perShard {
 		evicted := 0
-		for k, old := range m {
-			if !now.Before(old.validUntil.Add(keep)) {
-				delete(m, k)
+		s.pos.Range(func(k, v any) bool {
+			if !now.Before(v.(*cacheEntry).validUntil.Add(c.stale)) {
+				s.deletePos(k.(string))
 				evicted++
 			}
-		}
+			return true
+		})
 		if evicted == 0 {
-			for k := range m {
-				delete(m, k)
-				break
-			}
+			s.pos.Range(func(k, _ any) bool {
+				s.deletePos(k.(string))
+				return false
+			})
 		}
 	}
-	m[id] = e
+	if _, loaded := s.pos.Swap(id, e); !loaded {
+		s.nPos++
+	}
 	return true
 }
 
@@ -197,7 +232,7 @@ func (c *keyCache) put(id string, e *cacheEntry, gen uint64, now time.Time) bool
 func (c *keyCache) forget(id string) {
 	s := c.shard(id)
 	s.mu.Lock()
-	delete(s.pos, id)
+	s.deletePos(id)
 	delete(s.neg, id)
 	s.gen++
 	s.mu.Unlock()
@@ -209,12 +244,13 @@ func (c *keyCache) forgetUser(userID string) {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		for id, e := range s.pos {
-			if e.principal != nil && e.principal.UserID == userID {
-				delete(s.pos, id)
+		s.pos.Range(func(id, v any) bool {
+			if e := v.(*cacheEntry); e.principal != nil && e.principal.UserID == userID {
+				s.deletePos(id.(string))
 				s.gen++
 			}
-		}
+			return true
+		})
 		s.mu.Unlock()
 	}
 }
@@ -224,7 +260,8 @@ func (c *keyCache) forgetAll() {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		clear(s.pos)
+		s.pos.Clear()
+		s.nPos = 0
 		clear(s.neg)
 		s.gen++
 		s.mu.Unlock()

@@ -49,7 +49,7 @@ func (g *Guard) limit(w http.ResponseWriter, r *http.Request, x *exchange) error
 		return fmt.Errorf("%w: rate limiter", ErrUnavailable)
 	}
 	g.limiterHealth.ok(r.Context())
-	x.out.rate.Set(w.Header(), d, g.opts.LegacyRateLimitHeaders)
+	x.out.rateValues().Set(w.Header(), d, g.opts.LegacyRateLimitHeaders)
 	if d.Allowed {
 		return nil
 	}

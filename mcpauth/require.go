@@ -90,7 +90,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	defer g.release(x)
 	auditing := g.opts.Audit != nil
 	x.arrival(g.opts.Now)
-	x.out = newOutliving()
+	x.out = newOutliving(g.opts.RateLimiter != nil || g.opts.Audit != nil)
 	x.requestID, x.idMade = x.out.setRequestID(w, r, g.opts.RequestIDHeader)
 
 	e, err := g.authenticate(r, &x.facts)
