@@ -35,14 +35,15 @@ type cacheEntry struct {
 	// lastTouch is the unix-nano time a use of this key was last queued for
 	// the last-used flush; it keeps the hot path off the shared touch map.
 	lastTouch atomic.Int64
-	// verified is the cache's keyed digest (keyCache.digest) of the key
-	// material that last passed the hash check against this entry's hash,
-	// nil until one did. A request whose material has the same digest skips
-	// the HMAC; any other runs it. See SECURITY.md, "The key cache".
+	// verified is the cache's keyed digest (keyCache.digest) of the raw
+	// key that last passed the format, checksum and hash checks against
+	// this entry, nil until one did. A request whose raw key has the same
+	// digest skips those checks; any other runs them. See SECURITY.md, "The
+	// key cache".
 	verified atomic.Pointer[materialDigest]
 }
 
-// materialDigest is a 128-bit keyed digest of key material.
+// materialDigest is a 128-bit keyed digest of a raw key.
 type materialDigest [2]uint64
 
 // matches reports whether the entry's verified digest is d, comparing in
@@ -57,7 +58,7 @@ func (e *cacheEntry) matches(d materialDigest) bool {
 	return (v[0]^d[0])|(v[1]^d[1]) == 0
 }
 
-// remember records d as the digest of material that passed the hash check.
+// remember records d as the digest of a raw key that passed the checks.
 func (e *cacheEntry) remember(d materialDigest) {
 	if v := e.verified.Load(); v == nil || *v != d {
 		e.verified.Store(&d)
@@ -130,11 +131,11 @@ func newKeyCache(size int, stale time.Duration) *keyCache {
 	return c
 }
 
-// digest returns material's 128-bit keyed digest: two maphash values under
+// digest returns the 128-bit keyed digest of a raw key: two maphash values under
 // the cache's secret random seeds. It allocates nothing and takes the same
-// time for every material of a length.
-func (c *keyCache) digest(material string) materialDigest {
-	return materialDigest{maphash.String(c.digestSeeds[0], material), maphash.String(c.digestSeeds[1], material)}
+// time for every key of a length.
+func (c *keyCache) digest(raw string) materialDigest {
+	return materialDigest{maphash.String(c.digestSeeds[0], raw), maphash.String(c.digestSeeds[1], raw)}
 }
 
 func (c *keyCache) shard(id string) *cacheShard {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 )
 
@@ -19,7 +20,7 @@ import (
 // other check still runs on every request. A forged secret under the
 // victim's ID (well-formed, valid checksum) is refused however often the
 // real key was used before and after it, and does not displace the real
-// key; a revocation and an expiry refuse the remembered key at once. The
+// key; the real key with a wrong checksum is still malformed; a revocation and an expiry refuse the remembered key at once. The
 // handler never runs for a refused request.
 func TestRememberedKeySkipsOnlyTheHash(t *testing.T) {
 	t.Parallel()
@@ -46,13 +47,15 @@ func TestRememberedKeySkipsOnlyTheHash(t *testing.T) {
 		require.Equal(t, http.StatusOK, call(victim.Raw))
 		require.Equal(t, http.StatusUnauthorized, call(forged), "a forged secret for a remembered key")
 	}
+	_, err := f.auth(badChecksum(victim.Raw))
+	assert.ErrorIs(t, err, apikey.ErrMalformedKey, "the remembered key with a wrong checksum is still malformed")
 	assert.Equal(t, []string{"victim", "victim", "victim"}, ran, "the handler ran for the real key only")
 	assert.Equal(t, int64(1), f.store.lookups.Load()-lookups, "every request after the first was served from the cache")
 
 	f.clock.Advance(2*time.Hour - time.Second)
 	require.Equal(t, http.StatusOK, call(victim.Raw))
 	f.clock.Advance(time.Second)
-	_, err := f.auth(victim.Raw)
+	_, err = f.auth(victim.Raw)
 	assert.ErrorIs(t, err, mcpauth.ErrKeyExpired, "expiry refuses the remembered key at its instant")
 	assert.Len(t, ran, 4)
 

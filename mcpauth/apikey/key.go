@@ -112,6 +112,21 @@ func ParseKey(raw, prefix string) (ParsedKey, error) {
 	}, nil
 }
 
+// KeyIDOf returns the key ID of raw when raw has the shape of a key with
+// this prefix ("" means DefaultPrefix): its length, prefix and separator.
+// It checks neither the alphabet nor the checksum, so the ID is only fit
+// for finding what a full ParseKey of the same raw key decided earlier
+// (the Guard's cache of verified keys); anything else must use ParseKey.
+func KeyIDOf(raw, prefix string) (string, bool) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if len(raw) != len(prefix)+1+bodyLen || raw[:len(prefix)] != prefix || raw[len(prefix)] != '_' {
+		return "", false
+	}
+	return raw[len(prefix)+1 : len(prefix)+1+keyIDLen], true
+}
+
 // errMalformed returns a preallocated ErrMalformedKey variant, so that
 // rejecting attacker input allocates nothing.
 func errMalformed(why string) error {
