@@ -40,15 +40,15 @@ type cacheEntry struct {
 	// this entry, nil until one did. A request whose raw key has the same
 	// digest skips those checks; any other runs them. See SECURITY.md, "The
 	// key cache".
-	verified atomic.Pointer[materialDigest]
+	verified atomic.Pointer[keyDigest]
 }
 
-// materialDigest is a 128-bit keyed digest of a raw key.
-type materialDigest [2]uint64
+// keyDigest is a 128-bit keyed digest of a raw key.
+type keyDigest [2]uint64
 
 // matches reports whether the entry's verified digest is d, comparing in
 // constant time (no early exit on the first differing bit).
-func (e *cacheEntry) matches(d materialDigest) bool {
+func (e *cacheEntry) matches(d keyDigest) bool {
 	v := e.verified.Load()
 	if v == nil {
 		return false
@@ -59,7 +59,7 @@ func (e *cacheEntry) matches(d materialDigest) bool {
 }
 
 // remember records d as the digest of a raw key that passed the checks.
-func (e *cacheEntry) remember(d materialDigest) {
+func (e *cacheEntry) remember(d keyDigest) {
 	if v := e.verified.Load(); v == nil || *v != d {
 		e.verified.Store(&d)
 	}
@@ -134,8 +134,8 @@ func newKeyCache(size int, stale time.Duration) *keyCache {
 // digest returns the 128-bit keyed digest of a raw key: two maphash values under
 // the cache's secret random seeds. It allocates nothing and takes the same
 // time for every key of a length.
-func (c *keyCache) digest(raw string) materialDigest {
-	return materialDigest{maphash.String(c.digestSeeds[0], raw), maphash.String(c.digestSeeds[1], raw)}
+func (c *keyCache) digest(raw string) keyDigest {
+	return keyDigest{maphash.String(c.digestSeeds[0], raw), maphash.String(c.digestSeeds[1], raw)}
 }
 
 func (c *keyCache) shard(id string) *cacheShard {
