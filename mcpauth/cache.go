@@ -35,6 +35,34 @@ type cacheEntry struct {
 	// lastTouch is the unix-nano time a use of this key was last queued for
 	// the last-used flush; it keeps the hot path off the shared touch map.
 	lastTouch atomic.Int64
+	// verified is the cache's keyed digest (keyCache.digest) of the raw
+	// key that last passed the format, checksum and hash checks against
+	// this entry, nil until one did. A request whose raw key has the same
+	// digest skips those checks; any other runs them. See SECURITY.md, "The
+	// key cache".
+	verified atomic.Pointer[keyDigest]
+}
+
+// keyDigest is a 128-bit keyed digest of a raw key.
+type keyDigest [2]uint64
+
+// matches reports whether the entry's verified digest is d, comparing in
+// constant time (no early exit on the first differing bit).
+func (e *cacheEntry) matches(d keyDigest) bool {
+	v := e.verified.Load()
+	if v == nil {
+		return false
+	}
+	// Every bit of both words is folded into one word before the single
+	// comparison: its time does not depend on where the digests differ.
+	return (v[0]^d[0])|(v[1]^d[1]) == 0
+}
+
+// remember records d as the digest of a raw key that passed the checks.
+func (e *cacheEntry) remember(d keyDigest) {
+	if v := e.verified.Load(); v == nil || *v != d {
+		e.verified.Store(&d)
+	}
 }
 
 const cacheShards = 32
@@ -52,8 +80,11 @@ const cacheShards = 32
 // in between, so a lookup that raced a revocation cannot write the old
 // record back.
 type keyCache struct {
-	seed     maphash.Seed
-	perShard int
+	seed maphash.Seed
+	// digestSeeds are digest's keys: two independent random seeds, not the
+	// sharding seed, never exported or logged.
+	digestSeeds [2]maphash.Seed
+	perShard    int
 	// stale is how long past validUntil a verified entry is kept for
 	// Options.StaleIfError.
 	stale  time.Duration
@@ -61,22 +92,50 @@ type keyCache struct {
 }
 
 type cacheShard struct {
-	mu  sync.RWMutex
-	pos map[string]*cacheEntry // verified keys
-	neg map[string]*cacheEntry // unknown IDs
-	gen uint64
-	_   [16]byte // keep shards on separate cache lines
+	// pos holds the verified keys (string to *cacheEntry). It is read
+	// without a lock, so that requests with the same key on several cores
+	// do not contend on a reader count; it is written under mu, which
+	// also counts it in nPos.
+	pos  sync.Map
+	nPos int
+	mu   sync.RWMutex
+	neg  map[string]*cacheEntry // unknown IDs
+	gen  uint64
+	_    [16]byte // keep shards on separate cache lines
+}
+
+func (s *cacheShard) loadPos(id string) *cacheEntry {
+	if v, ok := s.pos.Load(id); ok {
+		return v.(*cacheEntry)
+	}
+	return nil
+}
+
+// deletePos removes id from pos; s.mu must be held.
+func (s *cacheShard) deletePos(id string) {
+	if _, ok := s.pos.LoadAndDelete(id); ok {
+		s.nPos--
+	}
 }
 
 // newKeyCache returns a cache of about size verified keys and as many
 // negative entries; verified entries are kept up to stale past their TTL.
 func newKeyCache(size int, stale time.Duration) *keyCache {
-	c := &keyCache{seed: maphash.MakeSeed(), perShard: max(1, size/cacheShards), stale: max(0, stale)}
+	c := &keyCache{
+		seed: maphash.MakeSeed(), digestSeeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		perShard: max(1, size/cacheShards), stale: max(0, stale),
+	}
 	for i := range c.shards {
-		c.shards[i].pos = make(map[string]*cacheEntry)
 		c.shards[i].neg = make(map[string]*cacheEntry)
 	}
 	return c
+}
+
+// digest returns the 128-bit keyed digest of a raw key: two maphash values under
+// the cache's secret random seeds. It allocates nothing and takes the same
+// time for every key of a length.
+func (c *keyCache) digest(raw string) keyDigest {
+	return keyDigest{maphash.String(c.digestSeeds[0], raw), maphash.String(c.digestSeeds[1], raw)}
 }
 
 func (c *keyCache) shard(id string) *cacheShard {
@@ -86,12 +145,12 @@ func (c *keyCache) shard(id string) *cacheShard {
 // get returns the live entry for id, or nil.
 func (c *keyCache) get(id string, now time.Time) *cacheEntry {
 	s := c.shard(id)
-	s.mu.RLock()
-	e := s.pos[id]
+	e := s.loadPos(id)
 	if e == nil {
+		s.mu.RLock()
 		e = s.neg[id]
+		s.mu.RUnlock()
 	}
-	s.mu.RUnlock()
 	if e == nil || !now.Before(e.validUntil) {
 		return nil
 	}
@@ -101,10 +160,7 @@ func (c *keyCache) get(id string, now time.Time) *cacheEntry {
 // staleEntry returns the verified entry for id whose TTL passed less than
 // c.stale ago, or nil. It is for serving while the store fails.
 func (c *keyCache) staleEntry(id string, now time.Time) *cacheEntry {
-	s := c.shard(id)
-	s.mu.RLock()
-	e := s.pos[id]
-	s.mu.RUnlock()
+	e := c.shard(id).loadPos(id)
 	if e == nil || !now.Before(e.validUntil.Add(c.stale)) {
 		return nil
 	}
@@ -129,27 +185,47 @@ func (c *keyCache) put(id string, e *cacheEntry, gen uint64, now time.Time) bool
 	if s.gen != gen {
 		return false // a forget raced this fill: the store may have changed
 	}
-	m, other, keep := s.pos, s.neg, c.stale
 	if e.notFound {
-		m, other, keep = s.neg, s.pos, 0
+		s.deletePos(id)
+		m := s.neg
+		if _, ok := m[id]; !ok && len(m) >= c.perShard {
+			evicted := 0
+			for k, old := range m {
+				if !now.Before(old.validUntil) {
+					delete(m, k)
+					evicted++
+				}
+			}
+			if evicted == 0 {
+				for k := range m {
+					delete(m, k)
+					break
+				}
+			}
+		}
+		m[id] = e
+		return true
 	}
-	delete(other, id)
-	if _, ok := m[id]; !ok && len(m) >= c.perShard {
+	delete(s.neg, id)
+	if s.loadPos(id) == nil && s.nPos >= c.perShard {
 		evicted := 0
-		for k, old := range m {
-			if !now.Before(old.validUntil.Add(keep)) {
-				delete(m, k)
+		s.pos.Range(func(k, v any) bool {
+			if !now.Before(v.(*cacheEntry).validUntil.Add(c.stale)) {
+				s.deletePos(k.(string))
 				evicted++
 			}
-		}
+			return true
+		})
 		if evicted == 0 {
-			for k := range m {
-				delete(m, k)
-				break
-			}
+			s.pos.Range(func(k, _ any) bool {
+				s.deletePos(k.(string))
+				return false
+			})
 		}
 	}
-	m[id] = e
+	if _, loaded := s.pos.Swap(id, e); !loaded {
+		s.nPos++
+	}
 	return true
 }
 
@@ -157,7 +233,7 @@ func (c *keyCache) put(id string, e *cacheEntry, gen uint64, now time.Time) bool
 func (c *keyCache) forget(id string) {
 	s := c.shard(id)
 	s.mu.Lock()
-	delete(s.pos, id)
+	s.deletePos(id)
 	delete(s.neg, id)
 	s.gen++
 	s.mu.Unlock()
@@ -169,12 +245,13 @@ func (c *keyCache) forgetUser(userID string) {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		for id, e := range s.pos {
-			if e.principal != nil && e.principal.UserID == userID {
-				delete(s.pos, id)
+		s.pos.Range(func(id, v any) bool {
+			if e := v.(*cacheEntry); e.principal != nil && e.principal.UserID == userID {
+				s.deletePos(id.(string))
 				s.gen++
 			}
-		}
+			return true
+		})
 		s.mu.Unlock()
 	}
 }
@@ -184,7 +261,8 @@ func (c *keyCache) forgetAll() {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
-		clear(s.pos)
+		s.pos.Clear()
+		s.nPos = 0
 		clear(s.neg)
 		s.gen++
 		s.mu.Unlock()

@@ -52,7 +52,7 @@ func credential(r *http.Request, bearerOnly bool, maxLen int) (string, error) {
 // The scheme is case-insensitive (RFC 9110 §11.1).
 func bearerToken(v string) (string, bool) {
 	const scheme = "bearer "
-	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+	if len(v) < len(scheme) || v[:len(scheme)] != "Bearer " && !strings.EqualFold(v[:len(scheme)], scheme) {
 		return "", false
 	}
 	tok := strings.TrimSpace(v[len(scheme):])

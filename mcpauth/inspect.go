@@ -50,6 +50,7 @@ func (g *Guard) inspect(r *http.Request, x *exchange, limit int64) error {
 	}
 	body := b.buf.Bytes()
 	r.Body = b.reader(body)
+	x.bufUsed = true
 	msgs, batch, err := rpcpeek.Peek(body, x.buf[:0])
 	x.msgs, x.batch = msgs, batch
 	switch {
@@ -66,6 +67,7 @@ func (g *Guard) inspect(r *http.Request, x *exchange, limit int64) error {
 // keep a session whose refused call has its answer.
 func tooLarge(x *exchange, prefix []byte) error {
 	if id, ok := rpcpeek.LeadingID(prefix); ok {
+		x.bufUsed = true
 		x.buf[0] = rpcpeek.Message{Kind: rpcpeek.Request, ID: id}
 		x.msgs, x.batch = x.buf[:1], false
 	}

@@ -30,13 +30,44 @@ type outliving struct {
 
 	requestID [1]string              // the X-Request-Id value
 	idBuf     [audit.EventIDLen]byte // a request ID made here
-	rate      ratelimit.HeaderValues // RateLimit, RateLimit-Policy
-	ipBuf     [len("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%")]byte
-	toolBuf   [48]byte // a tools/call's name, for the audit event
-	toolUsed  bool
+
+	// more holds the buffers only rate limiting and audit use, in the same
+	// allocation (see newOutliving); nil for a Guard with neither, so that
+	// the authentication-only path allocates a third as much (less garbage,
+	// fewer GC cycles, fewer write barriers on the request copy).
+	more *outlivingMore
 }
 
-func newOutliving() *outliving { return new(outliving) }
+// outlivingMore is the part of outliving for rate limiting and audit.
+type outlivingMore struct {
+	rate     ratelimit.HeaderValues // RateLimit, RateLimit-Policy
+	ipBuf    [len("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%")]byte
+	toolBuf  [48]byte // a tools/call's name, for the audit event
+	toolUsed bool
+}
+
+// newOutliving returns a request's outliving state, one allocation; with
+// more, its outlivingMore is in the same allocation.
+func newOutliving(more bool) *outliving {
+	if !more {
+		return new(outliving)
+	}
+	both := new(struct {
+		outliving
+		more outlivingMore
+	})
+	both.outliving.more = &both.more
+	return &both.outliving
+}
+
+// rateValues returns the buffers of the RateLimit header values: o's, or
+// new ones when o has none.
+func (o *outliving) rateValues() *ratelimit.HeaderValues {
+	if o.more == nil {
+		return new(ratelimit.HeaderValues)
+	}
+	return &o.more.rate
+}
 
 // setRequestID reads or makes the request ID and writes its header. It
 // reports whether the ID was made here (then it may serve as the ID of the
@@ -51,22 +82,27 @@ func (o *outliving) setRequestID(w http.ResponseWriter, r *http.Request, header 
 // formatIP returns ip as a string, formatted into o when it fits (an IPv6
 // address with a long zone does not).
 func (o *outliving) formatIP(ip netip.Addr) string {
-	b := ip.AppendTo(o.ipBuf[:0])
-	if len(b) > len(o.ipBuf) || len(b) == 0 {
+	if o.more == nil {
+		return ip.String()
+	}
+	m := o.more
+	b := ip.AppendTo(m.ipBuf[:0])
+	if len(b) > len(m.ipBuf) || len(b) == 0 {
 		return string(b)
 	}
-	return unsafe.String(&o.ipBuf[0], len(b))
+	return unsafe.String(&m.ipBuf[0], len(b))
 }
 
 // cloneTool returns a copy of s: in o for the request's first tool name
 // that fits, else a new string.
 func (o *outliving) cloneTool(s string) string {
-	if o.toolUsed || len(s) == 0 || len(s) > len(o.toolBuf) {
+	m := o.more
+	if m == nil || m.toolUsed || len(s) == 0 || len(s) > len(m.toolBuf) {
 		return strings.Clone(s)
 	}
-	o.toolUsed = true
-	n := copy(o.toolBuf[:], s)
-	return unsafe.String(&o.toolBuf[0], n)
+	m.toolUsed = true
+	n := copy(m.toolBuf[:], s)
+	return unsafe.String(&m.toolBuf[0], n)
 }
 
 // withEntry returns ctx with e for the handler, in o.

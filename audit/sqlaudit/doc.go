@@ -24,8 +24,11 @@
 // [Store.RecordBatch] writes a batch in one transaction: it reserves the next
 // sequence numbers by updating the single audit_head row (which also locks
 // it, so writers in several processes append one batch at a time and seq
-// follows commit order with no gaps) and inserts the rows with prepared
-// multi-row INSERTs. Put an audit.Writer in front of the store so that
+// follows commit order with no gaps) and inserts the rows: on PostgreSQL
+// with INSERT ... SELECT FROM json_to_recordset, Options.MaxRowsPerInsert
+// rows (default 1,000) sent as one JSON parameter per statement; on SQLite
+// with a prepared one-row INSERT run once per row. Put an audit.Writer in
+// front of the store so that
 // requests only enqueue; see package audit for the delivery modes.
 //
 // # Tamper evidence

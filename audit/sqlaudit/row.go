@@ -160,14 +160,19 @@ const (
 // then the credential kind as length-prefixed text. Rows written before the
 // credential column existed have none and keep their version.
 func computeHash(prev []byte, r *row) []byte {
-	h := sha256.New()
+	sum := sha256.Sum256(appendCanonical(make([]byte, 0, 512), prev, r))
+	return sum[:]
+}
+
+// appendCanonical appends prev (32 zero bytes when empty) and the canonical
+// form of r to buf: the bytes computeHash hashes.
+func appendCanonical(buf, prev []byte, r *row) []byte {
 	var zero [sha256.Size]byte
 	if len(prev) == 0 {
 		prev = zero[:]
 	}
 	v3 := r.credential != ""
 	v2 := v3 || r.instance != "" || r.actor != ""
-	buf := make([]byte, 0, 512)
 	buf = append(buf, prev...)
 	switch {
 	case v3:
@@ -181,53 +186,29 @@ func computeHash(prev []byte, r *row) []byte {
 	buf = binary.BigEndian.AppendUint64(buf, uint64(r.timeUS))
 	buf = binary.BigEndian.AppendUint64(buf, uint64(r.status))
 	buf = binary.BigEndian.AppendUint64(buf, uint64(r.durationNS))
-	str := func(s string) {
-		buf = binary.AppendUvarint(buf, uint64(len(s)))
-		buf = append(buf, s...)
-	}
-	str(r.id)
+	buf = appendLenPrefixed(buf, r.id)
 	for _, s := range r.strs {
-		str(s)
+		buf = appendLenPrefixed(buf, s)
 	}
-	str(r.arguments)
-	str(r.attributes)
+	buf = appendLenPrefixed(buf, r.arguments)
+	buf = appendLenPrefixed(buf, r.attributes)
 	switch {
 	case v2:
 		buf = binary.BigEndian.AppendUint64(buf, uint64(r.count))
-		str(r.instance)
-		str(r.actor)
+		buf = appendLenPrefixed(buf, r.instance)
+		buf = appendLenPrefixed(buf, r.actor)
 		if v3 {
-			str(r.credential)
+			buf = appendLenPrefixed(buf, r.credential)
 		}
 	case r.count > 1:
 		buf = binary.BigEndian.AppendUint64(buf, uint64(r.count))
 	}
-	h.Write(buf)
-	return h.Sum(nil)
+	return buf
 }
 
-// args appends r's values in column order.
-func (s *Store) appendArgs(args []any, r *row) []any {
-	args = append(args, r.seq, r.id, s.timeArg(time.UnixMicro(r.timeUS)))
-	for _, v := range r.strs {
-		args = append(args, v)
-	}
-	args = append(args, r.status, r.durationNS, nullString(r.arguments), nullString(r.attributes), r.count, r.instance, r.actor, r.credential, nullBytes(r.prevHash), nullBytes(r.hash))
-	return args
-}
-
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-func nullBytes(b []byte) any {
-	if b == nil {
-		return nil
-	}
-	return b
+func appendLenPrefixed(buf []byte, s string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(s)))
+	return append(buf, s...)
 }
 
 // scanRow reads the columns of `columns` into r.

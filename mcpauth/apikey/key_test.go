@@ -181,3 +181,24 @@ func TestParseKeyAllocatesNothing(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 }
+
+func TestKeyIDOf(t *testing.T) {
+	raw, err := Build("mcp", "ABCDEFGHIJKL", "012345678901234567890123")
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		raw, prefix, want string
+		ok                bool
+	}{
+		{raw, "", "ABCDEFGHIJKL", true},
+		{raw, "mcp", "ABCDEFGHIJKL", true},
+		{raw[:len(raw)-1] + "!", "", "ABCDEFGHIJKL", true}, // shape only: ParseKey judges the rest
+		{raw, "mcq", "", false},
+		{raw[:len(raw)-1], "", "", false},
+		{"mcp-" + raw[4:], "", "", false},
+		{"", "", "", false},
+	} {
+		id, ok := KeyIDOf(tt.raw, tt.prefix)
+		assert.Equal(t, tt.ok, ok, "%q", tt.raw)
+		assert.Equal(t, tt.want, id, "%q", tt.raw)
+	}
+}

@@ -2,6 +2,8 @@ package sqltest
 
 import (
 	"context"
+	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"regexp"
 	"testing"
@@ -65,14 +67,52 @@ func TestMockBatchShape(t *testing.T) {
 	require.NoError(t, mock.ExpectationsWereMet())
 }
 
-func TestMockPostgresPlaceholders(t *testing.T) {
+// jsonRows matches a JSON document of rows whose seq ("a") are these.
+type jsonRows []int64
+
+func (want jsonRows) Match(v driver.Value) bool {
+	doc, ok := v.(string)
+	if !ok {
+		return false
+	}
+	var rows []struct {
+		Seq int64 `json:"a"`
+	}
+	if json.Unmarshal([]byte(doc), &rows) != nil || len(rows) != len(want) {
+		return false
+	}
+	for i, r := range rows {
+		if r.Seq != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestMockPostgresStatement(t *testing.T) {
 	s, mock := newMock(t, sqlaudit.Options{Dialect: sqlstore.Postgres})
 	mock.ExpectBegin()
 	mock.ExpectQuery(regexp.QuoteMeta("UPDATE m_audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")).
 		WillReturnRows(sqlmock.NewRows([]string{"seq", "hash"}).AddRow(int64(1), nil))
-	mock.ExpectExec(reInsert + `.*\(\$1,.*\$28\)$`).WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectExec(reInsert + `.* FROM json_to_recordset\(\$1::json\) AS x\(.*\)$`).WithArgs(jsonRows{1}).WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectCommit()
 	require.NoError(t, s.Record(context.Background(), events(1)[0]))
+	require.NoError(t, mock.ExpectationsWereMet())
+}
+
+func TestMockPostgresBatchShape(t *testing.T) {
+	s, mock := newMock(t, sqlaudit.Options{Dialect: sqlstore.Postgres, MaxRowsPerInsert: 2, Chain: true})
+	mock.ExpectBegin()
+	mock.ExpectQuery(regexp.QuoteMeta("UPDATE m_audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")).
+		WithArgs(int64(5)).WillReturnRows(sqlmock.NewRows([]string{"seq", "hash"}).AddRow(int64(15), nil))
+	p := mock.ExpectPrepare(reInsert + `.* FROM json_to_recordset\(\$1::json\)`)
+	// 5 rows, 2 per statement: documents of 2, 2 and 1 rows, seq 11..15.
+	p.ExpectExec().WithArgs(jsonRows{11, 12}).WillReturnResult(sqlmock.NewResult(0, 2))
+	p.ExpectExec().WithArgs(jsonRows{13, 14}).WillReturnResult(sqlmock.NewResult(0, 2))
+	p.ExpectExec().WithArgs(jsonRows{15}).WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectExec(regexp.QuoteMeta("UPDATE m_audit_head SET hash = $1 WHERE id = 1")).WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectCommit()
+	require.NoError(t, s.RecordBatch(context.Background(), events(5)))
 	require.NoError(t, mock.ExpectationsWereMet())
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -44,12 +45,17 @@ func TestNewOptions(t *testing.T) {
 		{TablePrefix: "x; DROP TABLE y; --"},
 		{TablePrefix: strings.Repeat("a", 41)},
 		{MaxRowsPerInsert: -1},
-		{MaxRowsPerInsert: 1301},
+		{MaxRowsPerInsert: 1171}, // SQLite: 28 parameters a row, 32,766 a statement
+		{MaxRowsPerInsert: 10_001, Dialect: sqlstore.Postgres},
 		{Dialect: sqlstore.Dialect(9)},
 	} {
 		_, err := sqlaudit.New(db, &o)
 		assert.ErrorIs(t, err, sqlaudit.ErrInvalidOption, "%+v", o)
 	}
+	_, err = sqlaudit.New(db, &sqlaudit.Options{MaxRowsPerInsert: 1170})
+	assert.NoError(t, err)
+	_, err = sqlaudit.New(db, &sqlaudit.Options{MaxRowsPerInsert: 10_000, Dialect: sqlstore.Postgres})
+	assert.NoError(t, err)
 	s, err := sqlaudit.New(db, nil)
 	require.NoError(t, err)
 	assert.Equal(t, sqlstore.SQLite, s.Dialect(), "detected")
@@ -111,6 +117,42 @@ func TestRecordBeforeMigrateFails(t *testing.T) {
 	err = s.Record(context.Background(), audit.Event{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "mcpauth/sqlaudit: record")
+}
+
+// TestRecordStoresTextExactly pins that every field is stored byte for
+// byte, whatever the insert path (PostgreSQL's rows travel as JSON):
+// quotes, backslashes, control characters, JSON escapes that must stay
+// literal, non-ASCII text, extreme integers and times before 1970 or with
+// microseconds.
+func TestRecordStoresTextExactly(t *testing.T) {
+	tricky := "q\"uote \\ back\\slash \\u0041 \n\r\t\x01\x1f\x7f é 漢字 \u2028 😀 </script> '; DROP TABLE x; --"
+	evs := []audit.Event{{
+		ID: "id-" + tricky, Time: time.Date(1969, 7, 20, 20, 17, 40, 123456000, time.UTC),
+		RequestID: tricky, UserID: tricky, KeyID: tricky, Outcome: audit.Outcome(tricky), Reason: tricky,
+		Action: audit.Action(tricky), Method: tricky, Tool: tricky, ResourceURI: tricky, Prompt: tricky,
+		RPCID: tricky, SessionID: tricky, ProtocolVersion: tricky, ClientIP: tricky, UserAgent: tricky,
+		Status: -2147483648, Duration: time.Duration(math.MaxInt64), Count: 3,
+		Arguments: json.RawMessage(`{"a":"\u0041\n","b":[1,2.50,-0]}`), Attributes: map[string]string{"k\"": tricky},
+		Instance: tricky, Actor: tricky, Credential: tricky,
+	}, {
+		ID: "plain", Time: time.Date(2026, 12, 2, 6, 41, 12, 999999000, time.UTC), Status: 200,
+	}}
+	eachBackend(t, true, func(t *testing.T, db *sql.DB, s *sqlaudit.Store) {
+		require.NoError(t, s.RecordBatch(context.Background(), evs))
+		got := queryAll(t, s, audit.Filter{})
+		require.Len(t, got, 2)
+		byID := map[string]audit.Event{got[0].ID: got[0], got[1].ID: got[1]}
+		for _, want := range evs {
+			g, ok := byID[want.ID]
+			require.True(t, ok, "event %q read back", want.ID)
+			assert.True(t, want.Time.Equal(g.Time), "time %v read back as %v", want.Time, g.Time)
+			g.Time = want.Time
+			assert.Equal(t, want, g)
+		}
+		v, err := s.Verify(context.Background(), time.Time{}, time.Time{})
+		require.NoError(t, err)
+		assert.Equal(t, 2, int(v.Events))
+	})
 }
 
 func TestRecordFillsAndCleans(t *testing.T) {
