@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/adaptertest"
 	"github.com/mcpauth/mcpauth/mcpauth/gosdk"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/scope"
@@ -120,7 +121,7 @@ func start(t *testing.T, stateless, httpPolicy bool) *fixture {
 		_ = guard.Close(context.Background())
 	})
 	// The tests issue admin keys: the default ceiling refuses them.
-	keys, err := newManager(t, ks, guard, &keyadmin.Options{ScopeCeiling: keyadmin.FixedScopeCeiling("admin")})
+	keys, err := adaptertest.NewManager(t, ks, guard, &keyadmin.Options{ScopeCeiling: keyadmin.FixedScopeCeiling("admin")})
 	require.NoError(t, err)
 	return &fixture{srv: srv, docs: docs, keys: keys}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/adaptertest"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/store"
@@ -30,7 +31,7 @@ func BenchmarkAuthVersusPeer(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = g.Close(context.Background()) })
-	k, err := mustManager(b, ks, g, pepper).Create(context.Background(), "user-1", keyadmin.CreateOptions{Scopes: []string{"read"}})
+	k, err := adaptertest.MustManager(b, ks, g, &keyadmin.Options{Peppers: []apikey.Pepper{pepper}}).Create(context.Background(), "user-1", keyadmin.CreateOptions{Scopes: []string{"read"}})
 	if err != nil {
 		b.Fatal(err)
 	}

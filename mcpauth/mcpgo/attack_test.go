@@ -111,7 +111,7 @@ func startBare(t *testing.T) (*fixture, *bareServer, *eventSink) {
 		srv.Close()
 		_ = guard.Close(context.Background())
 	})
-	return &fixture{srv: srv, keys: mustManager(t, ks, guard)}, bare, sink
+	return &fixture{srv: srv, keys: adaptertest.MustManager(t, ks, guard, nil)}, bare, sink
 }
 
 // TestAttackAmbiguousKeysOnMCPGo is issue 10 findings 1 and 9 on a real

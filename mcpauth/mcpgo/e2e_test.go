@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/adaptertest"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/mcpauth/mcpgo"
 	"github.com/mcpauth/mcpauth/scope"
@@ -129,7 +130,7 @@ func serve(t *testing.T, opts *mcpauth.Options, docs *docServer, wire func(*serv
 		_ = guard.Close(context.Background())
 	})
 	// The tests issue admin keys: the default ceiling refuses them.
-	keys, err := newManager(t, ks, guard, &keyadmin.Options{ScopeCeiling: keyadmin.FixedScopeCeiling("admin")})
+	keys, err := adaptertest.NewManager(t, ks, guard, &keyadmin.Options{ScopeCeiling: keyadmin.FixedScopeCeiling("admin")})
 	require.NoError(t, err)
 	return &fixture{srv: srv, docs: docs, keys: keys}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpauth/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauth/adaptertest"
 	"github.com/mcpauth/mcpauth/mcpauth/keyadmin"
 	"github.com/mcpauth/mcpauth/mcpauth/mcpgo"
 	"github.com/mcpauth/mcpauth/store"
@@ -197,7 +198,7 @@ func TestSessionRefusalsGoThroughErrorHandler(t *testing.T) {
 	}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = guard.Close(context.Background()) })
-	key, err := mustManager(t, ks, guard).Create(context.Background(), "alice", keyadmin.CreateOptions{})
+	key, err := adaptertest.MustManager(t, ks, guard, nil).Create(context.Background(), "alice", keyadmin.CreateOptions{})
 	require.NoError(t, err)
 	sessions, err := mcpgo.NewSessions(nil)
 	require.NoError(t, err)
