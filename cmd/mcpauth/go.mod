@@ -34,12 +34,15 @@ require (
 
 require (
 	github.com/BurntSushi/toml v1.6.0
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/mcpauth/mcpauth v0.0.0
+	github.com/mcpauth/mcpauth/mcpauth/oauth v0.0.0
 	github.com/mcpauth/mcpauth/store/sqlstore/pgnotify v0.0.0
 	github.com/modelcontextprotocol/go-sdk v1.8.0
 )
 
 replace (
 	github.com/mcpauth/mcpauth => ../..
+	github.com/mcpauth/mcpauth/mcpauth/oauth => ../../mcpauth/oauth
 	github.com/mcpauth/mcpauth/store/sqlstore/pgnotify => ../../store/sqlstore/pgnotify
 )

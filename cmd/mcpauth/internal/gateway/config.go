@@ -13,6 +13,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
 	"github.com/mcpauth/mcpauth/ratelimit"
 )
 
@@ -60,6 +61,7 @@ type Config struct {
 	RateLimit RateLimitConfig `toml:"rate_limit"`
 	Audit     AuditConfig     `toml:"audit"`
 	Log       LogConfig       `toml:"log"`
+	OAuth     OAuthConfig     `toml:"oauth"`
 }
 
 // TLSConfig names a certificate and key in PEM files. Both or neither.
@@ -302,6 +304,12 @@ func (c *Config) Validate() error {
 	if err := c.validateUpstream(); err != nil {
 		return err
 	}
+	if err := c.OAuth.validate(c.Path); err != nil {
+		return err
+	}
+	if c.OAuth.Enabled() && strings.HasPrefix(c.Path, accesstoken.WellKnownPath) {
+		return fieldErr("path", "%s is where the protected resource metadata is served", c.Path)
+	}
 	if c.Database.URL == "" {
 		c.Database.URL = "mcpauth.db"
 	}
@@ -508,6 +516,7 @@ func (c *Config) restartOnly() map[string]string {
 		"keys.pepper":           c.Keys.PepperEnv + "|" + c.Keys.PepperFile,
 		"audit.sink/audit.mode": c.Audit.Sink + "|" + c.Audit.Mode,
 		"log":                   c.Log.Level + "|" + c.Log.Format,
+		"oauth":                 fmt.Sprintf("%+v", c.OAuth),
 	}
 }
 

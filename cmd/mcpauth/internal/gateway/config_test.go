@@ -86,6 +86,19 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"audit mode", "[upstream]\nurl = \"http://a/\"\n[audit]\nmode = \"always\"", "audit.mode"},
 		{"strict without sink", "[upstream]\nurl = \"http://a/\"\n[audit]\nsink = \"off\"\nmode = \"strict\"", "audit.mode"},
 		{"log level", "[upstream]\nurl = \"http://a/\"\n[log]\nlevel = \"loud\"", "log.level"},
+		{"oauth no resource", "[upstream]\nurl = \"http://a/\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n", "oauth.resource"},
+		{"oauth no issuer", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n", "oauth.issuers"},
+		{"oauth resource not https", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"http://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n", "oauth.resource"},
+		{"oauth skew", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\nclock_skew = \"10m\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n", "oauth.clock_skew"},
+		{"oauth issuer url", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\naudiences = [\"x\"]\n", "oauth.issuers[0].url"},
+		{"oauth issuer not https", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"http://idp.example.com/\"\n", "oauth.issuers[0]"},
+		{"oauth hmac", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\nalgorithms = [\"HS256\"]\n", "oauth.issuers[0]"},
+		{"oauth duplicate issuer", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n", "oauth.issuers[1].url"},
+		{"oauth introspection without secret", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n[oauth.issuers.introspection]\nclient_id = \"rs\"\n", "oauth.issuers[0].introspection.client_secret_env"},
+		{"oauth introspection without client", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n[oauth.issuers.introspection]\nclient_secret_env = \"S\"\n", "oauth.issuers[0].introspection.client_id"},
+		{"oauth two introspections", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n[oauth.issuers.introspection]\nclient_id = \"rs\"\nclient_secret_env = \"S\"\n[[oauth.issuers]]\nurl = \"https://other.example.com/\"\n[oauth.issuers.introspection]\nclient_id = \"rs\"\nclient_secret_env = \"S\"\n", "oauth.issuers[1].introspection"},
+		{"oauth unknown key", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\naudience = \"x\"\n", "oauth.issuers.audience"},
+		{"oauth path on metadata", "path = \"/.well-known/oauth-protected-resource\"\n[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n", "path"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -103,6 +116,63 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 			assert.Equal(t, c.field, fe.Field, fe.Msg)
 		})
 	}
+}
+
+func TestOAuthConfig(t *testing.T) {
+	c, err := ReadConfig(strings.NewReader(`
+[upstream]
+url = "http://127.0.0.1:3000/mcp"
+
+[oauth]
+resource = "https://mcp.example.com/mcp"
+scopes_supported = ["tools:basic"]
+clock_skew = "1m"
+
+[[oauth.issuers]]
+url = "https://example.eu.auth0.com/"
+token_types = ["JWT"]
+audiences = ["https://api.example.com"]
+user_claim = "email"
+
+[[oauth.issuers]]
+url = "https://idp.example.com"
+[oauth.issuers.introspection]
+client_id = "mcp-gateway"
+client_secret_file = "secret.txt"
+cache_ttl = "5s"
+`))
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	require.Len(t, c.OAuth.Issuers, 2)
+	assert.Equal(t, []string{"https://api.example.com"}, c.OAuth.Issuers[0].Audiences)
+	assert.False(t, c.OAuth.Issuers[0].Introspection.enabled())
+	assert.True(t, c.OAuth.Issuers[1].Introspection.enabled())
+
+	// The client secret is read at start: a missing file names the field,
+	// a present one builds the verifier.
+	_, err = c.OAuth.Verifier(func(string) string { return "" }, nil)
+	var fe *FieldError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "oauth.issuers[1].introspection.client_secret_file", fe.Field)
+	c.OAuth.Issuers[1].Introspection.ClientSecretFile = filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(c.OAuth.Issuers[1].Introspection.ClientSecretFile, []byte("s3cret-value\n"), 0o600))
+	v, err := c.OAuth.Verifier(func(string) string { return "" }, nil)
+	require.NoError(t, err)
+	md := v.ResourceMetadata()
+	assert.Equal(t, "https://mcp.example.com/mcp", md.Resource)
+	assert.Equal(t, []string{"https://example.eu.auth0.com/", "https://idp.example.com"}, md.AuthorizationServers)
+
+	c.OAuth.Issuers[1].Introspection = IntrospectionConfig{ClientID: "x", ClientSecretEnv: "GW_SECRET"}
+	_, err = c.OAuth.Verifier(func(string) string { return "" }, nil)
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "oauth.issuers[1].introspection.client_secret_env", fe.Field)
+
+	// Without issuers oauth is off.
+	off := &Config{Upstream: UpstreamConfig{URL: "http://a/"}}
+	require.NoError(t, off.Validate())
+	v, err = off.OAuth.Verifier(nil, nil)
+	require.NoError(t, err)
+	assert.Nil(t, v)
 }
 
 func TestPeppers(t *testing.T) {

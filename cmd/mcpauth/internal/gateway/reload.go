@@ -71,7 +71,8 @@ func (g *generation) close() {
 }
 
 // newGeneration compiles the reloadable part of c (policy file, rate
-// limits, trusted proxies, bearer-only, audit arguments) into a Guard.
+// limits, trusted proxies, bearer-only, audit arguments) into a Guard, with
+// the Server's OAuth verifier (built once in New: oauth is restart-only).
 func (s *Server) newGeneration(c *Config) (*generation, error) {
 	var policy *scope.Policy
 	if c.Policy.File != "" {
@@ -100,6 +101,9 @@ func (s *Server) newGeneration(c *Config) (*generation, error) {
 		Policy:             policy,
 		AuditArguments:     c.Audit.Arguments,
 		AuditRedact:        c.Audit.Redact,
+	}
+	if s.oauth != nil {
+		o.OAuth = s.oauth
 	}
 	if rates != nil {
 		o.RateLimiter, o.RatePolicy = s.limiter, rates

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
+	"github.com/mcpauth/mcpauth/mcpauth/oauth"
 	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -52,7 +53,8 @@ type Server struct {
 	log     *slog.Logger
 	peppers []apikey.Pepper
 	limiter *ratelimit.Memory
-	audit   *audit.Writer // nil: audit off
+	audit   *audit.Writer   // nil: audit off
+	oauth   *oauth.Verifier // nil: API keys only; kept across reloads
 	up      upstream
 	streams *streamSet
 	hosts   hostCheck
@@ -92,6 +94,10 @@ func New(cfg *Config, d Deps) (*Server, error) {
 		s.log.Warn("no pepper configured: keys are checked as plain SHA-256; set $" + c.Keys.PepperEnv + " or keys.pepper_file as for \"mcpauth keys create\"")
 	}
 	if err := s.startAudit(&c); err != nil {
+		return nil, err
+	}
+	if s.oauth, err = c.OAuth.Verifier(d.Getenv, s.log); err != nil {
+		s.closeBackground(context.Background())
 		return nil, err
 	}
 	s.limiter = ratelimit.NewMemory(nil)
@@ -162,10 +168,23 @@ func (s *Server) routes(c *Config) http.Handler {
 		mcp = accessLog(s.log, s.deps.Now, mcp)
 	}
 	mux.Handle(c.Path, withState(mcp))
+	if s.oauth != nil {
+		// The current Guard's handler: every generation has the one
+		// verifier, so the document does not change on reload.
+		md := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			g := s.acquire()
+			defer g.release()
+			g.guard.ResourceMetadataHandler().ServeHTTP(w, r)
+		})
+		for _, p := range metadataPaths {
+			mux.Handle(p, md)
+		}
+	}
 	return s.hosts.wrap(mux)
 }
 
-// Handler is the gateway's HTTP handler: /health, /ready and the MCP path.
+// Handler is the gateway's HTTP handler: /health, /ready, the MCP path and,
+// with oauth, the protected resource metadata.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // serveHealth is liveness: the process serves. It checks nothing else, so
