@@ -289,7 +289,7 @@ type Guard struct {
 // invalid (a bad prefix, a short pepper).
 func New(keys store.KeyLookup, opts *Options) (*Guard, error) {
 	if keys == nil {
-		return nil, errors.New("mcpauth: New needs a KeyStore")
+		return nil, errors.New("mcpauth: New needs a store (store.KeyLookup)")
 	}
 	var o Options
 	if opts != nil {

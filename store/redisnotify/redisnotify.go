@@ -33,6 +33,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mcpauth/mcpauth/store"
+	"github.com/mcpauth/mcpauth/store/internal/feedloop"
 )
 
 // DefaultChannel is the pub/sub channel when Options.Channel is empty.
@@ -126,31 +127,23 @@ func (f *Feed) subscribe(ctx context.Context) (*redis.PubSub, error) {
 	return ps, nil
 }
 
+// loop delivers messages, and resubscribes when the subscription breaks.
 func (f *Feed) loop(ctx context.Context, ps *redis.PubSub) {
 	defer close(f.done)
-	for {
-		f.mu.Lock()
-		f.cur = ps
-		f.mu.Unlock()
-		if ctx.Err() != nil { // Close ran before cur was set
-			_ = ps.Close()
-			return
-		}
-		err := f.receive(ctx, ps)
-		_ = ps.Close()
-		if ctx.Err() != nil {
-			return
-		}
-		f.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "mcpauth/redisnotify: change channel lost; instances rely on their poll until it is back",
-			slog.String("channel", f.opts.Channel), slog.String("error", err.Error()))
-		start := time.Now()
-		if ps = f.resubscribe(ctx); ps == nil {
-			return // closed
-		}
-		f.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "mcpauth/redisnotify: change channel subscribed again; caches dropped",
-			slog.String("channel", f.opts.Channel), slog.Duration("outage", time.Since(start)))
-		f.subs.Deliver(store.Change{Lost: true})
+	l := feedloop.Loop[*redis.PubSub]{
+		Name: "mcpauth/redisnotify", Channel: f.opts.Channel, Again: "subscribed", Logger: f.opts.Logger,
+		Delay: f.opts.ReconnectDelay, MaxDelay: f.opts.MaxReconnectDelay,
+		Dial:    func(ctx context.Context, _ time.Duration) (*redis.PubSub, error) { return f.subscribe(ctx) },
+		Receive: f.receive,
+		Close:   func(ps *redis.PubSub) { _ = ps.Close() },
+		Current: func(ps *redis.PubSub) {
+			f.mu.Lock()
+			f.cur = ps
+			f.mu.Unlock()
+		},
+		Lost: func() { f.subs.Deliver(store.Change{Lost: true}) },
 	}
+	l.Run(ctx, ps)
 }
 
 // errNoPong: the connection did not answer a ping in time.
@@ -183,22 +176,6 @@ func (f *Feed) receive(ctx context.Context, ps *redis.PubSub) error {
 				f.subs.Deliver(c)
 			}
 		}
-	}
-}
-
-// resubscribe retries with backoff until subscribed or ctx ends (nil).
-func (f *Feed) resubscribe(ctx context.Context) *redis.PubSub {
-	delay := f.opts.ReconnectDelay
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
-		}
-		if ps, err := f.subscribe(ctx); err == nil {
-			return ps
-		}
-		delay = min(2*delay, f.opts.MaxReconnectDelay)
 	}
 }
 

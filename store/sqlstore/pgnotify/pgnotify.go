@@ -36,6 +36,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpauth/mcpauth/store"
+	"github.com/mcpauth/mcpauth/store/internal/feedloop"
 )
 
 // DefaultChannel is the notification channel when Options.Channel is empty.
@@ -146,22 +147,19 @@ func (f *Feed) listen(ctx context.Context) (*pgx.Conn, error) {
 // loop delivers notifications, and reconnects when the connection breaks.
 func (f *Feed) loop(ctx context.Context, conn *pgx.Conn) {
 	defer close(f.done)
-	for {
-		err := f.receive(ctx, conn)
-		_ = conn.Close(context.Background())
-		if ctx.Err() != nil {
-			return
-		}
-		f.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "mcpauth/pgnotify: change channel lost; instances rely on their poll until it is back",
-			slog.String("channel", f.opts.Channel), slog.String("error", err.Error()))
-		start := time.Now()
-		if conn = f.reconnect(ctx); conn == nil {
-			return // closed
-		}
-		f.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "mcpauth/pgnotify: change channel listening again; caches dropped",
-			slog.String("channel", f.opts.Channel), slog.Duration("outage", time.Since(start)))
-		f.subs.Deliver(store.Change{Lost: true})
+	l := feedloop.Loop[*pgx.Conn]{
+		Name: "mcpauth/pgnotify", Channel: f.opts.Channel, Again: "listening", Logger: f.opts.Logger,
+		Delay: f.opts.ReconnectDelay, MaxDelay: f.opts.MaxReconnectDelay,
+		Dial: func(ctx context.Context, delay time.Duration) (*pgx.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, max(delay, time.Second))
+			defer cancel()
+			return f.listen(ctx)
+		},
+		Receive: f.receive,
+		Close:   func(c *pgx.Conn) { _ = c.Close(context.Background()) },
+		Lost:    func() { f.subs.Deliver(store.Change{Lost: true}) },
 	}
+	l.Run(ctx, conn)
 }
 
 // receive delivers notifications until the connection fails.
@@ -174,25 +172,6 @@ func (f *Feed) receive(ctx context.Context, conn *pgx.Conn) error {
 		if c, err := store.ParseChange(n.Payload); err == nil {
 			f.subs.Deliver(c)
 		}
-	}
-}
-
-// reconnect retries with backoff until it listens again or ctx ends (nil).
-func (f *Feed) reconnect(ctx context.Context) *pgx.Conn {
-	delay := f.opts.ReconnectDelay
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
-		}
-		cctx, cancel := context.WithTimeout(ctx, max(delay, time.Second))
-		conn, err := f.listen(cctx)
-		cancel()
-		if err == nil {
-			return conn
-		}
-		delay = min(2*delay, f.opts.MaxReconnectDelay)
 	}
 }
 
