@@ -2,6 +2,8 @@ package mcpauth
 
 import (
 	"hash/maphash"
+	"iter"
+	"maps"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -111,6 +113,11 @@ func (s *cacheShard) loadPos(id string) *cacheEntry {
 	return nil
 }
 
+// posEntries ranges over pos.
+func (s *cacheShard) posEntries(yield func(string, *cacheEntry) bool) {
+	s.pos.Range(func(k, v any) bool { return yield(k.(string), v.(*cacheEntry)) })
+}
+
 // deletePos removes id from pos; s.mu must be held.
 func (s *cacheShard) deletePos(id string) {
 	if _, ok := s.pos.LoadAndDelete(id); ok {
@@ -187,46 +194,39 @@ func (c *keyCache) put(id string, e *cacheEntry, gen uint64, now time.Time) bool
 	}
 	if e.notFound {
 		s.deletePos(id)
-		m := s.neg
-		if _, ok := m[id]; !ok && len(m) >= c.perShard {
-			evicted := 0
-			for k, old := range m {
-				if !now.Before(old.validUntil) {
-					delete(m, k)
-					evicted++
-				}
-			}
-			if evicted == 0 {
-				for k := range m {
-					delete(m, k)
-					break
-				}
-			}
+		if _, ok := s.neg[id]; !ok && len(s.neg) >= c.perShard {
+			makeRoom(maps.All(s.neg), func(k string) { delete(s.neg, k) }, now, 0)
 		}
-		m[id] = e
+		s.neg[id] = e
 		return true
 	}
 	delete(s.neg, id)
 	if s.loadPos(id) == nil && s.nPos >= c.perShard {
-		evicted := 0
-		s.pos.Range(func(k, v any) bool {
-			if !now.Before(v.(*cacheEntry).validUntil.Add(c.stale)) {
-				s.deletePos(k.(string))
-				evicted++
-			}
-			return true
-		})
-		if evicted == 0 {
-			s.pos.Range(func(k, _ any) bool {
-				s.deletePos(k.(string))
-				return false
-			})
-		}
+		makeRoom(s.posEntries, s.deletePos, now, c.stale)
 	}
 	if _, loaded := s.pos.Swap(id, e); !loaded {
 		s.nPos++
 	}
 	return true
+}
+
+// makeRoom frees a slot in a full set of entries: it drops every entry that
+// expired keep ago or more, or, if none did, one entry. It runs under the
+// shard's lock, only when the set is full.
+func makeRoom(entries iter.Seq2[string, *cacheEntry], drop func(id string), now time.Time, keep time.Duration) {
+	dropped := false
+	for id, e := range entries {
+		if !now.Before(e.validUntil.Add(keep)) {
+			drop(id)
+			dropped = true
+		}
+	}
+	if !dropped {
+		for id := range entries {
+			drop(id)
+			break
+		}
+	}
 }
 
 // forget drops id and invalidates fills of its shard in flight.
