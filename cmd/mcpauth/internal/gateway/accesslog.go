@@ -19,9 +19,11 @@ type reqStateKey struct{}
 type reqState struct {
 	keyID, userID string
 	// aborted: the upstream copy failed mid-response (httputil.ReverseProxy
-	// panics with http.ErrAbortHandler). The panic is held until the Guard
-	// has recorded the request's audit events, then raised again outside it
-	// so that the client's connection is still aborted.
+	// panics with http.ErrAbortHandler). The panic is held inside the Guard
+	// so that the request completes normally through the layers around it
+	// (the access log writes its line, with aborted set), then raised again
+	// outside them so that the client's connection is still aborted. (The
+	// Guard would record the audit events of a panicking handler anyway.)
 	aborted bool
 }
 
