@@ -21,11 +21,12 @@ import (
 // integers exactly, NULL for no arguments, attributes or hashes, the hashes
 // as bytes (sent as hex), the time from its microseconds.
 //
-// SQLite: one prepared single-row INSERT per batch with 28 anonymous
-// parameters, run once per row. SQLite is in process, so there is no round
-// trip to save; modernc.org/sqlite binds in time growing faster than the
-// number of parameters, and expanding a JSON document with json_each was
-// ten times slower than binding (measured: docs/BENCHMARKS.md).
+// SQLite: one single-row INSERT per row, naming only the columns the row
+// sets, prepared once per batch for each set of columns (insertRows).
+// SQLite is in process, so there is no round trip to save; modernc.org/sqlite
+// binds in time growing faster than the number of parameters, and expanding
+// a JSON document with json_each was ten times slower than binding
+// (measured: docs/BENCHMARKS.md).
 
 // jsonKeys names the columns of `columns` in the JSON rows (lower case:
 // PostgreSQL folds the record's column names).
@@ -189,12 +190,26 @@ func (s *Store) insertJSON(ctx context.Context, tx *sql.Tx, rows []row) error {
 	return nil
 }
 
-// insertArgs inserts rows into SQLite, MaxRowsPerInsert rows per
-// statement: full chunks share one prepared statement, the rest is a
-// statement of its own.
+// insertArgs inserts rows into SQLite. With one row per statement (the
+// default) each row's INSERT names only the columns whose value differs
+// from the column's default (see appendSetArgs): what is stored is the same,
+// and every column left out is a parameter modernc.org/sqlite does not copy
+// into C memory. A batch prepares one statement per set of columns. With
+// MaxRowsPerInsert above 1, full chunks share one prepared statement of
+// every column and the rest is a statement of its own.
+//
+// The statements run under a context without ctx's deadline, and ctx is
+// checked before each one: modernc.org/sqlite starts a goroutine per
+// statement to watch a context that can end, which cost more than the
+// insert itself. ctx still bounds the transaction (BeginTx, the head row's
+// lock and the commit watch it) and ends the batch at the next row.
 func (s *Store) insertArgs(ctx context.Context, tx *sql.Tx, rows []row) error {
+	if s.maxRows == 1 {
+		return s.insertRows(ctx, tx, rows)
+	}
+	stepCtx := context.WithoutCancel(ctx)
 	var full *sql.Stmt
-	if len(rows) >= 2*s.maxRows || (s.maxRows == 1 && len(rows) > 1) {
+	if len(rows) >= 2*s.maxRows {
 		var err error
 		if full, err = tx.PrepareContext(ctx, s.insertStatement(s.maxRows)); err != nil {
 			return fail(ctx, "record: prepare insert", err)
@@ -203,6 +218,9 @@ func (s *Store) insertArgs(ctx context.Context, tx *sql.Tx, rows []row) error {
 	}
 	args := make([]any, 0, min(len(rows), s.maxRows)*nColumns)
 	for start := 0; start < len(rows); start += s.maxRows {
+		if err := ctx.Err(); err != nil {
+			return fail(ctx, "record: insert", err)
+		}
 		chunk := rows[start:min(start+s.maxRows, len(rows))]
 		args = args[:0]
 		for i := range chunk {
@@ -210,15 +228,126 @@ func (s *Store) insertArgs(ctx context.Context, tx *sql.Tx, rows []row) error {
 		}
 		var err error
 		if full != nil && len(chunk) == s.maxRows {
-			_, err = full.ExecContext(ctx, args...)
+			_, err = full.ExecContext(stepCtx, args...)
 		} else {
-			_, err = tx.ExecContext(ctx, s.insertStatement(len(chunk)), args...)
+			_, err = tx.ExecContext(stepCtx, s.insertStatement(len(chunk)), args...)
 		}
 		if err != nil {
 			return fail(ctx, "record: insert", err)
 		}
 	}
 	return nil
+}
+
+// insertRows inserts rows into SQLite one per statement, each naming only
+// its set columns; see insertArgs.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
+	stepCtx := context.WithoutCancel(ctx)
+	var stmts map[uint32]*sql.Stmt // by columns, when the batch has several rows
+	defer func() {
+		for _, st := range stmts {
+			_ = st.Close()
+		}
+	}()
+	args := make([]any, 0, nColumns)
+	for i := range rows {
+		if err := ctx.Err(); err != nil {
+			return fail(ctx, "record: insert", err)
+		}
+		var cols uint32
+		args, cols = appendSetArgs(args[:0], &rows[i])
+		q := s.insertColumnsStatement(cols)
+		var err error
+		if len(rows) == 1 {
+			_, err = tx.ExecContext(stepCtx, q, args...)
+		} else {
+			st, ok := stmts[cols]
+			if !ok {
+				if st, err = tx.PrepareContext(ctx, q); err != nil {
+					return fail(ctx, "record: prepare insert", err)
+				}
+				if stmts == nil {
+					stmts = make(map[uint32]*sql.Stmt, 2)
+				}
+				stmts[cols] = st
+			}
+			_, err = st.ExecContext(stepCtx, args...)
+		}
+		if err != nil {
+			return fail(ctx, "record: insert", err)
+		}
+	}
+	return nil
+}
+
+// Bits of the column set appendSetArgs returns: bit i is column i of
+// `columns`.
+const (
+	colRequiredBits = 1<<0 | 1<<1 | 1<<2 // seq, id, event_time
+	colFirstStr     = 3                  // request_id; the nStr text columns follow
+	colStatus       = 18
+	colDuration     = 19
+	colArguments    = 20
+	colAttributes   = 21
+	colCount        = 22
+	colInstance     = 23
+	colActor        = 24
+	colCredential   = 25
+	colPrevHash     = 26
+	colHash         = 27
+)
+
+// appendSetArgs appends r's values for SQLite (the time as Unix
+// microseconds) in column order, leaving out every value equal to its
+// column's default (” for text, 0 for numbers, NULL for arguments,
+// attributes and the hashes), and returns the set of columns it kept.
+// seq, id and event_time have no default and are always kept.
+func appendSetArgs(args []any, r *row) ([]any, uint32) {
+	cols := uint32(colRequiredBits)
+	args = append(args, r.seq, r.id, r.timeUS)
+	set := func(col int, v any) {
+		args = append(args, v)
+		cols |= 1 << col
+	}
+	for i, v := range r.strs {
+		if v != "" {
+			set(colFirstStr+i, v)
+		}
+	}
+	for _, c := range [...]struct {
+		col int
+		v   int64
+	}{{colStatus, r.status}, {colDuration, r.durationNS}} {
+		if c.v != 0 {
+			set(c.col, c.v)
+		}
+	}
+	for _, c := range [...]struct {
+		col int
+		v   string
+	}{{colArguments, r.arguments}, {colAttributes, r.attributes}} {
+		if c.v != "" {
+			set(c.col, c.v)
+		}
+	}
+	if r.count != 0 {
+		set(colCount, r.count)
+	}
+	for _, c := range [...]struct {
+		col int
+		v   string
+	}{{colInstance, r.instance}, {colActor, r.actor}, {colCredential, r.credential}} {
+		if c.v != "" {
+			set(c.col, c.v)
+		}
+	}
+	if r.prevHash != nil {
+		set(colPrevHash, r.prevHash)
+	}
+	if r.hash != nil {
+		set(colHash, r.hash)
+	}
+	return args, cols
 }
 
 // appendArgs appends r's values in column order, for SQLite (the time as
@@ -273,6 +402,43 @@ func (s *Store) insertStatement(n int) string {
 	q := b.String()
 	if len(s.insertByRows) < 64 {
 		s.insertByRows[n] = q
+	}
+	return q
+}
+
+// insertColumnsStatement returns SQLite's single-row INSERT of the
+// columns in cols (see appendSetArgs), cached by cols.
+func (s *Store) insertColumnsStatement(cols uint32) string {
+	s.insertMu.Lock()
+	defer s.insertMu.Unlock()
+	if q, ok := s.insertByColumns[cols]; ok {
+		return q
+	}
+	names := strings.Split(columns, ", ")
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + s.EventsTable() + " (")
+	n := 0
+	for i, name := range names {
+		if cols&(1<<i) == 0 {
+			continue
+		}
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(name)
+		n++
+	}
+	b.WriteString(") VALUES (")
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('?')
+	}
+	b.WriteByte(')')
+	q := b.String()
+	if len(s.insertByColumns) < 256 {
+		s.insertByColumns[cols] = q
 	}
 	return q
 }

@@ -2,11 +2,15 @@ package sqlaudit
 
 import (
 	"encoding/hex"
+	"math/bits"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/audit/audittest"
 )
 
@@ -78,4 +82,55 @@ func TestCanonicalHashOfOrdinaryEventsUnchanged(t *testing.T) {
 		assert.Equal(t, c.credential, r.event().Credential, "round trip")
 	}
 	assert.Len(t, v3, 5, "every credential kind hashes differently: %v", v3)
+}
+
+// TestSetArgsLeaveOutOnlyDefaults checks SQLite's per-row column choice
+// against appendArgs, which binds every column: each value kept is the one
+// appendArgs binds at that column, each value left out is the column's
+// default ('' or 0, or NULL for arguments, attributes and hashes), and the
+// statement names exactly the kept columns in order.
+func TestSetArgsLeaveOutOnlyDefaults(t *testing.T) {
+	e := audittest.FullEvent("e1")
+	e.Action = audit.ActionRotated // FullEvent leaves it unset
+	full := toRow(e, time.Now)
+	full.seq, full.count = 7, 3
+	full.prevHash, full.hash = []byte{1}, []byte{2}
+	plain := toRow(audit.Event{ID: "e2", Time: time.Unix(5, 0)}, time.Now)
+	plain.seq = 8
+	zeroHash := plain
+	zeroHash.prevHash, zeroHash.hash = []byte{}, []byte{} // empty but not NULL: kept
+	names := strings.Split(columns, ", ")
+	require.Len(t, names, nColumns)
+	s := &Store{prefix: "p_", insertByColumns: map[uint32]string{}}
+	for _, c := range []struct {
+		name string
+		r    row
+		kept int
+	}{{"every field", full, nColumns}, {"id and time", plain, 3}, {"empty hashes", zeroHash, 5}} {
+		all := appendArgs(nil, &c.r)
+		kept, cols := appendSetArgs(nil, &c.r)
+		assert.Len(t, kept, c.kept, c.name)
+		assert.Equal(t, bits.OnesCount32(cols), len(kept), c.name)
+		var want []string
+		k := 0
+		for i, v := range all {
+			if cols&(1<<i) != 0 {
+				assert.Equal(t, v, kept[k], "%s: column %s", c.name, names[i])
+				want = append(want, names[i])
+				k++
+				continue
+			}
+			switch v := v.(type) {
+			case nil:
+			case string:
+				assert.Empty(t, v, "%s: column %s left out", c.name, names[i])
+			case int64:
+				assert.Zero(t, v, "%s: column %s left out", c.name, names[i])
+			default:
+				t.Errorf("%s: column %s left out with value %v", c.name, names[i], v)
+			}
+		}
+		q := s.insertColumnsStatement(cols)
+		assert.Equal(t, "INSERT INTO p_audit_events ("+strings.Join(want, ", ")+") VALUES ("+strings.TrimSuffix(strings.Repeat("?,", len(want)), ",")+")", q, c.name)
+	}
 }

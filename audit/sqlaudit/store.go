@@ -91,8 +91,9 @@ type Store struct {
 
 	insertSQL string // PostgreSQL's, see insertJSONStatement
 
-	insertMu     sync.Mutex
-	insertByRows map[int]string // SQLite's, by rows per statement
+	insertMu        sync.Mutex
+	insertByRows    map[int]string    // SQLite's, by rows per statement
+	insertByColumns map[uint32]string // SQLite's single-row ones, by the columns they name
 }
 
 var (
@@ -147,7 +148,7 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 	}
 	s := &Store{
 		db: db, dialect: o.Dialect, prefix: o.TablePrefix, chain: o.Chain,
-		maxRows: o.MaxRowsPerInsert, now: o.Now, insertByRows: make(map[int]string),
+		maxRows: o.MaxRowsPerInsert, now: o.Now, insertByRows: make(map[int]string), insertByColumns: make(map[uint32]string),
 	}
 	s.insertSQL = s.insertJSONStatement()
 	return s, nil

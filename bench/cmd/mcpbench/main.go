@@ -45,7 +45,7 @@ func main() {
 	rounds := flag.Int("rounds", 6, "rounds; each loads both servers, in alternating order")
 	duration := flag.Duration("duration", 5*time.Second, "load time per server per round")
 	warmup := flag.Duration("warmup", 2*time.Second, "load time per server before the first round, not counted")
-	profile := flag.String("cpuprofile", "", "write the protected server's CPU profile to this file")
+	profile := flag.String("cpuprofile", "", "write the protected server's CPU profile to this file (and the bare server's to this file + \".bare\")")
 	flag.BoolVar(&withMetrics, "metrics", false, "protected server: also record metrics (otelmetrics into the OpenTelemetry SDK)")
 	flag.Parse()
 	if *serve != "" {
@@ -169,7 +169,11 @@ type result struct {
 }
 
 func runLoad(cfg loadConfig, auditTo, dsn string, ballast int, profile string) error {
-	bare, err := startChild("bare", cfg.stateful, auditTo, dsn, ballast, "")
+	bareProfile := ""
+	if profile != "" {
+		bareProfile = profile + ".bare"
+	}
+	bare, err := startChild("bare", cfg.stateful, auditTo, dsn, ballast, bareProfile)
 	if err != nil {
 		return err
 	}
