@@ -3,7 +3,7 @@ package sqlaudit
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
+	"encoding/base64"
 	"strconv"
 	"strings"
 )
@@ -11,15 +11,15 @@ import (
 // How rows reach the database, by dialect.
 //
 // PostgreSQL: one JSON document per statement, an array of objects, one
-// per row, keyed by jsonKeys in column order, expanded by
-// json_to_recordset. One bound parameter per statement instead of 28 per
+// per row, keyed by jsonKeys in column order and without the values that
+// equal their column's default, expanded by json_to_recordset. One bound parameter per statement instead of 28 per
 // row: binding, boxing every value into an interface and the driver's
 // per-argument encoding were most of the write path's cost (COPY is not
 // reachable through database/sql without importing a driver). What is stored is what the placeholder INSERT
 // stored: the text exactly (JSON strings round-trip every valid UTF-8
 // string, and toRow has made every string valid UTF-8 without NUL), the
 // integers exactly, NULL for no arguments, attributes or hashes, the hashes
-// as bytes (sent as hex), the time from its microseconds.
+// as bytes (sent as base64), the time from its microseconds.
 //
 // SQLite: one single-row INSERT per row, naming only the columns the row
 // sets, prepared once per batch for each set of columns (insertRows).
@@ -46,56 +46,59 @@ var jsonKeys = func() [nColumns]string {
 // that batches of large events do not build one huge parameter.
 const maxJSONBytes = 4 << 20
 
-// appendJSONRow appends r as a JSON object to buf.
+// appendJSONRow appends r as a JSON object to buf, leaving out every value
+// equal to its column's default (” for text, 0 for numbers, null for
+// arguments, attributes and the hashes): json_to_recordset reads a missing
+// key as NULL, and insertJSONStatement turns that back into the default.
+// seq, id and event_time are always written.
 func appendJSONRow(buf []byte, r *row) []byte {
+	buf = append(buf, '{')
 	k := 0
-	key := func() {
-		if k == 0 {
-			buf = append(buf, '{')
-		} else {
+	key := func(col int) {
+		if k > 0 {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, '"')
-		buf = append(buf, jsonKeys[k]...)
+		buf = append(buf, jsonKeys[col]...)
 		buf = append(buf, '"', ':')
 		k++
 	}
-	num := func(v int64) { key(); buf = strconv.AppendInt(buf, v, 10) }
-	str := func(s string) { key(); buf = appendJSONString(buf, s) }
-	nullable := func(s string) {
-		key()
-		if s == "" {
-			buf = append(buf, "null"...)
-		} else {
+	num := func(col int, v int64) {
+		if v != 0 || col < colFirstStr {
+			key(col)
+			buf = strconv.AppendInt(buf, v, 10)
+		}
+	}
+	str := func(col int, s string) {
+		if s != "" || col < colFirstStr {
+			key(col)
 			buf = appendJSONString(buf, s)
 		}
 	}
-	hexBytes := func(b []byte) {
-		key()
-		if b == nil {
-			buf = append(buf, "null"...)
-			return
+	b64Bytes := func(col int, b []byte) {
+		if b != nil {
+			key(col)
+			buf = append(buf, '"')
+			buf = base64.StdEncoding.AppendEncode(buf, b)
+			buf = append(buf, '"')
 		}
-		buf = append(buf, '"')
-		buf = hex.AppendEncode(buf, b)
-		buf = append(buf, '"')
 	}
-	num(r.seq)
-	str(r.id)
-	num(r.timeUS)
-	for _, s := range r.strs {
-		str(s)
+	num(0, r.seq)
+	str(1, r.id)
+	num(2, r.timeUS)
+	for i, s := range r.strs {
+		str(colFirstStr+i, s)
 	}
-	num(r.status)
-	num(r.durationNS)
-	nullable(r.arguments)
-	nullable(r.attributes)
-	num(r.count)
-	str(r.instance)
-	str(r.actor)
-	str(r.credential)
-	hexBytes(r.prevHash)
-	hexBytes(r.hash)
+	num(colStatus, r.status)
+	num(colDuration, r.durationNS)
+	str(colArguments, r.arguments)
+	str(colAttributes, r.attributes)
+	num(colCount, r.count)
+	str(colInstance, r.instance)
+	str(colActor, r.actor)
+	str(colCredential, r.credential)
+	b64Bytes(colPrevHash, r.prevHash)
+	b64Bytes(colHash, r.hash)
 	return append(buf, '}')
 }
 
@@ -138,13 +141,17 @@ func (s *Store) insertJSONStatement() string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		switch i {
-		case 2: // event_time: whole seconds, then the microseconds, both exact
+		switch {
+		case i == 2: // event_time: whole seconds, then the microseconds, both exact
 			b.WriteString("to_timestamp(x." + k + " / 1000000) + (x." + k + " % 1000000) * interval '1 microsecond'")
-		case 26, 27:
-			b.WriteString("decode(x." + k + ", 'hex')")
-		default:
+		case i == colPrevHash || i == colHash:
+			b.WriteString("decode(x." + k + ", 'base64')")
+		case i < colFirstStr || i == colArguments || i == colAttributes: // always sent, or NULL when missing
 			b.WriteString("x." + k)
+		case pgJSONType(i) == "text":
+			b.WriteString("COALESCE(x." + k + ", '')")
+		default:
+			b.WriteString("COALESCE(x." + k + ", 0)")
 		}
 	}
 	b.WriteString(" FROM json_to_recordset($1::json) AS x(")

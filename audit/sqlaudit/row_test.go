@@ -87,7 +87,7 @@ func TestCanonicalHashOfOrdinaryEventsUnchanged(t *testing.T) {
 // TestSetArgsLeaveOutOnlyDefaults checks SQLite's per-row column choice
 // against appendArgs, which binds every column: each value kept is the one
 // appendArgs binds at that column, each value left out is the column's
-// default ('' or 0, or NULL for arguments, attributes and hashes), and the
+// default (” or 0, or NULL for arguments, attributes and hashes), and the
 // statement names exactly the kept columns in order.
 func TestSetArgsLeaveOutOnlyDefaults(t *testing.T) {
 	e := audittest.FullEvent("e1")
