@@ -12,14 +12,15 @@ import (
 //
 // PostgreSQL: one JSON document per statement, an array of objects, one
 // per row, keyed by jsonKeys in column order and without the values that
-// equal their column's default, expanded by json_to_recordset. One bound parameter per statement instead of 28 per
-// row: binding, boxing every value into an interface and the driver's
-// per-argument encoding were most of the write path's cost (COPY is not
-// reachable through database/sql without importing a driver). What is stored is what the placeholder INSERT
-// stored: the text exactly (JSON strings round-trip every valid UTF-8
-// string, and toRow has made every string valid UTF-8 without NUL), the
-// integers exactly, NULL for no arguments, attributes or hashes, the hashes
-// as bytes (sent as base64), the time from its microseconds.
+// equal their column's default, expanded by json_to_recordset. One bound
+// parameter per statement instead of 28 per row: binding, boxing every
+// value into an interface and the driver's per-argument encoding were most
+// of the write path's cost (COPY is not reachable through database/sql
+// without importing a driver). What is stored is what the placeholder
+// INSERT stored: the text exactly (JSON strings round-trip every valid
+// UTF-8 string, and toRow has made every string valid UTF-8 without NUL),
+// the integers exactly, NULL for no arguments, attributes or hashes, the
+// hashes as bytes (sent as base64), the time from its microseconds.
 //
 // SQLite: one single-row INSERT per row, naming only the columns the row
 // sets, prepared once per batch for each set of columns (insertRows).
