@@ -63,10 +63,11 @@ type Options struct {
 	// MaxRowsPerInsert is the number of rows per INSERT statement; a batch
 	// prepares its statement once. On PostgreSQL the rows of a statement go
 	// as one JSON document (its only parameter), ended early at 4 MiB:
-	// default 1,000, at most 10,000. On SQLite each row takes 28 bound
-	// parameters: default 1 (it is in process, so there is no round trip to
-	// save, and modernc.org/sqlite binds in time growing faster than the
-	// number of parameters), at most 1,170 (32,766 parameters per
+	// default 1,000, at most 10,000. On SQLite: default 1, and then each
+	// row's INSERT binds only the columns the row sets (it is in process,
+	// so there is no round trip to save, and modernc.org/sqlite binds in
+	// time growing faster than the number of parameters); above 1, every
+	// row binds all 28 columns, at most 1,170 rows (32,766 parameters per
 	// statement).
 	MaxRowsPerInsert int
 	// Now stamps events without a Time and Purge anchors. Default time.Now.
