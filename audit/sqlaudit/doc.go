@@ -27,9 +27,11 @@
 // follows commit order with no gaps) and inserts the rows: on PostgreSQL
 // with INSERT ... SELECT FROM json_to_recordset, Options.MaxRowsPerInsert
 // rows (default 1,000) sent as one JSON parameter per statement; on SQLite
-// with a prepared one-row INSERT run once per row. Put an audit.Writer in
-// front of the store so that
-// requests only enqueue; see package audit for the delivery modes.
+// with a one-row INSERT per row that names only the columns the row sets,
+// prepared once per batch. Either way a value left out is its column's
+// default, so what is stored does not depend on how it was sent. Put an
+// audit.Writer in front of the store so that requests only enqueue; see
+// package audit for the delivery modes.
 //
 // # Tamper evidence
 //
