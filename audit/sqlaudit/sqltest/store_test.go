@@ -171,6 +171,54 @@ func TestRecordFillsAndCleans(t *testing.T) {
 	})
 }
 
+// TestUnsetFieldsStoreColumnDefaults reads the raw columns of an event that
+// sets nothing but its ID and time, written alone and in a batch beside a
+// full event (each dialect leaves unset values out of what it sends): text
+// is '', numbers are 0, arguments and attributes are NULL, exactly as if
+// every column had been sent; the full event's columns are all set.
+func TestUnsetFieldsStoreColumnDefaults(t *testing.T) {
+	for _, chain := range []bool{false, true} {
+		eachBackend(t, chain, func(t *testing.T, db *sql.DB, s *sqlaudit.Store) {
+			at := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+			require.NoError(t, s.Record(context.Background(), audit.Event{ID: "alone", Time: at}))
+			require.NoError(t, s.RecordBatch(context.Background(), []audit.Event{
+				audittest.FullEvent("full"), {ID: "beside", Time: at},
+			}))
+			q := `SELECT id, request_id || user_id || key_id || outcome || reason || action || method || tool ||
+				resource_uri || prompt || rpc_id || session_id || protocol_version || client_ip || user_agent ||
+				instance || actor || credential, status, duration_ns, event_count,
+				arguments IS NULL, attributes IS NULL, prev_hash IS NULL, hash IS NULL FROM ` + s.EventsTable() + ` ORDER BY seq`
+			rows, err := db.QueryContext(context.Background(), q)
+			require.NoError(t, err)
+			defer rows.Close()
+			var seen []string
+			for rows.Next() {
+				var id, text string
+				var status, duration, count int64
+				var noArgs, noAttrs, noPrev, noHash bool
+				require.NoError(t, rows.Scan(&id, &text, &status, &duration, &count, &noArgs, &noAttrs, &noPrev, &noHash))
+				seen = append(seen, id)
+				if id == "full" {
+					assert.NotEmpty(t, text)
+					assert.NotZero(t, status)
+					assert.NotZero(t, duration)
+					assert.NotZero(t, count)
+					assert.False(t, noArgs || noAttrs, "full event: arguments and attributes stored")
+					assert.Equal(t, !chain, noHash, "full event: hash stored iff chained")
+					continue
+				}
+				assert.Empty(t, text, "%s: every text column is ''", id)
+				assert.Zero(t, status+duration+count, "%s: every number is 0", id)
+				assert.True(t, noArgs && noAttrs, "%s: arguments and attributes are NULL", id)
+				assert.Equal(t, !chain, noHash, "%s: hash stored iff chained", id)
+				assert.Equal(t, !chain || id == "alone", noPrev, "%s: prev_hash NULL only before the first chained event", id)
+			}
+			require.NoError(t, rows.Err())
+			assert.Equal(t, []string{"alone", "full", "beside"}, seen)
+		})
+	}
+}
+
 // seed writes n events a second apart from audittest.Base, cycling through
 // users, keys, outcomes and tools.
 func seed(t testing.TB, s *sqlaudit.Store, n int) []audit.Event {
