@@ -171,9 +171,7 @@ func (a *app) manager(lifetime time.Duration, ceiling ...string) (*keyadmin.Mana
 		Actor:           a.actor(),
 		Instance:        strings.TrimSpace(a.env(envInstance)),
 	}
-	if r.keys.Dialect() == sqlstore.Postgres {
-		o.Changes, r.unpub = a.changePublisher(r)
-	}
+	o.Changes, r.unpub = a.changePublisher()
 	if len(ceiling) > 0 {
 		o.ScopeCeiling = keyadmin.FixedScopeCeiling(ceiling...)
 	}

@@ -10,6 +10,7 @@ require (
 )
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/google/jsonschema-go v0.4.3 // indirect
 	github.com/google/uuid v1.6.0 // indirect
@@ -22,6 +23,7 @@ require (
 	github.com/segmentio/asm v1.1.3 // indirect
 	github.com/segmentio/encoding v0.5.4 // indirect
 	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
+	go.uber.org/atomic v1.11.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/oauth2 v0.35.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
@@ -37,12 +39,15 @@ require (
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/mcpauth/mcpauth v0.0.0
 	github.com/mcpauth/mcpauth/mcpauth/oauth v0.0.0
+	github.com/mcpauth/mcpauth/store/redisnotify v0.0.0
 	github.com/mcpauth/mcpauth/store/sqlstore/pgnotify v0.0.0
 	github.com/modelcontextprotocol/go-sdk v1.8.0
+	github.com/redis/go-redis/v9 v9.22.0
 )
 
 replace (
 	github.com/mcpauth/mcpauth => ../..
 	github.com/mcpauth/mcpauth/mcpauth/oauth => ../../mcpauth/oauth
+	github.com/mcpauth/mcpauth/store/redisnotify => ../../store/redisnotify
 	github.com/mcpauth/mcpauth/store/sqlstore/pgnotify => ../../store/sqlstore/pgnotify
 )
