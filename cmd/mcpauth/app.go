@@ -89,6 +89,8 @@ Environment:
   MCPAUTH_DB               default for --db
   MCPAUTH_PEPPER           current pepper, "version:secret" (name set by --pepper-env)
   MCPAUTH_PEPPERS_RETIRED  retired peppers, comma-separated "version:secret"
+  MCPAUTH_CHANGES_REDIS    redis:// or rediss:// URL: key changes are also announced there
+  MCPAUTH_CHANGES_CHANNEL  channel key changes are announced on; "off" for none
 
 Exit codes:
   0  success
