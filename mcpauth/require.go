@@ -38,7 +38,8 @@ func (g *Guard) Require(next http.Handler) http.Handler {
 // its messages, when inspected, in the pooled body buffer.
 type exchange struct {
 	facts
-	out       *outliving
+	out       *outliving     // what outlives the request
+	more      *outlivingMore // with rate limiting or audit, else nil
 	requestID string
 	idMade    bool // requestID was made here, not the client's
 	entry     *cacheEntry
@@ -76,7 +77,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	defer x.release()
 	auditing := g.opts.Audit != nil
 	x.arrival(g.opts.Now)
-	x.out = newOutliving(g.opts.RateLimiter != nil || g.opts.Audit != nil)
+	x.out, x.more = newOutliving(g.opts.RateLimiter != nil || g.opts.Audit != nil)
 	x.requestID, x.idMade = x.out.setRequestID(w, r, g.opts.RequestIDHeader)
 
 	e, err := g.authenticate(r, &x.facts)
