@@ -46,11 +46,16 @@ const EventIDLen = 20
 // EventIDLen bytes of room.
 func AppendEventID(b []byte) []byte {
 	n := idCounter.Add(1)
-	var id [EventIDLen]byte
-	copy(id[:10], idPrefix[:])
-	for i := EventIDLen - 1; i >= 10; i-- {
-		id[i] = idAlphabet[n&31]
-		n >>= 5
-	}
-	return append(b, id[:]...)
+	b = append(b, idPrefix[:]...)
+	b = append(b, "0000000000"...)
+	// The counter's low 50 bits, 5 a character, most significant first;
+	// unrolled, each character is independent of the others.
+	t := b[len(b)-10:]
+	_ = t[9]
+	t[0], t[1] = idAlphabet[n>>45&31], idAlphabet[n>>40&31]
+	t[2], t[3] = idAlphabet[n>>35&31], idAlphabet[n>>30&31]
+	t[4], t[5] = idAlphabet[n>>25&31], idAlphabet[n>>20&31]
+	t[6], t[7] = idAlphabet[n>>15&31], idAlphabet[n>>10&31]
+	t[8], t[9] = idAlphabet[n>>5&31], idAlphabet[n&31]
+	return b
 }

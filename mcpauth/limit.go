@@ -51,7 +51,7 @@ func (g *Guard) limit(w http.ResponseWriter, r *http.Request, x *exchange) error
 	}
 	g.limiterHealth.ok(r.Context())
 	g.observeLimit(d.Allowed)
-	x.out.rateValues().Set(w.Header(), d, g.opts.LegacyRateLimitHeaders)
+	x.more.rateValues().Set(w.Header(), d, g.opts.LegacyRateLimitHeaders)
 	if d.Allowed {
 		return nil
 	}

@@ -43,7 +43,7 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 		ev.Duration = g.opts.Now().Sub(x.now)
 	}
 	if ip := x.clientIP(r, g.trusted); ip.IsValid() {
-		ev.ClientIP = x.out.formatIP(ip)
+		ev.ClientIP = x.more.formatIP(ip)
 	}
 	if x.entry != nil {
 		ev.KeyID, ev.UserID = x.entry.principal.KeyID, x.entry.principal.UserID
@@ -51,7 +51,7 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 			ev.Action = audit.ActionExpiredKeyUsed
 		}
 	}
-	ctx := x.out.detach(r.Context())
+	ctx := x.more.detach(r.Context())
 	if len(x.msgs) == 0 {
 		ev.Method = r.Method
 		return g.emit(ctx, ev, wait)
@@ -67,7 +67,7 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 				}
 			}
 		}
-		g.describe(&ev, m, x.out)
+		g.describe(&ev, m, x.more)
 		return g.emit(ctx, ev, wait)
 	}
 	n := len(x.msgs)
@@ -80,7 +80,7 @@ func (g *Guard) record(r *http.Request, x *exchange, status int, cause error, wa
 		if i > 0 {
 			e.ID = "" // the first event's
 		}
-		g.describe(&e, m, x.out)
+		g.describe(&e, m, x.more)
 		if g.opts.AuditArguments {
 			if args := m.Arguments; len(args) > 0 { // exactly the bytes the handler gets
 				e.Arguments = audit.RedactArguments(args, g.opts.AuditRedact)
@@ -119,7 +119,7 @@ func aggregateMethod(msgs []rpcpeek.Message) string {
 // describe fills an event's MCP fields from a message. The message's
 // strings alias the pooled request body, so every one is copied: events
 // outlive the request.
-func (g *Guard) describe(e *audit.Event, m *rpcpeek.Message, o *outliving) {
+func (g *Guard) describe(e *audit.Event, m *rpcpeek.Message, o *outlivingMore) {
 	e.Method = internMethod(m.Method)
 	if m.Kind == rpcpeek.Response {
 		e.Method = "response"

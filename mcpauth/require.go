@@ -8,10 +8,8 @@ package mcpauth
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/mcpauth/mcpauth/mcpauth/accesstoken"
@@ -35,28 +33,19 @@ func (g *Guard) Require(next http.Handler) http.Handler {
 	})
 }
 
-// exchange is one request's state through the middleware.
+// exchange is one request's state through the middleware. It lives on
+// serve's stack: what must outlive the request is in out, and the body and
+// its messages, when inspected, in the pooled body buffer.
 type exchange struct {
-	exchangeState
-	// buf backs msgs when the body holds at most 4 messages. release clears
-	// it only when bufUsed says something was written to it: zeroing 800
-	// bytes of pointers on every request (write barriers while the GC runs)
-	// was a tenth of the warm path.
-	buf [4]rpcpeek.Message
-}
-
-// exchangeState is the exchange but buf, cleared whole by release.
-type exchangeState struct {
 	facts
-	out       *outliving
+	out       *outliving     // what outlives the request
+	more      *outlivingMore // with rate limiting or audit, else nil
 	requestID string
 	idMade    bool // requestID was made here, not the client's
 	entry     *cacheEntry
-	msgs      []rpcpeek.Message
+	msgs      []rpcpeek.Message // may alias body.msgs
 	batch     bool
-	bufUsed   bool // buf was written to (msgs may alias it)
-	body      *bodyBuffer
-	lr        io.LimitedReader // reads the body in inspect
+	body      *bodyBuffer // nil until the body is read
 }
 
 // facts are what several steps need to know of a request, found once.
@@ -83,63 +72,61 @@ func (f *facts) clientIP(r *http.Request, t proxyTrust) netip.Addr {
 	return f.ip
 }
 
-var exchanges = sync.Pool{New: func() any { return new(exchange) }}
-
 func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	x := exchanges.Get().(*exchange)
-	defer g.release(x)
+	var x exchange
+	defer x.release()
 	auditing := g.opts.Audit != nil
 	x.arrival(g.opts.Now)
-	x.out = newOutliving(g.opts.RateLimiter != nil || g.opts.Audit != nil)
+	x.out, x.more = newOutliving(g.opts.RateLimiter != nil || g.opts.Audit != nil)
 	x.requestID, x.idMade = x.out.setRequestID(w, r, g.opts.RequestIDHeader)
 
 	e, err := g.authenticate(r, &x.facts)
 	x.entry = e
 	if err != nil {
-		g.refuse(w, r, x, err)
+		g.refuse(w, r, &x, err)
 		return
 	}
 	if r.Method == http.MethodPost && g.inspects() {
-		if err := g.inspect(r, x, g.opts.MaxBodyBytes); err != nil {
-			g.refuse(w, r, x, err)
+		if err := g.inspect(r, &x, g.opts.MaxBodyBytes); err != nil {
+			g.refuse(w, r, &x, err)
 			return
 		}
-		if err := g.checkMessages(r, x); err != nil {
-			g.refuse(w, r, x, err)
+		if err := g.checkMessages(r, &x); err != nil {
+			g.refuse(w, r, &x, err)
 			return
 		}
 	}
 	if g.opts.RateLimiter != nil {
-		if err := g.limit(w, r, x); err != nil {
-			g.refuse(w, r, x, err)
+		if err := g.limit(w, r, &x); err != nil {
+			g.refuse(w, r, &x, err)
 			return
 		}
 	}
 	if g.opts.Policy != nil {
-		if err := g.authorize(x); err != nil {
-			g.refuse(w, r, x, err)
+		if err := g.authorize(&x); err != nil {
+			g.refuse(w, r, &x, err)
 			return
 		}
 	}
 	if g.strict {
-		if err := g.record(r, x, http.StatusOK, nil, true); err != nil {
-			g.refuse(w, r, x, err)
+		if err := g.record(r, &x, http.StatusOK, nil, true); err != nil {
+			g.refuse(w, r, &x, err)
 			return
 		}
 	}
 
-	g.observeRequest(x, nil)
+	g.observeRequest(&x, nil)
 	r = r.WithContext(x.out.withEntry(r.Context(), x.entry))
 	if !auditing || g.strict {
 		next.ServeHTTP(w, r)
 		return
 	}
 	sw := newStatusWriter(w)
-	defer g.recordPanic(r, x, sw)
+	defer g.recordPanic(r, &x, sw)
 	next.ServeHTTP(sw, r)
 	status := sw.code()
 	sw.release()
-	_ = g.record(r, x, status, nil, false)
+	_ = g.record(r, &x, status, nil, false)
 }
 
 // recordPanic records the events of a request whose handler panicked (as
@@ -160,15 +147,11 @@ func (g *Guard) recordPanic(r *http.Request, x *exchange, sw *statusWriter) {
 	panic(p)
 }
 
-func (g *Guard) release(x *exchange) {
+// release returns the body buffer to its pool.
+func (x *exchange) release() {
 	if x.body != nil {
 		x.body.release()
 	}
-	if x.bufUsed {
-		x.buf = [4]rpcpeek.Message{}
-	}
-	x.exchangeState = exchangeState{}
-	exchanges.Put(x)
 }
 
 // refuse answers an error, with the request's JSON-RPC ids when the body is
