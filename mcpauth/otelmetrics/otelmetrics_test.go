@@ -254,3 +254,49 @@ func TestRecordingAllocations(t *testing.T) {
 	record()
 	assert.Zero(t, testing.AllocsPerRun(100, record))
 }
+
+// The counters are counted by Metrics and read when the SDK collects:
+// counts made concurrently with collections all arrive, past 1,024
+// attribute combinations the rest is counted under otel.metric.overflow,
+// and after Unregister the counters are no longer reported.
+func TestCountersObserved(t *testing.T) {
+	t.Parallel()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	m, err := otelmetrics.New(mp)
+	require.NoError(t, err)
+
+	const workers, each = 4, 2500
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				m.LimiterDecision(true)
+				m.CacheLookup("api_key", false)
+			}
+		})
+	}
+	for range 20 {
+		collect(t, reader) // while counting
+	}
+	wg.Wait()
+	got := collect(t, reader)
+	assert.Equal(t, map[string]point{"mcpauth.decision=allow": {Value: workers * each}}, got["mcpauth.ratelimit.decisions"])
+	assert.Equal(t, map[string]point{"mcpauth.cache.result=miss,mcpauth.credential.kind=api_key": {Value: workers * each}}, got["mcpauth.cache.lookups"])
+
+	for i := range 1100 {
+		m.PolicyDecision(fmt.Sprintf("m%d", i), true)
+	}
+	m.PolicyDecision("m0", true) // a kept combination still counts as itself
+	policy := collect(t, reader)["mcpauth.policy.decisions"]
+	assert.Len(t, policy, 1025, "1,024 combinations and the overflow")
+	assert.Equal(t, point{Value: 2}, policy["mcp.method.name=m0,mcpauth.decision=allow"])
+	assert.Equal(t, point{Value: 1100 - 1024}, policy["otel.metric.overflow=true"])
+
+	require.NoError(t, m.Unregister())
+	m.LimiterDecision(false)
+	after := collect(t, reader)
+	assert.NotContains(t, after, "mcpauth.ratelimit.decisions")
+	assert.NotContains(t, after, "mcpauth.policy.decisions")
+}
