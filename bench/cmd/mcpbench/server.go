@@ -128,10 +128,23 @@ func protect(server *mcp.Server, stateful bool, auditTo, dsn string) (http.Handl
 		prev := closeDB
 		closeDB = func() error { return errors.Join(db.Close(), prev()) }
 		s, err := sqlaudit.New(db, &sqlaudit.Options{Dialect: dialect, Chain: true, TablePrefix: "bench" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "_"})
-		if err == nil {
-			err = s.Migrate(ctx)
-		}
 		if err != nil {
+			return nil, "", nil, errors.Join(err, closeDB())
+		}
+		// The tables are the run's own: dropped when it ends (with the
+		// temporary SQLite file, or from the PostgreSQL database).
+		closeTables := func() error {
+			var errs []error
+			for _, t := range append(s.Tables(), s.MigrationsTable()) {
+				if _, err := db.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+t); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			return errors.Join(errs...)
+		}
+		closeWithDB := closeDB
+		closeDB = func() error { return errors.Join(closeTables(), closeWithDB()) }
+		if err := s.Migrate(ctx); err != nil {
 			return nil, "", nil, errors.Join(err, closeDB())
 		}
 		sink = s
