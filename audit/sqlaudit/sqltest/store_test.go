@@ -174,7 +174,7 @@ func TestRecordFillsAndCleans(t *testing.T) {
 // TestUnsetFieldsStoreColumnDefaults reads the raw columns of an event that
 // sets nothing but its ID and time, written alone and in a batch beside a
 // full event (each dialect leaves unset values out of what it sends): text
-// is '', numbers are 0, arguments and attributes are NULL, exactly as if
+// is ”, numbers are 0, arguments and attributes are NULL, exactly as if
 // every column had been sent; the full event's columns are all set.
 func TestUnsetFieldsStoreColumnDefaults(t *testing.T) {
 	for _, chain := range []bool{false, true} {
