@@ -422,29 +422,14 @@ func (s *Store) insertColumnsStatement(cols uint32) string {
 	if q, ok := s.insertByColumns[cols]; ok {
 		return q
 	}
-	names := strings.Split(columns, ", ")
-	var b strings.Builder
-	b.WriteString("INSERT INTO " + s.EventsTable() + " (")
-	n := 0
-	for i, name := range names {
-		if cols&(1<<i) == 0 {
-			continue
+	var kept []string
+	for i, name := range strings.Split(columns, ", ") {
+		if cols&(1<<i) != 0 {
+			kept = append(kept, name)
 		}
-		if n > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(name)
-		n++
 	}
-	b.WriteString(") VALUES (")
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('?')
-	}
-	b.WriteByte(')')
-	q := b.String()
+	q := "INSERT INTO " + s.EventsTable() + " (" + strings.Join(kept, ", ") + ") VALUES (" +
+		strings.TrimSuffix(strings.Repeat("?,", len(kept)), ",") + ")"
 	if len(s.insertByColumns) < 256 {
 		s.insertByColumns[cols] = q
 	}
