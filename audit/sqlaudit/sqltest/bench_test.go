@@ -61,7 +61,11 @@ func BenchmarkRecordBatch(b *testing.B) {
 //   - insert-per-event: the seed's approach, one autocommitted INSERT per
 //     event on the request path;
 //   - slog-json-file (no database): audit.NewSlogSink over slog's JSON
-//     handler writing to a file, on the request path.
+//     handler writing to a file, on the request path;
+//   - sqlite/driver-floor: what database/sql and modernc.org/sqlite alone
+//     reach on the same schema, with nothing else running (see
+//     driverFloor); -without-key-index and -without-indexes drop indexes
+//     after Migrate, to show what each costs.
 func BenchmarkThroughput(b *testing.B) {
 	for _, be := range backends {
 		for _, chain := range []bool{false, true} {
@@ -114,6 +118,16 @@ func BenchmarkThroughput(b *testing.B) {
 			b.ReportMetric(float64(lost.Load()), "lost")
 		})
 	}
+	for _, floor := range []struct {
+		name string
+		drop []string // indexes dropped after Migrate
+	}{
+		{"sqlite/driver-floor", nil},
+		{"sqlite/driver-floor-without-key-index", []string{"key"}},
+		{"sqlite/driver-floor-without-indexes", []string{"time", "user", "key"}},
+	} {
+		b.Run(floor.name, func(b *testing.B) { driverFloor(b, floor.drop) })
+	}
 	b.Run("slog-json-file", func(b *testing.B) {
 		f, err := os.Create(filepath.Join(b.TempDir(), "audit.log"))
 		require.NoError(b, err)
@@ -144,4 +158,46 @@ func runThroughput(b *testing.B, record func(context.Context, audit.Event) error
 
 func reportRate(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// driverFloor inserts b.N rows like the writer's (the same columns and
+// values, no hashes) from one goroutine through one prepared statement,
+// 2,000 rows per transaction, into the Store's schema less the indexes in
+// drop ("time", "user", "key"). The Writer cannot beat it: the gap is what
+// the Writer and the Store add.
+func driverFloor(b *testing.B, drop []string) {
+	db := openSQLite(b)
+	s, err := sqlaudit.New(db, &sqlaudit.Options{TablePrefix: uniquePrefix(), Dialect: sqlstore.SQLite})
+	require.NoError(b, err)
+	dropTables(b, db, s)
+	ctx := context.Background()
+	require.NoError(b, s.Migrate(ctx))
+	for _, ix := range drop {
+		_, err := db.ExecContext(ctx, "DROP INDEX "+s.EventsTable()+"_"+ix+"_idx")
+		require.NoError(b, err)
+	}
+	// The columns the Store's INSERT names for this event: those it sets.
+	q := "INSERT INTO " + s.EventsTable() + " (seq, id, event_time, request_id, user_id, key_id, outcome, method, tool, rpc_id, session_id, protocol_version, status, client_ip, user_agent) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	e := benchEvents(1)[0]
+	us := time.Now().UnixMicro()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(b, err)
+		st, err := tx.PrepareContext(ctx, q)
+		require.NoError(b, err)
+		for n := 0; n < 2000 && done < b.N; n++ {
+			done++
+			_, err = st.ExecContext(ctx, int64(done), audit.NewEventID(), us+int64(done), e.RequestID, e.UserID, e.KeyID,
+				string(e.Outcome), e.Method, e.Tool, e.RPCID, e.SessionID, e.ProtocolVersion, int64(e.Status), e.ClientIP, e.UserAgent)
+			require.NoError(b, err)
+		}
+		require.NoError(b, st.Close())
+		require.NoError(b, tx.Commit())
+	}
+	b.StopTimer()
+	reportRate(b)
+	b.ReportMetric(0, "lost")
+	require.Equal(b, b.N, count(b, db, s))
 }
