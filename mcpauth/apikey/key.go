@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -162,11 +163,14 @@ func encodeChecksum(sum uint32) [checksumLen]byte {
 }
 
 // Generate returns a new raw key with the given prefix (empty means
-// DefaultPrefix), and its parts. Randomness comes from r (crypto/rand in
-// production); it fails if r fails or the prefix is invalid.
+// DefaultPrefix), and its parts. Randomness comes from r; nil means
+// crypto/rand. It fails if r fails or the prefix is invalid.
 func Generate(r io.Reader, prefix string) (string, ParsedKey, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
+	}
+	if r == nil {
+		r = rand.Reader
 	}
 	if err := CheckPrefix(prefix); err != nil {
 		return "", ParsedKey{}, err

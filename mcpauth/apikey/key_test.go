@@ -44,6 +44,18 @@ func TestGenerateIsDeterministicWithInjectedReader(t *testing.T) {
 	assert.Equal(t, "mcp_7Ez37Ez37Ez37Ez37Ez37Ez37Ez37Ez37E", a[:len("mcp_")+34])
 }
 
+func TestGenerateWithNilReaderUsesCryptoRand(t *testing.T) {
+	t.Parallel()
+	a, pa, err := Generate(nil, "")
+	require.NoError(t, err)
+	b, _, err := Generate(nil, "")
+	require.NoError(t, err)
+	assert.NotEqual(t, a, b)
+	got, err := ParseKey(a, DefaultPrefix)
+	require.NoError(t, err)
+	assert.Equal(t, pa, got)
+}
+
 func TestGenerateFailsOnShortRandomness(t *testing.T) {
 	t.Parallel()
 	_, _, err := Generate(bytes.NewReader(make([]byte, 10)), "mcp")
