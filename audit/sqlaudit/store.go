@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -17,8 +16,6 @@ import (
 // DefaultTablePrefix is the table prefix used when Options.TablePrefix is
 // empty; it is the key store's too, so both share one migrations table.
 const DefaultTablePrefix = "mcpauth_"
-
-const maxPrefixLen = 40
 
 const (
 	defaultRowsPostgres = 1000
@@ -40,8 +37,6 @@ var (
 	// ErrNotChained: Verify was called on a store without Options.Chain.
 	ErrNotChained = errors.New("mcpauth/sqlaudit: store does not chain events")
 )
-
-var prefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
 // Options configure a Store. A nil *Options means all defaults.
 type Options struct {
@@ -118,8 +113,8 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 	if o.TablePrefix == "" {
 		o.TablePrefix = DefaultTablePrefix
 	}
-	if len(o.TablePrefix) > maxPrefixLen || !prefixRE.MatchString(o.TablePrefix) {
-		return nil, fmt.Errorf("%w: TablePrefix %q must match [a-z_][a-z0-9_]* and be at most %d bytes", ErrInvalidOption, o.TablePrefix, maxPrefixLen)
+	if err := sqlstore.CheckTablePrefix(o.TablePrefix); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -29,6 +29,17 @@ var (
 
 var prefixRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
+// CheckTablePrefix reports whether prefix can begin the names of mcpauth's
+// tables and indexes: it must match [a-z_][a-z0-9_]* and be at most 40
+// bytes. The key store and the audit store (audit/sqlaudit) check their
+// TablePrefix with it, as they share the migrations table.
+func CheckTablePrefix(prefix string) error {
+	if len(prefix) > maxPrefixLen || !prefixRE.MatchString(prefix) {
+		return fmt.Errorf("TablePrefix %q must match [a-z_][a-z0-9_]* and be at most %d bytes", prefix, maxPrefixLen)
+	}
+	return nil
+}
+
 // Options configures a Store. A nil *Options means all defaults.
 type Options struct {
 	// Dialect is the SQL flavour of db. Default DialectAuto: New asks the
@@ -93,8 +104,8 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 	if o.TablePrefix == "" {
 		o.TablePrefix = DefaultTablePrefix
 	}
-	if len(o.TablePrefix) > maxPrefixLen || !prefixRE.MatchString(o.TablePrefix) {
-		return nil, fmt.Errorf("%w: TablePrefix %q must match [a-z_][a-z0-9_]* and be at most %d bytes", ErrInvalidOption, o.TablePrefix, maxPrefixLen)
+	if err := CheckTablePrefix(o.TablePrefix); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
