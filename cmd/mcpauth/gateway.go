@@ -28,8 +28,17 @@ Settings come from the TOML file --config (or $MCPAUTH_GATEWAY_CONFIG),
 then the environment ($MCPAUTH_GATEWAY_LISTEN, $MCPAUTH_GATEWAY_UPSTREAM,
 $MCPAUTH_GATEWAY_STDIO, $MCPAUTH_GATEWAY_POLICY, $MCPAUTH_DB), then these
 flags. SIGHUP re-reads them and applies the policy and rate limits without
-dropping a connection; a bad file keeps the running configuration. SIGINT
-or SIGTERM drains and stops. docs/gateway.md has the whole file format.`
+dropping a connection; a bad file keeps the running configuration.
+Rate-limit budgets live in memory, or in the Redis whose redis:// or
+rediss:// URL is in $MCPAUTH_GATEWAY_REDIS (or in the variable the file's
+rate_limit.redis_url_env names), shared by every instance using it; where
+they live is read at start only. SIGINT or SIGTERM drains and stops.
+docs/gateway.md has the whole file format.`
+
+// envGatewayRedis holds the Redis URL of the rate-limit budgets when the
+// file names no rate_limit.redis_url_env. It has no flag: a URL may hold a
+// password, and a command line is visible to every local user.
+const envGatewayRedis = "MCPAUTH_GATEWAY_REDIS"
 
 // gatewayFlags are the command's own flags; "" means not given.
 type gatewayFlags struct {
@@ -166,6 +175,9 @@ func (a *app) gatewayConfig(f gatewayFlags, set map[string]bool) (*gateway.Confi
 			return nil, usagef("%s: %v", from, err)
 		}
 		applied[o.flag] = true
+	}
+	if cfg.RateLimit.RedisURLEnv == "" && a.env(envGatewayRedis) != "" {
+		cfg.RateLimit.RedisURLEnv = envGatewayRedis
 	}
 	// An upstream named by flag or environment replaces the file's, of
 	// either kind.

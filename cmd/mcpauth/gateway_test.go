@@ -49,23 +49,43 @@ func TestGatewayConfigErrors(t *testing.T) {
 	require.Equal(t, exitOK, h.run("migrate").code)
 	cfg := filepath.Join(h.dir, "gw.toml")
 	require.NoError(t, os.WriteFile(cfg, []byte("[upstream]\nurl = \"http://127.0.0.1:1/mcp\"\n[rate_limit]\nby = \"team\"\n"), 0o600))
+	redisCfg := filepath.Join(h.dir, "gw-redis.toml")
+	require.NoError(t, os.WriteFile(redisCfg, []byte("[upstream]\nurl = \"http://127.0.0.1:1/mcp\"\n[rate_limit]\nredis_url_env = \"GW_REDIS_URL\"\n"), 0o600))
+	urlCfg := filepath.Join(h.dir, "gw-url.toml")
+	require.NoError(t, os.WriteFile(urlCfg, []byte("[upstream]\nurl = \"http://127.0.0.1:1/mcp\"\n[rate_limit]\nredis_url_env = \"redis://:hunter2-secret@cache:6379/0\"\n"), 0o600))
+	const badURL = "redis://:hunter2-secret@127.0.0.1:port/0"
 	cases := []struct {
 		name string
 		args []string
 		want string
+		env  map[string]string
 	}{
-		{"no upstream", []string{"gateway"}, "gateway config: upstream.url: no upstream"},
-		{"file field", []string{"gateway", "--config", cfg}, "gateway config: rate_limit.by: want key or user"},
-		{"flag", []string{"gateway", "--upstream", "http://a/", "--listen", "nope"}, "gateway config: listen: want host:port"},
-		{"stdio quote", []string{"gateway", "--stdio", `node "x`}, "--stdio: unterminated double quote"},
-		{"missing file", []string{"gateway", "--config", filepath.Join(h.dir, "none.toml")}, "no such file"},
-		{"both", []string{"gateway", "--upstream", "http://a/", "--stdio", "node x"}, "name one upstream"},
+		{"no upstream", []string{"gateway"}, "gateway config: upstream.url: no upstream", nil},
+		{"file field", []string{"gateway", "--config", cfg}, "gateway config: rate_limit.by: want key or user", nil},
+		{"flag", []string{"gateway", "--upstream", "http://a/", "--listen", "nope"}, "gateway config: listen: want host:port", nil},
+		{"stdio quote", []string{"gateway", "--stdio", `node "x`}, "--stdio: unterminated double quote", nil},
+		{"missing file", []string{"gateway", "--config", filepath.Join(h.dir, "none.toml")}, "no such file", nil},
+		{"both", []string{"gateway", "--upstream", "http://a/", "--stdio", "node x"}, "name one upstream", nil},
+		{"redis variable unset", []string{"gateway", "--config", redisCfg}, "gateway config: rate_limit.redis_url_env: $GW_REDIS_URL is not set", nil},
+		{"the file's variable wins", []string{"gateway", "--config", redisCfg}, "$GW_REDIS_URL is not set", map[string]string{"MCPAUTH_GATEWAY_REDIS": "redis://127.0.0.1:1/0"}},
+		{"redis URL in the file", []string{"gateway", "--config", urlCfg}, "gateway config: rate_limit.redis_url_env: want the name of an environment variable", nil},
+		{"bad MCPAUTH_GATEWAY_REDIS", []string{"gateway", "--upstream", "http://a/"}, "gateway config: rate_limit.redis_url_env: $MCPAUTH_GATEWAY_REDIS is not a valid redis:// or rediss:// URL", map[string]string{"MCPAUTH_GATEWAY_REDIS": badURL}},
+		{"bad URL in the file's variable", []string{"gateway", "--config", redisCfg}, "$GW_REDIS_URL is not a valid", map[string]string{"GW_REDIS_URL": badURL}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				h.env[k] = v
+			}
+			defer func() {
+				for k := range c.env {
+					delete(h.env, k)
+				}
+			}()
 			r := h.run(c.args...)
 			assert.Equal(t, exitUsage, r.code, r.stderr)
 			assert.Contains(t, r.stderr, c.want)
+			assert.NotContains(t, r.stderr+r.stdout, "hunter2-secret")
 		})
 	}
 }

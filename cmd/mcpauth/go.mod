@@ -23,7 +23,7 @@ require (
 	github.com/segmentio/asm v1.1.3 // indirect
 	github.com/segmentio/encoding v0.5.4 // indirect
 	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
-	go.uber.org/atomic v1.11.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/oauth2 v0.35.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
@@ -39,6 +39,7 @@ require (
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/mcpauth/mcpauth v0.0.0
 	github.com/mcpauth/mcpauth/mcpauth/oauth v0.0.0
+	github.com/mcpauth/mcpauth/ratelimit/redislimit v0.0.0
 	github.com/mcpauth/mcpauth/store/redisnotify v0.0.0
 	github.com/mcpauth/mcpauth/store/sqlstore/pgnotify v0.0.0
 	github.com/modelcontextprotocol/go-sdk v1.8.0
@@ -48,6 +49,7 @@ require (
 replace (
 	github.com/mcpauth/mcpauth => ../..
 	github.com/mcpauth/mcpauth/mcpauth/oauth => ../../mcpauth/oauth
+	github.com/mcpauth/mcpauth/ratelimit/redislimit => ../../ratelimit/redislimit
 	github.com/mcpauth/mcpauth/store/redisnotify => ../../store/redisnotify
 	github.com/mcpauth/mcpauth/store/sqlstore/pgnotify => ../../store/sqlstore/pgnotify
 )

@@ -151,8 +151,10 @@ type PolicyConfig struct {
 	File string `toml:"file"`
 }
 
-// RateLimitConfig is ratelimit.Policy in TOML (reloadable). Budgets live in
-// the gateway's memory: one instance, one budget.
+// RateLimitConfig is ratelimit.Policy in TOML (reloadable), and where its
+// budgets live (RateBackend, restart-only): in the gateway's memory (one
+// instance, one budget) unless redis_url_env names a Redis server, which
+// every instance using it then shares.
 type RateLimitConfig struct {
 	// Disabled turns rate limiting off. Default false: 100 requests per
 	// minute per key, protocol messages free.
@@ -166,6 +168,44 @@ type RateLimitConfig struct {
 	TierMetadataKey string                 `toml:"tier_metadata_key"`
 	TierScopes      map[string]string      `toml:"tier_scopes"`
 	Costs           map[string]int         `toml:"costs"`
+
+	RateBackend
+}
+
+// Values of RateBackend.OnRedisUnavailable.
+const (
+	FailClosed    = "fail_closed"
+	FallbackLocal = "fallback_local"
+)
+
+// RateBackend is where rate-limit budgets live: the keys of [rate_limit]
+// that a reload cannot change (the limiter is built once, so that budgets
+// carry over reloads).
+type RateBackend struct {
+	// RedisURLEnv names the environment variable holding a redis:// or
+	// rediss:// URL (go-redis's ParseURL form), read at start: budgets then
+	// live in that Redis (module ratelimit/redislimit), one per key (or
+	// user) for every gateway instance using it. The URL may hold a
+	// password, so it is never in this file and never printed. Default
+	// none: budgets live in this process's memory. The CLI sets it to
+	// MCPAUTH_GATEWAY_REDIS when that variable is set and this is not.
+	RedisURLEnv string `toml:"redis_url_env"`
+	// RedisPrefix is prepended to every bucket's Redis key
+	// (redislimit.Options.Prefix). Default "mcpauth:rl:".
+	RedisPrefix string `toml:"redis_prefix"`
+	// OnRedisUnavailable is what happens while Redis cannot be reached:
+	// "fail_closed" (default: a request that spends a budget gets 503, and
+	// /ready is 503 while rate limits are on) or "fallback_local" (each
+	// instance decides alone, with its share of every budget: see
+	// Instances).
+	OnRedisUnavailable string `toml:"on_redis_unavailable"`
+	// Instances is how many gateway instances share the budgets, for
+	// fallback_local (redislimit.Options.Instances): during an outage each
+	// has a bucket of burst/instances and a rate of rate/instances (rounded
+	// down, at least 1 each), so that together they admit at most the
+	// budget. Default 1: each admits the whole budget. Above 1 only with
+	// fallback_local.
+	Instances int `toml:"instances"`
 }
 
 // LimitConfig is one ratelimit.Limit.
@@ -320,6 +360,9 @@ func (c *Config) Validate() error {
 		c.Keys.PepperEnv = DefaultPepperEnv
 	}
 	if _, err := c.RatePolicy(); err != nil {
+		return err
+	}
+	if err := c.RateLimit.RateBackend.validate(); err != nil {
 		return err
 	}
 	switch c.Audit.Sink {
@@ -484,6 +527,54 @@ func (c *Config) RatePolicy() (*ratelimit.Policy, error) {
 	return p, nil
 }
 
+// validate checks the backend without reading the variable (New does):
+// a value that is not a variable name is not echoed, since it may be the
+// URL itself, password and all.
+func (b *RateBackend) validate() error {
+	if b.RedisURLEnv == "" {
+		switch {
+		case b.RedisPrefix != "":
+			return fieldErr("rate_limit.redis_prefix", "needs rate_limit.redis_url_env")
+		case b.OnRedisUnavailable != "":
+			return fieldErr("rate_limit.on_redis_unavailable", "needs rate_limit.redis_url_env")
+		case b.Instances != 0:
+			return fieldErr("rate_limit.instances", "needs rate_limit.redis_url_env")
+		}
+		return nil
+	}
+	if !validEnvName(b.RedisURLEnv) {
+		return fieldErr("rate_limit.redis_url_env", "want the name of an environment variable holding the URL, such as MCPAUTH_GATEWAY_REDIS")
+	}
+	switch b.OnRedisUnavailable {
+	case "":
+		b.OnRedisUnavailable = FailClosed
+	case FailClosed, FallbackLocal:
+	default:
+		return fieldErr("rate_limit.on_redis_unavailable", "want %s or %s, got %q", FailClosed, FallbackLocal, b.OnRedisUnavailable)
+	}
+	switch {
+	case b.Instances < 0:
+		return fieldErr("rate_limit.instances", "must not be negative")
+	case b.Instances > 1 && b.OnRedisUnavailable != FallbackLocal:
+		return fieldErr("rate_limit.instances", "only used with on_redis_unavailable = %q", FallbackLocal)
+	}
+	return nil
+}
+
+// validEnvName reports whether s is a POSIX environment variable name:
+// letters, digits and underscores, not starting with a digit.
+func validEnvName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 func (l LimitConfig) limit(field, name string) (ratelimit.Limit, error) {
 	if l.Rate <= 0 {
 		return ratelimit.Limit{}, fieldErr(field+".rate", "must be positive")
@@ -517,6 +608,11 @@ func (c *Config) restartOnly() map[string]string {
 		"audit.sink/audit.mode": c.Audit.Sink + "|" + c.Audit.Mode,
 		"log":                   c.Log.Level + "|" + c.Log.Format,
 		"oauth":                 fmt.Sprintf("%+v", c.OAuth),
+
+		"rate_limit.redis_url_env":        c.RateLimit.RedisURLEnv,
+		"rate_limit.redis_prefix":         c.RateLimit.RedisPrefix,
+		"rate_limit.on_redis_unavailable": c.RateLimit.OnRedisUnavailable,
+		"rate_limit.instances":            fmt.Sprint(c.RateLimit.Instances),
 	}
 }
 

@@ -15,5 +15,7 @@
 // A reload builds a new Guard (a generation) and swaps it in; requests in
 // flight finish on the one they started with, which is closed once they
 // have. Rate-limit budgets live in one limiter shared by all generations,
-// so a reload neither refills nor empties them.
+// so a reload neither refills nor empties them: in memory, or in Redis
+// (rate_limit.redis_url_env, module ratelimit/redislimit), where every
+// gateway instance using that Redis spends from the same budgets.
 package gateway

@@ -21,6 +21,7 @@ import (
 type generation struct {
 	guard   *mcpauth.Guard
 	handler http.Handler
+	limited bool // spends rate-limit budgets
 
 	mu      sync.Mutex
 	active  int
@@ -106,7 +107,7 @@ func (s *Server) newGeneration(c *Config) (*generation, error) {
 		o.OAuth = s.oauth
 	}
 	if rates != nil {
-		o.RateLimiter, o.RatePolicy = s.limiter, rates
+		o.RateLimiter, o.RatePolicy = s.limiter.Limiter, rates
 	}
 	if s.audit != nil {
 		o.Audit, o.AuditStrict = s.audit, c.Audit.Mode == "strict"
@@ -118,7 +119,7 @@ func (s *Server) newGeneration(c *Config) (*generation, error) {
 	if policy == nil {
 		s.log.Warn("no policy.file: every valid key may call every tool, read every resource and get every prompt")
 	}
-	return &generation{guard: g}, nil
+	return &generation{guard: g, limited: rates != nil}, nil
 }
 
 // Reload applies a new configuration's policy, rate limits, trusted
@@ -126,8 +127,9 @@ func (s *Server) newGeneration(c *Config) (*generation, error) {
 // connection: requests in flight finish under the old Guard, new ones use
 // the new one. next is validated here; if it or its policy file is bad,
 // nothing changes and the error says why. Fields that need a restart
-// (listen, upstream, database, peppers, ...) keep their old values; their
-// names are returned in changed so the caller can log them.
+// (listen, upstream, database, peppers, the rate-limit backend, ...) keep
+// their old values; their names are returned in ignored so the caller can
+// log them.
 func (s *Server) Reload(next *Config) (ignored []string, err error) {
 	if next == nil {
 		return nil, errors.New("gateway: Reload needs a configuration")
@@ -155,6 +157,7 @@ func (s *Server) Reload(next *Config) (ignored []string, err error) {
 	// Keep the restart-only fields as they are running.
 	merged := *s.cfg
 	merged.Policy, merged.RateLimit = c.Policy, c.RateLimit
+	merged.RateLimit.RateBackend = s.cfg.RateLimit.RateBackend
 	merged.TrustedProxies, merged.TrustedProxyHeader = c.TrustedProxies, c.TrustedProxyHeader
 	merged.Keys.BearerOnly = c.Keys.BearerOnly
 	merged.Audit.Arguments, merged.Audit.Redact = c.Audit.Arguments, c.Audit.Redact

@@ -16,7 +16,6 @@ import (
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
 	"github.com/mcpauth/mcpauth/mcpauth/oauth"
-	"github.com/mcpauth/mcpauth/ratelimit"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -32,7 +31,8 @@ type Deps struct {
 	Stdout io.Writer
 	// Logger is the gateway's log. Default slog.Default().
 	Logger *slog.Logger
-	// Getenv reads the environment (peppers). Default: none set.
+	// Getenv reads the environment (peppers, the OAuth client secret, the
+	// Redis URL of rate_limit.redis_url_env). Default: none set.
 	Getenv func(string) string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -52,7 +52,7 @@ type Server struct {
 	deps    Deps
 	log     *slog.Logger
 	peppers []apikey.Pepper
-	limiter *ratelimit.Memory
+	limiter *limiter        // one for all generations
 	audit   *audit.Writer   // nil: audit off
 	oauth   *oauth.Verifier // nil: API keys only; kept across reloads
 	up      upstream
@@ -69,8 +69,9 @@ type Server struct {
 
 // New builds a gateway from a validated configuration (Config.Validate).
 // It reads the policy file and the peppers and starts the audit writer and
-// the rate limiter; it starts no upstream process (stdio processes start
-// per session).
+// the rate limiter (pinging Redis, if budgets live there: one that does not
+// answer is logged, not an error); it starts no upstream process (stdio
+// processes start per session).
 func New(cfg *Config, d Deps) (*Server, error) {
 	if d.Keys == nil {
 		return nil, errors.New("gateway: Deps.Keys is required")
@@ -100,7 +101,10 @@ func New(cfg *Config, d Deps) (*Server, error) {
 		s.closeBackground(context.Background())
 		return nil, err
 	}
-	s.limiter = ratelimit.NewMemory(nil)
+	if s.limiter, err = newLimiter(c.RateLimit.RateBackend, d.Getenv, s.log); err != nil {
+		s.closeBackground(context.Background())
+		return nil, err
+	}
 	g, err := s.newGeneration(&c)
 	if err != nil {
 		s.closeBackground(context.Background())
@@ -203,9 +207,10 @@ const streamEndGrace = 500 * time.Millisecond
 // Health uses it too).
 const healthProbeID = "000000health"
 
-// serveReady is readiness: not draining, the key store answers, and the
-// upstream is reachable (HTTP: accepts a TCP connection). The reason named
-// on 503 is one word, never an error text.
+// serveReady is readiness: not draining, the key store answers, the
+// upstream is reachable (HTTP: accepts a TCP connection) and, while rate
+// limits are on with budgets in Redis and fail_closed, Redis answers. The
+// reason named on 503 is one word, never an error text.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -216,6 +221,8 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 		reason = "key_store"
 	} else if err := s.up.ready(ctx); err != nil {
 		reason = "upstream"
+	} else if s.gen.Load().limited && s.limiter.ready(ctx) != nil {
+		reason = "rate_limiter"
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
