@@ -82,17 +82,13 @@ func TestGatewayAcceptsOAuthTokens(t *testing.T) {
 
 	t.Run("valid token", func(t *testing.T) {
 		before := len(up.headers())
-		cs := g.connect(is.token(t, "carol", oauthResource, "tools:basic"))
+		tok := is.token(t, "carol", oauthResource, "tools:basic")
+		cs := g.connect(tok)
 		assert.Equal(t, "hi", mustCall(t, cs, "echo", "hi"))
 		assert.EqualValues(t, 1, up.ran("echo"))
 		seen := up.headers()[before:]
 		require.NotEmpty(t, seen)
-		for _, h := range seen {
-			assert.Equal(t, []string{"carol"}, h.Values("X-MCP-User"))
-			assert.True(t, strings.HasPrefix(h.Get("X-MCP-Key-Id"), "oauth_"), h.Get("X-MCP-Key-Id"))
-			assert.Equal(t, []string{"tools:basic"}, h.Values("X-MCP-Scopes"))
-			assert.Empty(t, h.Get("Authorization"), "the token is not forwarded")
-		}
+		assertTokenPrincipal(t, seen, "carol", "tools:basic", tok)
 		// The policy applies to tokens as to keys.
 		_, err := call(t, cs, "secret", "")
 		require.Error(t, err)
@@ -159,4 +155,22 @@ func TestGatewayWithoutOAuth(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.NotContains(t, h.Get("WWW-Authenticate"), "resource_metadata")
 	assert.Empty(t, up.headers())
+}
+
+// assertTokenPrincipal checks the headers of every request the upstream saw
+// for one token's session: the principal headers name user, an OAuth grant
+// and scope, and no header carries the token (nor an Authorization header).
+func assertTokenPrincipal(t *testing.T, seen []http.Header, user, scope, token string) {
+	t.Helper()
+	for _, h := range seen {
+		assert.Equal(t, []string{user}, h.Values("X-MCP-User"))
+		assert.True(t, strings.HasPrefix(h.Get("X-MCP-Key-Id"), "oauth_"), h.Get("X-MCP-Key-Id"))
+		assert.Equal(t, []string{scope}, h.Values("X-MCP-Scopes"))
+		assert.Empty(t, h.Get("Authorization"), "the token is not forwarded")
+		for name, values := range h {
+			for _, v := range values {
+				assert.NotContains(t, v, token, "the token is forwarded in %s", name)
+			}
+		}
+	}
 }
