@@ -116,13 +116,37 @@ func TestStdioIdleTimeout(t *testing.T) {
 	u := g.srv.up.(*stdioUpstream)
 	cs := g.connect(g.key("alice", "tools:basic"))
 	pid, _ := strconv.Atoi(mustCall(t, cs, "pid", ""))
+	later := func(d time.Duration) time.Time { return time.Now().Add(d) }
 
-	assert.Equal(t, 0, u.sweep(time.Now().Add(59*time.Minute)))
+	// A call in flight keeps its session, however long it has run.
+	done := make(chan error, 1)
+	go func() { _, err := call(t, cs, "sleep", "2s"); done <- err }()
+	require.Eventually(t, func() bool { return inflight(u) == 1 }, 10*time.Second, time.Millisecond)
+	assert.Equal(t, 0, u.sweep(later(61*time.Minute)))
+	require.NoError(t, <-done)
+
+	// The client has its answer a moment before the gateway's handler
+	// returns; sweep once the session is quiet.
+	require.Eventually(t, func() bool { return inflight(u) == 0 }, 10*time.Second, time.Millisecond)
+	assert.Equal(t, 0, u.sweep(later(59*time.Minute)))
 	assert.True(t, alive(pid))
-	assert.Equal(t, 1, u.sweep(time.Now().Add(61*time.Minute)))
+	assert.Equal(t, 1, u.sweep(later(61*time.Minute)))
 	assert.Eventually(t, func() bool { return !alive(pid) }, 15*time.Second, 10*time.Millisecond)
 	_, err := call(t, cs, "pid", "")
 	assert.Error(t, err, "the ended session is not found")
+}
+
+// inflight counts the requests in flight across u's sessions.
+func inflight(u *stdioUpstream) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for _, s := range u.sessions {
+		s.mu.Lock()
+		n += s.inflight
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // stdio.max_processes caps processes across users; a user at
@@ -136,6 +160,10 @@ func TestStdioProcessCaps(t *testing.T) {
 	bob := g.connect(g.key("bob", "tools:basic"))
 	pb, _ := strconv.Atoi(mustCall(t, bob, "pid", ""))
 
+	// Only a quiet session gives up its slot; wait for the gateway's
+	// handlers to return after the answers.
+	u := g.srv.up.(*stdioUpstream)
+	require.Eventually(t, func() bool { return inflight(u) == 0 }, 10*time.Second, time.Millisecond)
 	a2 := g.connect(aliceKey) // alice's second session takes the slot of her first
 	p2, _ := strconv.Atoi(mustCall(t, a2, "pid", ""))
 	assert.NotEqual(t, p1, p2)
