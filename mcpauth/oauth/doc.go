@@ -23,7 +23,9 @@
 // must be one of Issuer.TokenTypes (default "at+jwt"); its "kid" picks a
 // key from the issuer's JWKS (found through discovery, fetched on first
 // use, fetched again for an unknown kid at most once per
-// Options.KeysRefreshFloor, and after Options.KeysMaxAge); then the
+// Options.KeysRefreshFloor, and after Options.KeysMaxAge; one fetch per
+// issuer at a time, which the client that started it cannot cancel by
+// hanging up: see Options.HTTPClient); then the
 // signature, "iss", "aud" (Issuer.Audiences, default the resource: RFC
 // 8707), "exp" (required), "nbf" and "iat" are checked with
 // Options.ClockSkew (default 30s, at most 5m).

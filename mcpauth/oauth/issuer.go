@@ -34,12 +34,18 @@ type issuer struct {
 	skew       time.Duration
 	configured struct{ jwks, introspection string } // from the Issuer; "" = discover
 
-	// mu serialises fetches (discovery and keys): one in flight per
-	// issuer; others wait for it and then use its result.
+	// mu guards fetching and lastFetch: one keys fetch in flight per
+	// issuer; others wait for it (or for their own context) and then use
+	// its result. No I/O happens under mu.
 	mu        sync.Mutex
+	fetching  *keysFetch // the fetch in flight, or nil
+	lastFetch time.Time  // last fetch attempt, successful or not
 	keys      atomic.Pointer[keySet]
-	lastFetch time.Time // last fetch attempt, successful or not (under mu)
-	meta      *serverMetadata
+
+	// discovering is held (a one-slot semaphore, so that a waiter can give
+	// up when its context ends) while meta is read or fetched.
+	discovering chan struct{}
+	meta        *serverMetadata
 
 	introspection *introspector
 }
@@ -48,6 +54,14 @@ type issuer struct {
 type keySet struct {
 	keys      []jose.JSONWebKey
 	fetchedAt time.Time
+}
+
+// keysFetch is one fetch of an issuer's keys; ks and err are set before
+// done is closed.
+type keysFetch struct {
+	done chan struct{}
+	ks   *keySet
+	err  error
 }
 
 // serverMetadata is what the verifier reads of a discovery document.
@@ -73,6 +87,7 @@ func newIssuer(is Issuer, resource string, o *Options) (*issuer, error) {
 	iss := &issuer{
 		url: is.URL, algs: algs, userClaim: is.UserClaim, client: o.HTTPClient, logger: o.Logger,
 		floor: o.KeysRefreshFloor, maxAge: o.KeysMaxAge, skew: o.ClockSkew,
+		discovering: make(chan struct{}, 1),
 	}
 	iss.configured.jwks = is.JWKSURL
 	if iss.userClaim == "" {
@@ -143,26 +158,58 @@ func (is *issuer) key(ctx context.Context, kid string, alg string, now time.Time
 // refresh fetches the keys unless another fetch replaced seen meanwhile
 // or one was tried within the floor; it returns the keys to use (possibly
 // older ones, when the fetch fails) and why it did not fetch.
+//
+// The request that starts a fetch runs it on a context detached from its
+// own, bounded by fetchTimeout: a client that hangs up must not fail the
+// fetch for every request waiting on it, nor spend the refresh floor on
+// a fetch that never finished (which would keep a rotated-in key out for
+// the floor). Requests that find a fetch in flight wait for it within
+// their own context.
 func (is *issuer) refresh(ctx context.Context, seen *keySet, now time.Time) (*keySet, error) {
 	is.mu.Lock()
-	defer is.mu.Unlock()
 	if cur := is.keys.Load(); cur != seen {
+		is.mu.Unlock()
 		return cur, nil // a fetch finished while this one waited
 	}
+	if f := is.fetching; f != nil {
+		is.mu.Unlock()
+		select {
+		case <-f.done:
+			if f.err != nil {
+				return seen, f.err
+			}
+			return f.ks, nil
+		case <-ctx.Done():
+			return seen, ctx.Err()
+		}
+	}
 	if d := now.Sub(is.lastFetch); !is.lastFetch.IsZero() && d < is.floor && d > -is.floor {
+		is.mu.Unlock()
 		return seen, errNoFetch
 	}
 	is.lastFetch = now
-	ks, err := is.fetchKeys(ctx, now)
-	if err != nil {
-		is.logger.LogAttrs(ctx, slog.LevelError, "mcpauth/oauth: cannot fetch the issuer's keys", slog.String("issuer", is.url), slog.String("error", err.Error()))
-		return seen, err
+	f := &keysFetch{done: make(chan struct{})}
+	is.fetching = f
+	is.mu.Unlock()
+
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	f.ks, f.err = is.fetchKeys(fctx, now)
+	cancel()
+	is.mu.Lock()
+	if f.err == nil {
+		is.keys.Store(f.ks)
 	}
-	is.keys.Store(ks)
-	return ks, nil
+	is.fetching = nil
+	is.mu.Unlock()
+	close(f.done)
+	if f.err != nil {
+		is.logger.LogAttrs(ctx, slog.LevelError, "mcpauth/oauth: cannot fetch the issuer's keys", slog.String("issuer", is.url), slog.String("error", f.err.Error()))
+		return seen, f.err
+	}
+	return f.ks, nil
 }
 
-// fetchKeys discovers the JWKS URL if needed and fetches the keys. Under mu.
+// fetchKeys discovers the JWKS URL if needed and fetches the keys.
 func (is *issuer) fetchKeys(ctx context.Context, now time.Time) (*keySet, error) {
 	u := is.configured.jwks
 	if u == "" {
@@ -191,8 +238,16 @@ func (is *issuer) fetchKeys(ctx context.Context, now time.Time) (*keySet, error)
 
 // discover returns the issuer's metadata, fetching it once: OpenID Connect
 // Discovery, else RFC 8414 (whose well-known path goes before the
-// issuer's path). The document must name this issuer exactly. Under mu.
+// issuer's path). The document must name this issuer exactly. A failed
+// discovery is tried again on the next call. It waits for another
+// discovery in flight within ctx.
 func (is *issuer) discover(ctx context.Context) (*serverMetadata, error) {
+	select {
+	case is.discovering <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-is.discovering }()
 	if is.meta != nil {
 		return is.meta, nil
 	}
@@ -226,8 +281,6 @@ func (is *issuer) introspectionEndpoint(ctx context.Context) (string, error) {
 	if is.configured.introspection != "" {
 		return is.configured.introspection, nil
 	}
-	is.mu.Lock()
-	defer is.mu.Unlock()
 	m, err := is.discover(ctx)
 	if err != nil {
 		return "", err

@@ -31,11 +31,18 @@ type testIssuer struct {
 	jwks      atomic.Int64             // JWKS fetches
 	discovery atomic.Int64             // discovery fetches
 	down      atomic.Bool              // answer 503
+
+	// While keysGate is set, a JWKS request sends on keysHeld and waits
+	// for the gate to close; keysCancelled counts those whose request
+	// ended first.
+	keysGate      atomic.Pointer[chan struct{}]
+	keysHeld      chan struct{}
+	keysCancelled atomic.Int64
 }
 
 func newTestIssuer(t testing.TB) *testIssuer {
 	t.Helper()
-	is := &testIssuer{signers: map[string]crypto.Signer{}}
+	is := &testIssuer{signers: map[string]crypto.Signer{}, keysHeld: make(chan struct{}, 64)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		is.discovery.Add(1)
@@ -47,6 +54,15 @@ func newTestIssuer(t testing.TB) *testIssuer {
 	})
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
 		is.jwks.Add(1)
+		if g := is.keysGate.Load(); g != nil {
+			is.keysHeld <- struct{}{}
+			select {
+			case <-*g:
+			case <-r.Context().Done():
+				is.keysCancelled.Add(1)
+				return
+			}
+		}
 		if is.down.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return

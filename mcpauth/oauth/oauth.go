@@ -23,6 +23,7 @@ const (
 	defaultRefreshFloor     = 30 * time.Second
 	defaultKeysMaxAge       = time.Hour
 	defaultHTTPTimeout      = 10 * time.Second
+	fetchTimeout            = time.Minute // a keys fetch, whatever HTTPClient's Timeout
 	defaultIntrospectionTTL = 10 * time.Second
 	defaultNegativeTTL      = 5 * time.Second
 	defaultMaxIntrospecting = 8
@@ -122,7 +123,12 @@ type Options struct {
 	// Default 1h.
 	KeysMaxAge time.Duration
 	// HTTPClient fetches discovery documents and keys, and calls the
-	// introspection endpoint. Default: a client with a 10s timeout.
+	// introspection endpoint. Default: a client with a 10s timeout. A
+	// fetch of keys outlives the request that started it (its client
+	// hanging up does not end it for the requests waiting on it), for at
+	// most the client's Timeout and never more than a minute; requests
+	// that wait on it give up when their own context ends. Introspection
+	// and discovery for it run on the request's context.
 	HTTPClient *http.Client
 	// Logger receives fetch failures. Default slog.Default().
 	Logger *slog.Logger

@@ -275,6 +275,65 @@ func TestRotationIsPickedUpWithoutRestart(t *testing.T) {
 	assert.EqualValues(t, 2, r.iss.jwks.Load())
 }
 
+// TestAClientThatHangsUpDoesNotFailTheKeysFetch: the request that starts
+// a keys fetch hangs up while the issuer is slow. Its fetch goes on, so
+// the request waiting on it is verified and the refresh floor is not spent
+// on a fetch that never finished (else a client could keep a rotated-in
+// key, or on a cold start every key, out for the floor by hanging up); a
+// waiter whose own context ends gives up without waiting for the issuer.
+func TestAClientThatHangsUpDoesNotFailTheKeysFetch(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil, nil) // cold: no keys fetched yet
+	gate := make(chan struct{})
+	r.iss.keysGate.Store(&gate)
+	release := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release)
+	tok := r.iss.mint(t, "k1", "RS256", "at+jwt", r.iss.claims(resource, r.clock.Now()))
+	serve := func(ctx context.Context) <-chan int {
+		code := make(chan int, 1)
+		go func() {
+			req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/mcp", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			w := httptest.NewRecorder()
+			r.h.ServeHTTP(w, req)
+			code <- w.Code
+		}()
+		return code
+	}
+	wait := func(c <-chan int, what string) int {
+		t.Helper()
+		select {
+		case code := <-c:
+			return code
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not return", what)
+			return 0
+		}
+	}
+
+	starter, hangUp := context.WithCancel(context.Background())
+	first := serve(starter)
+	select {
+	case <-r.iss.keysHeld: // the first request's fetch reached the issuer
+	case <-time.After(10 * time.Second):
+		t.Fatal("no JWKS request")
+	}
+	waiter := serve(context.Background())
+	impatient, giveUp := context.WithCancel(context.Background())
+	third := serve(impatient)
+	hangUp()
+	giveUp()
+	assert.Equal(t, http.StatusServiceUnavailable, wait(third, "a waiter whose context ended"), "while the issuer still holds the fetch")
+	release()
+	assert.Equal(t, http.StatusOK, wait(waiter, "the waiting request"))
+	wait(first, "the request that hung up")
+	assert.EqualValues(t, 0, r.iss.keysCancelled.Load(), "the fetch was cancelled with the request that started it")
+	assert.EqualValues(t, 1, r.iss.jwks.Load(), "JWKS fetches")
+	assert.Equal(t, http.StatusOK, r.do(tok).Code, "within the floor, with the keys of that fetch")
+	assert.EqualValues(t, 1, r.iss.jwks.Load(), "JWKS fetches")
+	assert.GreaterOrEqual(t, r.runs.Load(), int64(2))
+}
+
 // TestVerdictCacheNeverOutlivesTheToken: a cached token stops at its exp.
 func TestVerdictCacheNeverOutlivesTheToken(t *testing.T) {
 	t.Parallel()
