@@ -83,3 +83,52 @@ func TestIntrospection(t *testing.T) {
 	_, err = jwtOnly.VerifyToken(ctx, "Zq7-good", accesstoken.Opaque, now)
 	assert.ErrorIs(t, err, accesstoken.ErrInvalid)
 }
+
+// TestDiscoveryWaitsWithinTheRequest: while one request's discovery of the
+// introspection endpoint hangs at the issuer, another whose context ends
+// gives up at once instead of waiting behind it.
+func TestDiscoveryWaitsWithinTheRequest(t *testing.T) {
+	t.Parallel()
+	entered := make(chan struct{}, 4)
+	gate := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(gate) }) // runs before srv.Close
+	v, err := oauth.New(resource, []oauth.Issuer{{URL: srv.URL, Introspection: &oauth.Introspection{ClientID: "rs", ClientSecret: "s3cret"}}}, nil)
+	require.NoError(t, err)
+	slow := make(chan error, 1)
+	go func() {
+		_, err := v.VerifyToken(context.Background(), "Zq7-first", accesstoken.Opaque, time.Now())
+		slow <- err
+	}()
+	select {
+	case <-entered: // the first request is discovering
+	case <-time.After(10 * time.Second):
+		t.Fatal("no discovery request")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	second := make(chan error, 1)
+	go func() {
+		_, err := v.VerifyToken(ctx, "Zq7-second", accesstoken.Opaque, time.Now())
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		assert.ErrorIs(t, err, accesstoken.ErrUnavailable)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second request waited for the first one's discovery")
+	}
+	select {
+	case <-slow:
+		t.Fatal("the first request's discovery ended early")
+	default:
+	}
+}
