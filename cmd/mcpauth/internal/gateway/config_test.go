@@ -90,6 +90,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"oauth no issuer", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n", "oauth.issuers"},
 		{"oauth resource not https", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"http://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n", "oauth.resource"},
 		{"oauth skew", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\nclock_skew = \"10m\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n", "oauth.clock_skew"},
+		{"oauth negative http timeout", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\nhttp_timeout = \"-1s\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n", "oauth.http_timeout"},
+		{"oauth http timeout over 1m", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\nhttp_timeout = \"2m\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n", "oauth.http_timeout"},
 		{"oauth issuer url", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\naudiences = [\"x\"]\n", "oauth.issuers[0].url"},
 		{"oauth issuer not https", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"http://idp.example.com/\"\n", "oauth.issuers[0]"},
 		{"oauth hmac", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\nalgorithms = [\"HS256\"]\n", "oauth.issuers[0]"},
@@ -173,6 +175,51 @@ cache_ttl = "5s"
 	v, err = off.OAuth.Verifier(nil, nil)
 	require.NoError(t, err)
 	assert.Nil(t, v)
+}
+
+// oauth.http_timeout is the timeout of the verifier's client: 10s when
+// unset (or 0), else as written, up to 1m. It is restart-only, as the whole
+// oauth table is. TestGatewayIntrospectionTimeout shows it bounding a call.
+func TestOAuthHTTPTimeout(t *testing.T) {
+	cases := []struct {
+		name, line string // line: the http_timeout line, if any
+		want       time.Duration
+	}{
+		{"unset", "", DefaultOAuthHTTPTimeout},
+		{"zero", `http_timeout = "0s"`, DefaultOAuthHTTPTimeout},
+		{"configured", `http_timeout = "2.5s"`, 2500 * time.Millisecond},
+		{"the most", `http_timeout = "1m"`, time.Minute},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := ReadConfig(strings.NewReader(`
+[upstream]
+url = "http://127.0.0.1:3000/mcp"
+[oauth]
+resource = "https://mcp.example.com/mcp"
+` + c.line + `
+[[oauth.issuers]]
+url = "https://idp.example.com/"
+`))
+			require.NoError(t, err)
+			require.NoError(t, cfg.Validate())
+			o := cfg.OAuth.options(nil)
+			require.NotNil(t, o.HTTPClient)
+			assert.Equal(t, c.want, o.HTTPClient.Timeout)
+			assert.Nil(t, o.HTTPClient.Transport, "http.DefaultTransport, as oauth.New's own client")
+			v, err := cfg.OAuth.Verifier(func(string) string { return "" }, nil)
+			require.NoError(t, err)
+			assert.NotNil(t, v)
+		})
+	}
+
+	t.Run("restart-only", func(t *testing.T) {
+		a := OAuthConfig{Resource: "https://mcp.example.com/mcp", Issuers: []OAuthIssuerConfig{{URL: "https://idp.example.com/"}}}
+		b := a
+		b.HTTPTimeout = Duration(30 * time.Second)
+		before, after := (&Config{OAuth: a}).restartOnly(), (&Config{OAuth: b}).restartOnly()
+		assert.NotEqual(t, before["oauth"], after["oauth"], "a reload that changes it reports oauth as ignored")
+	})
 }
 
 func TestPeppers(t *testing.T) {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -13,6 +14,13 @@ import (
 
 // maxClockSkew is oauth.New's bound on Options.ClockSkew.
 const maxClockSkew = 5 * time.Minute
+
+// DefaultOAuthHTTPTimeout is OAuthConfig.HTTPTimeout's default (and
+// oauth.New's own); maxOAuthHTTPTimeout is the most validate accepts.
+const (
+	DefaultOAuthHTTPTimeout = 10 * time.Second
+	maxOAuthHTTPTimeout     = time.Minute
+)
 
 // OAuthConfig makes the MCP endpoint accept OAuth access tokens beside API
 // keys (module github.com/mcpauth/mcpauth/mcpauth/oauth; docs/oauth.md),
@@ -32,6 +40,18 @@ type OAuthConfig struct {
 	ResourceDocumentation string `toml:"resource_documentation"`
 	// ClockSkew is the leeway on exp, nbf and iat. Default 30s, at most 5m.
 	ClockSkew Duration `toml:"clock_skew"`
+	// HTTPTimeout bounds each call to an issuer (a discovery document, its
+	// keys, an introspection), from dialling to the end of the answer's
+	// body: it is the verifier's http.Client.Timeout. Default 10s (0 means
+	// the default); negative or over 1m is refused. A call that takes
+	// longer fails, and a token that needed it gets 503, as when the
+	// issuer is unreachable. One token may wait for more than one call in
+	// turn: discovery tries two documents before the keys or the
+	// introspection are asked for. An introspection also ends when net/http
+	// notices that its request's client hung up: at once for a GET or
+	// DELETE, but over HTTP/1.1 not for a POST (the gateway authenticates
+	// before it reads the body), whose wait only this bounds.
+	HTTPTimeout Duration `toml:"http_timeout"`
 	// Issuers are the trusted authorization servers ([[oauth.issuers]]).
 	Issuers []OAuthIssuerConfig `toml:"issuers"`
 }
@@ -96,6 +116,9 @@ func (c *OAuthConfig) validate(path string) error {
 	}
 	if c.ClockSkew < 0 || c.ClockSkew.D() > maxClockSkew {
 		return fieldErr("oauth.clock_skew", "must be between 0 and %v", maxClockSkew)
+	}
+	if c.HTTPTimeout < 0 || c.HTTPTimeout.D() > maxOAuthHTTPTimeout {
+		return fieldErr("oauth.http_timeout", "must be between 0 (the default, %v) and %v", DefaultOAuthHTTPTimeout, maxOAuthHTTPTimeout)
 	}
 	seen := map[string]int{}
 	introspecting := -1
@@ -194,14 +217,24 @@ func (c *OAuthConfig) Verifier(getenv func(string) string, log *slog.Logger) (*o
 		}
 		issuers[i] = is.issuer(is.Introspection.enabled(), secret)
 	}
-	v, err := oauth.New(c.Resource, issuers, &oauth.Options{
-		ScopesSupported: c.ScopesSupported, ResourceName: c.ResourceName, ResourceDocumentation: c.ResourceDocumentation,
-		ClockSkew: c.ClockSkew.D(), Logger: log,
-	})
+	v, err := oauth.New(c.Resource, issuers, c.options(log))
 	if err != nil {
 		return nil, fieldErr("oauth", "%s", strings.TrimPrefix(err.Error(), "mcpauth/oauth: "))
 	}
 	return v, nil
+}
+
+// options are the oauth.Options of the table: its client times out after
+// HTTPTimeout (DefaultOAuthHTTPTimeout when 0).
+func (c *OAuthConfig) options(log *slog.Logger) *oauth.Options {
+	timeout := c.HTTPTimeout.D()
+	if timeout == 0 {
+		timeout = DefaultOAuthHTTPTimeout
+	}
+	return &oauth.Options{
+		ScopesSupported: c.ScopesSupported, ResourceName: c.ResourceName, ResourceDocumentation: c.ResourceDocumentation,
+		ClockSkew: c.ClockSkew.D(), HTTPClient: &http.Client{Timeout: timeout}, Logger: log,
+	}
 }
 
 // metadataPaths are where the protected resource metadata is mounted.
