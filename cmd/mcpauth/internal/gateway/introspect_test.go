@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -390,4 +391,127 @@ func TestGatewayIntrospectionUnavailable(t *testing.T) {
 			assert.NotContains(t, logs, token)
 		})
 	}
+}
+
+// stallingEndpoint is an introspection endpoint that never answers: each
+// call is counted, then held until its caller hangs up or the test ends.
+type stallingEndpoint struct {
+	url     string
+	calls   atomic.Int32
+	entered chan struct{} // a value per call, once its body is read
+	gone    chan struct{} // a value per call whose caller hung up
+}
+
+func newStallingEndpoint(t *testing.T) *stallingEndpoint {
+	t.Helper()
+	e := &stallingEndpoint{entered: make(chan struct{}, 16), gone: make(chan struct{}, 16)}
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.calls.Add(1)
+		// The body is read first: net/http watches an HTTP/1.1 connection,
+		// and so cancels r.Context() when the caller hangs up, only once the
+		// request's body has been read to its end.
+		_ = r.ParseForm()
+		e.entered <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			e.gone <- struct{}{}
+		case <-release:
+		}
+	}))
+	// Cleanups run last first: the handlers are released before Close,
+	// which waits for them.
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	e.url = srv.URL + "/introspect"
+	return e
+}
+
+// An introspection endpoint that never answers is given up on after
+// oauth.http_timeout: the request gets the 503 of an unreachable issuer,
+// long before the default 10s, and the upstream does not run.
+func TestGatewayIntrospectionTimeout(t *testing.T) {
+	up := startHTTPFixture(t, true)
+	as := newIntrospectionServer(t) // the issuer; its endpoint is not used
+	stall := newStallingEndpoint(t)
+	cfg := introspectionConfig(t, up, as, IntrospectionConfig{Endpoint: stall.url, ClientSecretEnv: introspectionSecretEnv})
+	const timeout = 300 * time.Millisecond
+	cfg.OAuth.HTTPTimeout = Duration(timeout)
+	g := startGateway(t, cfg, withSecretAndClock(nil))
+
+	const token = "opaque-grace-51f2"
+	as.answer(token, active("grace", oauthResource, "tools:basic", time.Now()))
+	start := time.Now()
+	status, h, body := post(t, g.url, token, "", callEcho)
+	took := time.Since(start)
+	assert.Equal(t, http.StatusServiceUnavailable, status, body)
+	assert.NotContains(t, h.Get("WWW-Authenticate"), "invalid_token")
+	assert.NotContains(t, body, "127.0.0.1", "no internal error text")
+	assert.Equal(t, int32(1), stall.calls.Load(), "the endpoint was called, once")
+	assert.GreaterOrEqual(t, took, timeout, "answered only once the call timed out")
+	assert.Less(t, took, 5*time.Second, "http_timeout, not the default 10s, bounded the call")
+	select {
+	case <-stall.gone:
+	case <-time.After(5 * time.Second):
+		t.Error("the gateway did not hang up on the endpoint")
+	}
+	assert.Empty(t, up.headers(), "no request reached the upstream")
+	assert.EqualValues(t, 0, up.ran("echo"))
+	assert.Zero(t, as.total.Load())
+
+	logs := g.log.String()
+	assert.Contains(t, logs, "introspection failed")
+	assert.Contains(t, logs, "Client.Timeout exceeded", "the client's timeout ended the call")
+	assert.NotContains(t, logs, introspectionSecret)
+	assert.NotContains(t, logs, token)
+}
+
+// A client that goes away ends the introspection its request started,
+// well within a long oauth.http_timeout: the call is made with the
+// request's context.
+//
+// The request is a GET: the gateway authenticates before it reads a body,
+// and over HTTP/1.1 net/http notices a client hanging up (and cancels the
+// request's context) only once the request's body has been read to its
+// end, at once for a request without one. A POST whose client hangs up
+// during introspection is therefore not noticed: its call runs until
+// http_timeout (tried: this test with a POST waits the full minute).
+func TestGatewayIntrospectionEndsWithTheRequest(t *testing.T) {
+	up := startHTTPFixture(t, true)
+	as := newIntrospectionServer(t) // the issuer; its endpoint is not used
+	stall := newStallingEndpoint(t)
+	cfg := introspectionConfig(t, up, as, IntrospectionConfig{Endpoint: stall.url, ClientSecretEnv: introspectionSecretEnv})
+	cfg.OAuth.HTTPTimeout = Duration(time.Minute)
+	g := startGateway(t, cfg, withSecretAndClock(nil))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer opaque-heidi-0e6d")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	done := make(chan error, 1)
+	go func() {
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		done <- err
+	}()
+
+	select {
+	case <-stall.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the introspection endpoint was not called")
+	}
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	select {
+	case <-stall.gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the introspection call outlived its request")
+	}
+	assert.Equal(t, int32(1), stall.calls.Load(), "the endpoint was called, once")
+	assert.Empty(t, up.headers(), "no request reached the upstream")
 }
