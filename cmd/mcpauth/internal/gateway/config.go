@@ -347,7 +347,9 @@ func (c *Config) Validate() error {
 	if err := c.OAuth.validate(c.Path); err != nil {
 		return err
 	}
-	if c.OAuth.Enabled() && strings.HasPrefix(c.Path, accesstoken.WellKnownPath) {
+	// With oauth off too: the metadata is mounted always, since a reload
+	// may switch oauth on.
+	if strings.HasPrefix(c.Path, accesstoken.WellKnownPath) {
 		return fieldErr("path", "%s is where the protected resource metadata is served", c.Path)
 	}
 	if c.Database.URL == "" {
@@ -607,7 +609,6 @@ func (c *Config) restartOnly() map[string]string {
 		"keys.pepper":           c.Keys.PepperEnv + "|" + c.Keys.PepperFile,
 		"audit.sink/audit.mode": c.Audit.Sink + "|" + c.Audit.Mode,
 		"log":                   c.Log.Level + "|" + c.Log.Format,
-		"oauth":                 fmt.Sprintf("%+v", c.OAuth),
 
 		"rate_limit.redis_url_env":        c.RateLimit.RedisURLEnv,
 		"rate_limit.redis_prefix":         c.RateLimit.RedisPrefix,

@@ -101,6 +101,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"oauth two introspections", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n[oauth.issuers.introspection]\nclient_id = \"rs\"\nclient_secret_env = \"S\"\n[[oauth.issuers]]\nurl = \"https://other.example.com/\"\n[oauth.issuers.introspection]\nclient_id = \"rs\"\nclient_secret_env = \"S\"\n", "oauth.issuers[1].introspection"},
 		{"oauth unknown key", "[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\naudience = \"x\"\n", "oauth.issuers.audience"},
 		{"oauth path on metadata", "path = \"/.well-known/oauth-protected-resource\"\n[upstream]\nurl = \"http://a/\"\n[oauth]\nresource = \"https://mcp.example.com/mcp\"\n[[oauth.issuers]]\nurl = \"https://idp.example.com/\"\n", "path"},
+		// A reload may switch oauth on: the metadata is mounted always.
+		{"path on metadata without oauth", "path = \"/.well-known/oauth-protected-resource\"\n[upstream]\nurl = \"http://a/\"\n", "path"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -150,8 +152,8 @@ cache_ttl = "5s"
 	assert.False(t, c.OAuth.Issuers[0].Introspection.enabled())
 	assert.True(t, c.OAuth.Issuers[1].Introspection.enabled())
 
-	// The client secret is read at start: a missing file names the field,
-	// a present one builds the verifier.
+	// The client secret is read at start (and on each reload): a missing
+	// file names the field, a present one builds the verifier.
 	_, err = c.OAuth.Verifier(func(string) string { return "" }, nil)
 	var fe *FieldError
 	require.ErrorAs(t, err, &fe)
@@ -178,8 +180,9 @@ cache_ttl = "5s"
 }
 
 // oauth.http_timeout is the timeout of the verifier's client: 10s when
-// unset (or 0), else as written, up to 1m. It is restart-only, as the whole
-// oauth table is. TestGatewayIntrospectionTimeout shows it bounding a call.
+// unset (or 0), else as written, up to 1m. A reload applies it, as the
+// whole oauth table. TestGatewayIntrospectionTimeout shows it bounding a
+// call.
 func TestOAuthHTTPTimeout(t *testing.T) {
 	cases := []struct {
 		name, line string // line: the http_timeout line, if any
@@ -213,12 +216,116 @@ url = "https://idp.example.com/"
 		})
 	}
 
-	t.Run("restart-only", func(t *testing.T) {
+	t.Run("reloadable", func(t *testing.T) {
 		a := OAuthConfig{Resource: "https://mcp.example.com/mcp", Issuers: []OAuthIssuerConfig{{URL: "https://idp.example.com/"}}}
 		b := a
 		b.HTTPTimeout = Duration(30 * time.Second)
-		before, after := (&Config{OAuth: a}).restartOnly(), (&Config{OAuth: b}).restartOnly()
-		assert.NotEqual(t, before["oauth"], after["oauth"], "a reload that changes it reports oauth as ignored")
+		_, listed := (&Config{OAuth: a}).restartOnly()["oauth"]
+		assert.False(t, listed, "oauth is not restart-only")
+		prev, err := a.verifier(nil, nil, nil)
+		require.NoError(t, err)
+		next, err := b.verifier(prev, nil, nil)
+		require.NoError(t, err)
+		assert.NotSame(t, prev, next, "a reload that changes http_timeout builds a new verifier")
+	})
+}
+
+// A reload keeps the running verifier (its fetched keys and caches) only
+// when neither the oauth table nor the client secret it reads changed;
+// any other change builds a new one. TestGatewayReloadKeepsOAuthKeys and
+// TestGatewayReloadRotatesIntrospectionSecret show both on a server.
+func TestOAuthVerifierKept(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secretFile, []byte("secret-a\n"), 0o600))
+	env := map[string]string{"GW_SECRET": "secret-a"}
+	getenv := func(k string) string { return env[k] }
+	base := func() OAuthConfig {
+		return OAuthConfig{
+			Resource: "https://mcp.example.com/mcp", ScopesSupported: []string{"files:read"},
+			Issuers: []OAuthIssuerConfig{
+				{URL: "https://idp.example.com/", Audiences: []string{"api"}},
+				{URL: "https://opaque.example.com/", Introspection: IntrospectionConfig{ClientID: "rs", ClientSecretFile: secretFile}},
+			},
+		}
+	}
+	cases := []struct {
+		name   string
+		change func(c *OAuthConfig)
+		kept   bool
+	}{
+		{"nothing", func(*OAuthConfig) {}, true},
+		{"same secret, file rewritten", func(*OAuthConfig) {
+			require.NoError(t, os.WriteFile(secretFile, []byte("secret-a"), 0o600)) // trimmed: the same secret
+		}, true},
+		{"secret rotated", func(*OAuthConfig) { require.NoError(t, os.WriteFile(secretFile, []byte("secret-b\n"), 0o600)) }, false},
+		{"secret from a variable holding the same value", func(c *OAuthConfig) {
+			c.Issuers[1].Introspection.ClientSecretFile, c.Issuers[1].Introspection.ClientSecretEnv = "", "GW_SECRET"
+		}, false},
+		{"audience added", func(c *OAuthConfig) { c.Issuers[0].Audiences = append(c.Issuers[0].Audiences, "api2") }, false},
+		{"issuer added", func(c *OAuthConfig) {
+			c.Issuers = append(c.Issuers, OAuthIssuerConfig{URL: "https://two.example.com/"})
+		}, false},
+		{"issuer removed", func(c *OAuthConfig) { c.Issuers = c.Issuers[1:] }, false},
+		{"resource", func(c *OAuthConfig) { c.Resource = "https://mcp.example.com/v2" }, false},
+		{"scopes_supported", func(c *OAuthConfig) { c.ScopesSupported = []string{"files:write"} }, false},
+		{"resource_name", func(c *OAuthConfig) { c.ResourceName = "Files" }, false},
+		{"clock_skew", func(c *OAuthConfig) { c.ClockSkew = Duration(time.Minute) }, false},
+		{"http_timeout", func(c *OAuthConfig) { c.HTTPTimeout = Duration(time.Second) }, false},
+		{"jwks_url", func(c *OAuthConfig) { c.Issuers[0].JWKSURL = "https://idp.example.com/keys" }, false},
+		{"user_claim", func(c *OAuthConfig) { c.Issuers[0].UserClaim = "email" }, false},
+		{"cache_ttl", func(c *OAuthConfig) { c.Issuers[1].Introspection.CacheTTL = Duration(time.Second) }, false},
+		{"introspection endpoint", func(c *OAuthConfig) { c.Issuers[1].Introspection.Endpoint = "https://opaque.example.com/introspect" }, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(secretFile, []byte("secret-a\n"), 0o600))
+			running := base()
+			prev, err := running.verifier(nil, getenv, nil)
+			require.NoError(t, err)
+			require.NotNil(t, prev)
+			next := base()
+			c.change(&next)
+			require.NoError(t, (&Config{Upstream: UpstreamConfig{URL: "http://a/"}, OAuth: next}).Validate())
+			got, err := next.verifier(prev, getenv, nil)
+			require.NoError(t, err)
+			if c.kept {
+				assert.Same(t, prev, got)
+			} else {
+				assert.NotSame(t, prev, got)
+				assert.NotSame(t, prev.v, got.v)
+			}
+		})
+	}
+
+	t.Run("the running table is a copy", func(t *testing.T) {
+		running := base()
+		prev, err := running.verifier(nil, getenv, nil)
+		require.NoError(t, err)
+		running.Issuers[0].Audiences[0] = "changed in place"
+		got, err := running.verifier(prev, getenv, nil)
+		require.NoError(t, err)
+		assert.NotSame(t, prev, got)
+	})
+
+	t.Run("off", func(t *testing.T) {
+		running := base()
+		prev, err := running.verifier(nil, getenv, nil)
+		require.NoError(t, err)
+		got, err := (&OAuthConfig{}).verifier(prev, getenv, nil)
+		require.NoError(t, err)
+		assert.Nil(t, got)
+	})
+
+	t.Run("secret unreadable", func(t *testing.T) {
+		running := base()
+		prev, err := running.verifier(nil, getenv, nil)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(secretFile, nil, 0o600))
+		got, err := running.verifier(prev, getenv, nil)
+		var fe *FieldError
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, "oauth.issuers[1].introspection.client_secret_file", fe.Field)
+		assert.Nil(t, got, "an unchanged table does not keep a verifier whose secret is gone")
 	})
 }
 

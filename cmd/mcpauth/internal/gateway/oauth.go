@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +30,11 @@ const (
 // keys (module github.com/mcpauth/mcpauth/mcpauth/oauth; docs/oauth.md),
 // and serves the protected resource metadata at
 // /.well-known/oauth-protected-resource. Default off (no issuers): API keys
-// only. Restart-only: a reload that changes it logs the change as ignored.
+// only. Reloadable: a reload builds a new verifier from the new table, and
+// re-reads the introspection client secret, so that rotating the secret,
+// adding or removing an issuer or changing audiences needs no restart; a
+// reload that changes neither the table nor the secret keeps the running
+// verifier, with the keys it fetched and its introspection caches.
 type OAuthConfig struct {
 	// Resource is this MCP endpoint's public URL, as clients reach it
 	// (https://mcp.example.com/mcp): the audience tokens must name (RFC
@@ -202,10 +210,33 @@ func (in *IntrospectionConfig) clientSecret(field string, getenv func(string) st
 // the introspection client secret; nil when oauth is off. It fetches
 // nothing: keys are fetched on the first token.
 func (c *OAuthConfig) Verifier(getenv func(string) string, log *slog.Logger) (*oauth.Verifier, error) {
+	rv, err := c.verifier(nil, getenv, log)
+	if rv == nil {
+		return nil, err
+	}
+	return rv.v, err
+}
+
+// runningVerifier is a verifier with what it was built from: a copy of the
+// oauth table and a digest of the client secret read for it (the secret
+// itself is not kept here, so nothing that prints this can show it).
+type runningVerifier struct {
+	v      *oauth.Verifier
+	table  OAuthConfig
+	secret [sha256.Size]byte
+}
+
+// verifier is Verifier for a reload: it reads the client secret and
+// returns prev itself when neither the table nor the secret changed, so
+// that a reload keeps the running verifier's fetched keys and caches; else
+// a new verifier. nil when oauth is off. Errors name the field, never the
+// secret.
+func (c *OAuthConfig) verifier(prev *runningVerifier, getenv func(string) string, log *slog.Logger) (*runningVerifier, error) {
 	if !c.Enabled() {
 		return nil, nil
 	}
 	issuers := make([]oauth.Issuer, len(c.Issuers))
+	sum := sha256.New()
 	for i := range c.Issuers {
 		is := &c.Issuers[i]
 		secret := ""
@@ -215,13 +246,35 @@ func (c *OAuthConfig) Verifier(getenv func(string) string, log *slog.Logger) (*o
 				return nil, err
 			}
 		}
+		// Length-prefixed: the digest of a list, not of a concatenation.
+		_ = binary.Write(sum, binary.BigEndian, uint64(len(secret)))
+		sum.Write([]byte(secret))
 		issuers[i] = is.issuer(is.Introspection.enabled(), secret)
+	}
+	rv := &runningVerifier{table: c.clone()}
+	sum.Sum(rv.secret[:0])
+	if prev != nil && prev.secret == rv.secret && reflect.DeepEqual(prev.table, rv.table) {
+		return prev, nil
 	}
 	v, err := oauth.New(c.Resource, issuers, c.options(log))
 	if err != nil {
 		return nil, fieldErr("oauth", "%s", strings.TrimPrefix(err.Error(), "mcpauth/oauth: "))
 	}
-	return v, nil
+	rv.v = v
+	return rv, nil
+}
+
+// clone is a deep copy of c: a running verifier's table does not change
+// with the Config it came from.
+func (c *OAuthConfig) clone() OAuthConfig {
+	out := *c
+	out.ScopesSupported = slices.Clone(c.ScopesSupported)
+	out.Issuers = slices.Clone(c.Issuers)
+	for i := range out.Issuers {
+		is := &out.Issuers[i]
+		is.Audiences, is.Algorithms, is.TokenTypes = slices.Clone(is.Audiences), slices.Clone(is.Algorithms), slices.Clone(is.TokenTypes)
+	}
+	return out
 }
 
 // options are the oauth.Options of the table: its client times out after

@@ -127,30 +127,13 @@ func TestGatewayAcceptsOAuthTokens(t *testing.T) {
 			assert.Equal(t, []string{"tools:basic"}, md.ScopesSupported)
 		}
 	})
-
-	// oauth is restart-only: a reload keeps the running verifier (its
-	// fetched keys too) and names the changed table as ignored.
-	t.Run("reload", func(t *testing.T) {
-		fetches := is.jwks.Load()
-		next := cfg
-		next.OAuth.Issuers = []OAuthIssuerConfig{{URL: "https://idp.example.com/"}}
-		ignored, err := g.srv.Reload(&next)
-		require.NoError(t, err)
-		assert.Contains(t, ignored, "oauth")
-		cs := g.connect(is.token(t, "carol", oauthResource, "tools:basic"))
-		assert.Equal(t, "again", mustCall(t, cs, "echo", "again"))
-		assert.Equal(t, fetches, is.jwks.Load(), "keys kept across the reload")
-	})
 }
 
 // Without [oauth] the metadata is not served and tokens are not accepted.
 func TestGatewayWithoutOAuth(t *testing.T) {
 	up := startHTTPFixture(t, true)
 	g := startGateway(t, httpConfig(up.url))
-	res, err := http.Get(g.base + "/.well-known/oauth-protected-resource")
-	require.NoError(t, err)
-	res.Body.Close()
-	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	assertNoMetadata(t, g)
 	status, h, _ := post(t, g.url, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln", "", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
 	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.NotContains(t, h.Get("WWW-Authenticate"), "resource_metadata")
@@ -172,5 +155,17 @@ func assertTokenPrincipal(t *testing.T, seen []http.Header, user, scope, token s
 				assert.NotContains(t, v, token, "the token is forwarded in %s", name)
 			}
 		}
+	}
+}
+
+// assertNoMetadata checks that g serves no protected resource metadata, at
+// either path.
+func assertNoMetadata(t *testing.T, g *gw) {
+	t.Helper()
+	for _, path := range []string{"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"} {
+		res, err := http.Get(g.base + path)
+		require.NoError(t, err)
+		res.Body.Close()
+		assert.Equal(t, http.StatusNotFound, res.StatusCode, path)
 	}
 }

@@ -16,12 +16,13 @@ import (
 
 // generation is one Guard built from one version of the reloadable
 // configuration, and the handler it guards. Requests hold it while they run
-// (acquire/release); a retired generation closes its Guard when its last
-// request ends.
+// (acquire/release), and with it its OAuth verifier; a retired generation
+// closes its Guard when its last request ends.
 type generation struct {
 	guard   *mcpauth.Guard
 	handler http.Handler
-	limited bool // spends rate-limit budgets
+	limited bool             // spends rate-limit budgets
+	oauth   *runningVerifier // nil: API keys only
 
 	mu      sync.Mutex
 	active  int
@@ -72,9 +73,12 @@ func (g *generation) close() {
 }
 
 // newGeneration compiles the reloadable part of c (policy file, rate
-// limits, trusted proxies, bearer-only, audit arguments) into a Guard, with
-// the Server's OAuth verifier (built once in New: oauth is restart-only).
-func (s *Server) newGeneration(c *Config) (*generation, error) {
+// limits, trusted proxies, bearer-only, audit arguments, oauth) into a
+// Guard. Its OAuth verifier is built from c.OAuth, reading the client
+// secret again, unless neither the table nor the secret differs from
+// prev's (the running generation's, nil in New): then prev is kept, with
+// the keys it fetched. It changes nothing on error.
+func (s *Server) newGeneration(c *Config, prev *runningVerifier) (*generation, error) {
 	var policy *scope.Policy
 	if c.Policy.File != "" {
 		f, err := os.Open(c.Policy.File)
@@ -91,6 +95,10 @@ func (s *Server) newGeneration(c *Config) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
+	verifier, err := c.OAuth.verifier(prev, s.deps.Getenv, s.log)
+	if err != nil {
+		return nil, err
+	}
 	o := &mcpauth.Options{
 		Prefix:             c.Keys.Prefix,
 		Peppers:            s.peppers,
@@ -103,8 +111,8 @@ func (s *Server) newGeneration(c *Config) (*generation, error) {
 		AuditArguments:     c.Audit.Arguments,
 		AuditRedact:        c.Audit.Redact,
 	}
-	if s.oauth != nil {
-		o.OAuth = s.oauth
+	if verifier != nil {
+		o.OAuth = verifier.v
 	}
 	if rates != nil {
 		o.RateLimiter, o.RatePolicy = s.limiter.Limiter, rates
@@ -119,14 +127,18 @@ func (s *Server) newGeneration(c *Config) (*generation, error) {
 	if policy == nil {
 		s.log.Warn("no policy.file: every valid key may call every tool, read every resource and get every prompt")
 	}
-	return &generation{guard: g, limited: rates != nil}, nil
+	return &generation{guard: g, limited: rates != nil, oauth: verifier}, nil
 }
 
 // Reload applies a new configuration's policy, rate limits, trusted
-// proxies, keys.bearer_only and audit arguments without dropping a
-// connection: requests in flight finish under the old Guard, new ones use
-// the new one. next is validated here; if it or its policy file is bad,
-// nothing changes and the error says why. Fields that need a restart
+// proxies, keys.bearer_only, audit arguments and oauth table without
+// dropping a connection: requests in flight finish under the old Guard (and
+// its OAuth verifier), new ones use the new one. The introspection client
+// secret is read again: a changed one, or a changed oauth table, makes a
+// new verifier (which fetches keys anew); otherwise the running one is
+// kept. next is validated here; if it, its policy file or its client
+// secret is bad, nothing changes and the error names the field (never the
+// secret). Fields that need a restart
 // (listen, upstream, database, peppers, the rate-limit backend, ...) keep
 // their old values; their names are returned in ignored so the caller can
 // log them.
@@ -147,13 +159,13 @@ func (s *Server) Reload(next *Config) (ignored []string, err error) {
 		}
 	}
 	sort.Strings(ignored)
-	g, err := s.newGeneration(&c)
+	running := s.gen.Load() // swapped only here and in New, under reloadMu
+	g, err := s.newGeneration(&c, running.oauth)
 	if err != nil {
 		return nil, err
 	}
 	g.bind(s.up)
-	prev := s.gen.Swap(g)
-	prev.retire()
+	s.gen.Swap(g).retire()
 	// Keep the restart-only fields as they are running.
 	merged := *s.cfg
 	merged.Policy, merged.RateLimit = c.Policy, c.RateLimit
@@ -161,8 +173,10 @@ func (s *Server) Reload(next *Config) (ignored []string, err error) {
 	merged.TrustedProxies, merged.TrustedProxyHeader = c.TrustedProxies, c.TrustedProxyHeader
 	merged.Keys.BearerOnly = c.Keys.BearerOnly
 	merged.Audit.Arguments, merged.Audit.Redact = c.Audit.Arguments, c.Audit.Redact
+	merged.OAuth = c.OAuth
 	s.cfg = &merged
-	s.log.Info("configuration reloaded", slog.String("policy_file", c.Policy.File), slog.Bool("rate_limit", !c.RateLimit.Disabled))
+	s.log.Info("configuration reloaded", slog.String("policy_file", c.Policy.File), slog.Bool("rate_limit", !c.RateLimit.Disabled),
+		slog.Bool("oauth", g.oauth != nil), slog.Bool("oauth_verifier_kept", g.oauth != nil && g.oauth == running.oauth))
 	if len(ignored) > 0 {
 		s.log.Warn("configuration reload: these fields changed but need a restart", slog.Any("fields", ignored))
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/mcpauth/mcpauth/audit"
 	"github.com/mcpauth/mcpauth/mcpauth/apikey"
-	"github.com/mcpauth/mcpauth/mcpauth/oauth"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -52,9 +51,8 @@ type Server struct {
 	deps    Deps
 	log     *slog.Logger
 	peppers []apikey.Pepper
-	limiter *limiter        // one for all generations
-	audit   *audit.Writer   // nil: audit off
-	oauth   *oauth.Verifier // nil: API keys only; kept across reloads
+	limiter *limiter      // one for all generations
+	audit   *audit.Writer // nil: audit off
 	up      upstream
 	streams *streamSet
 	hosts   hostCheck
@@ -97,15 +95,11 @@ func New(cfg *Config, d Deps) (*Server, error) {
 	if err := s.startAudit(&c); err != nil {
 		return nil, err
 	}
-	if s.oauth, err = c.OAuth.Verifier(d.Getenv, s.log); err != nil {
-		s.closeBackground(context.Background())
-		return nil, err
-	}
 	if s.limiter, err = newLimiter(c.RateLimit.RateBackend, d.Getenv, s.log); err != nil {
 		s.closeBackground(context.Background())
 		return nil, err
 	}
-	g, err := s.newGeneration(&c)
+	g, err := s.newGeneration(&c, nil)
 	if err != nil {
 		s.closeBackground(context.Background())
 		return nil, err
@@ -172,23 +166,21 @@ func (s *Server) routes(c *Config) http.Handler {
 		mcp = accessLog(s.log, s.deps.Now, mcp)
 	}
 	mux.Handle(c.Path, withState(mcp))
-	if s.oauth != nil {
-		// The current Guard's handler: every generation has the one
-		// verifier, so the document does not change on reload.
-		md := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			g := s.acquire()
-			defer g.release()
-			g.guard.ResourceMetadataHandler().ServeHTTP(w, r)
-		})
-		for _, p := range metadataPaths {
-			mux.Handle(p, md)
-		}
+	// Mounted with oauth off too: a reload may switch it on. The current
+	// Guard's handler answers, from its verifier; without one, 404.
+	md := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g := s.acquire()
+		defer g.release()
+		g.guard.ResourceMetadataHandler().ServeHTTP(w, r)
+	})
+	for _, p := range metadataPaths {
+		mux.Handle(p, md)
 	}
 	return s.hosts.wrap(mux)
 }
 
-// Handler is the gateway's HTTP handler: /health, /ready, the MCP path and,
-// with oauth, the protected resource metadata.
+// Handler is the gateway's HTTP handler: /health, /ready, the MCP path and
+// the protected resource metadata (404 while oauth is off).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // serveHealth is liveness: the process serves. It checks nothing else, so
