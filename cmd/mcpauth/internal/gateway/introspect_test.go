@@ -31,21 +31,24 @@ const (
 
 // introspectionServer is an authorization server that answers RFC 7662
 // introspection from a table of tokens (a token not in it is inactive),
-// and only to introspectionClient with introspectionSecret. It counts the
-// calls, by token, and those with other credentials; discovery names the
-// endpoint.
+// and only to introspectionClient with its secret (introspectionSecret
+// unless acceptOnly says otherwise). It counts the calls, by token and by
+// the client secret presented, and those with other credentials; discovery
+// names the endpoint.
 type introspectionServer struct {
-	srv     *httptest.Server
-	total   atomic.Int32
-	badAuth atomic.Int32
-	mu      sync.Mutex
-	answers map[string]map[string]any
-	calls   map[string]int
+	srv      *httptest.Server
+	total    atomic.Int32
+	badAuth  atomic.Int32
+	mu       sync.Mutex
+	secret   string // the one client secret accepted
+	answers  map[string]map[string]any
+	calls    map[string]int
+	bySecret map[string]int
 }
 
 func newIntrospectionServer(t *testing.T) *introspectionServer {
 	t.Helper()
-	as := &introspectionServer{answers: map[string]map[string]any{}, calls: map[string]int{}}
+	as := &introspectionServer{secret: introspectionSecret, answers: map[string]map[string]any{}, calls: map[string]int{}, bySecret: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": as.srv.URL, "introspection_endpoint": as.srv.URL + "/introspect"})
@@ -55,7 +58,11 @@ func newIntrospectionServer(t *testing.T) *introspectionServer {
 		id, secret, ok := r.BasicAuth()
 		id, _ = url.QueryUnescape(id)
 		secret, _ = url.QueryUnescape(secret)
-		if !ok || id != introspectionClient || secret != introspectionSecret {
+		as.mu.Lock()
+		as.bySecret[secret]++
+		accepted := as.secret
+		as.mu.Unlock()
+		if !ok || id != introspectionClient || secret != accepted {
 			as.badAuth.Add(1)
 			w.Header().Set("WWW-Authenticate", `Basic realm="introspection"`)
 			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
@@ -86,6 +93,21 @@ func (as *introspectionServer) answer(token string, a map[string]any) {
 	as.mu.Lock()
 	defer as.mu.Unlock()
 	as.answers[token] = a
+}
+
+// acceptOnly makes secret the one client secret accepted from now on.
+func (as *introspectionServer) acceptOnly(secret string) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.secret = secret
+}
+
+// callsWith is how many calls presented secret as the client secret,
+// accepted or not.
+func (as *introspectionServer) callsWith(secret string) int {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.bySecret[secret]
 }
 
 // callsFor is how many times token was introspected.
