@@ -27,7 +27,8 @@ starts, one process per session of one user (--stdio "command args").
 Settings come from the TOML file --config (or $MCPAUTH_GATEWAY_CONFIG),
 then the environment ($MCPAUTH_GATEWAY_LISTEN, $MCPAUTH_GATEWAY_UPSTREAM,
 $MCPAUTH_GATEWAY_STDIO, $MCPAUTH_GATEWAY_POLICY, $MCPAUTH_DB), then these
-flags. SIGHUP re-reads them and applies the policy and rate limits without
+flags. SIGHUP re-reads them and applies the policy, rate limits and the
+[oauth] table (re-reading the introspection client secret) without
 dropping a connection; a bad file keeps the running configuration.
 Rate-limit budgets live in memory, or in the Redis whose redis:// or
 rediss:// URL is in $MCPAUTH_GATEWAY_REDIS (or in the variable the file's
