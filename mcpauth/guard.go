@@ -272,10 +272,11 @@ type Guard struct {
 	notes   *notifyqueue.Queue
 
 	revocations   *revocationWatcher
-	storeHealth   *dependency // the key store, as the request path sees it
-	limiterHealth *dependency // the rate limiter
-	unsubscribe   func()      // from Options.Changes; nil without
-	strict        bool        // Options.AuditStrict
+	streams       *streamRegistry // the open event streams (GET requests)
+	storeHealth   *dependency     // the key store, as the request path sees it
+	limiterHealth *dependency     // the rate limiter
+	unsubscribe   func()          // from Options.Changes; nil without
+	strict        bool            // Options.AuditStrict
 
 	// tokens caches verified OAuth tokens by SHA-256 (nil without OAuth).
 	tokens *keyCache
@@ -364,7 +365,8 @@ func New(keys store.KeyLookup, opts *Options) (*Guard, error) {
 		return nil, err
 	}
 	g := &Guard{keys: keys, opts: o, hasher: h, cache: newKeyCache(o.CacheSize, o.StaleIfError),
-		storeHealth: newDependency("key store", o.Logger, o.Now), limiterHealth: newDependency("rate limiter", o.Logger, o.Now)}
+		storeHealth: newDependency("key store", o.Logger, o.Now), limiterHealth: newDependency("rate limiter", o.Logger, o.Now),
+		streams: newStreamRegistry(o.Logger)}
 	if g.trusted, err = newProxyTrust(o.TrustedProxies, o.TrustedProxyHeader); err != nil {
 		return nil, err
 	}
@@ -400,7 +402,11 @@ func New(keys store.KeyLookup, opts *Options) (*Guard, error) {
 
 // Close flushes pending last-used times and notifications and stops
 // background work. Requests after Close still authenticate, but their uses
-// are no longer recorded.
+// are no longer recorded. Close does not end event streams (GET requests)
+// still being served: each still ends at its credential's expiry or on
+// Forget, but changes made elsewhere no longer reach this Guard (the poll
+// and Options.Changes stop). Every expiry timer belongs to a request being
+// served and is stopped when that request ends, so none outlives it.
 func (g *Guard) Close(ctx context.Context) error {
 	var errs []error
 	if g.unsubscribe != nil {

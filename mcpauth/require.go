@@ -77,6 +77,13 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	defer x.release()
 	auditing := g.opts.Audit != nil
 	x.arrival(g.opts.Now)
+	// A GET is an event stream: the Guard ends it when its key changes
+	// (streams.go). Nothing of it is done for other methods.
+	streaming := r.Method == http.MethodGet
+	var seen uint64
+	if streaming {
+		seen = g.streams.begin()
+	}
 	x.out, x.more = newOutliving(g.opts.RateLimiter != nil || g.opts.Audit != nil)
 	x.requestID, x.idMade = x.out.setRequestID(w, r, g.opts.RequestIDHeader)
 
@@ -116,7 +123,14 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 
 	g.observeRequest(&x, nil)
-	r = r.WithContext(x.out.withEntry(r.Context(), x.entry))
+	ctx := r.Context()
+	if streaming {
+		p := x.entry.principal
+		var s *stream
+		ctx, s = g.streams.open(ctx, p.KeyID, p.UserID, streamDeadline(x.entry, x.now), seen, x.now)
+		defer g.streams.close(s)
+	}
+	r = r.WithContext(x.out.withEntry(ctx, x.entry))
 	if !auditing || g.strict {
 		next.ServeHTTP(w, r)
 		return
