@@ -76,8 +76,9 @@ type Options struct {
 	// RevocationPollInterval is how often the Guard asks a shared store
 	// for keys changed elsewhere (store.ChangeLister, like the SQL store:
 	// revoked or given a new expiry, as rotation does; or, for a store that
-	// only lists revocations, store.RevocationLister), and drops them from
-	// its cache: without Changes, or while its channel is down, a change
+	// only lists revocations, store.RevocationLister), and forgets them
+	// (see Guard.Forget: the cache entry, and the key's open event
+	// streams): without Changes, or while its channel is down, a change
 	// made through any instance takes effect on all of them within about
 	// this long plus a store round trip. Failures are logged once when
 	// polling starts failing and once when it works again. Default 1s;
@@ -92,7 +93,8 @@ type Options struct {
 	// LISTEN/NOTIFY (module store/sqlstore/pgnotify) or Redis pub/sub
 	// (module store/redisnotify). New subscribes; each change drops the key
 	// (or every key of a user, or, after the channel was down, the whole
-	// cache), so that the next request re-reads the store. Give the same
+	// cache), so that the next request re-reads the store, and ends its
+	// open event streams (after the channel was down: every stream). Give the same
 	// feed to keyadmin.Options.Changes so that every key change is
 	// published. With it, a change takes effect on every instance within
 	// the channel's delivery time (docs/distributed.md: p99 a few

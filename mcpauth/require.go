@@ -25,6 +25,11 @@ import (
 // as without it. When Options.Audit is set, the request's events are
 // recorded after the response (see Options.Audit).
 //
+// A GET (an event stream) is served with a context the Guard cancels when
+// it forgets the key or its user (see Forget and ForgetUser) and when the
+// credential expires, so that an open stream does not outlive its key;
+// the handler must return when its request context ends.
+//
 // Require has the func(http.Handler) http.Handler shape, so it composes
 // with chi's r.Use and with plain http.Handle.
 func (g *Guard) Require(next http.Handler) http.Handler {
