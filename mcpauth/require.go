@@ -3,8 +3,9 @@ package mcpauth
 // This file holds Require and the state of one request. The steps follow in
 // the order a request meets them, one file each: credential.go (which key),
 // verify.go (is it valid, for whom), inspect.go (which JSON-RPC messages),
-// limit.go (rate limit), policy.go (scopes), then the handler, then
-// record.go (audit). Every refusal is answered by respond.go.
+// limit.go (rate limit), policy.go (scopes), then the handler (a GET's as
+// an open event stream the Guard can end: streams.go), then record.go
+// (audit). Every refusal is answered by respond.go.
 
 import (
 	"errors"
@@ -34,6 +35,10 @@ import (
 // with chi's r.Use and with plain http.Handle.
 func (g *Guard) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			g.serveStream(w, r, next)
+			return
+		}
 		g.serve(w, r, next)
 	})
 }
@@ -82,13 +87,6 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	defer x.release()
 	auditing := g.opts.Audit != nil
 	x.arrival(g.opts.Now)
-	// A GET is an event stream: the Guard ends it when its key changes
-	// (streams.go). Nothing of it is done for other methods.
-	streaming := r.Method == http.MethodGet
-	var seen uint64
-	if streaming {
-		seen = g.streams.begin()
-	}
 	x.out, x.more = newOutliving(g.opts.RateLimiter != nil || g.opts.Audit != nil)
 	x.requestID, x.idMade = x.out.setRequestID(w, r, g.opts.RequestIDHeader)
 
@@ -128,14 +126,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 
 	g.observeRequest(&x, nil)
-	ctx := r.Context()
-	if streaming {
-		p := x.entry.principal
-		var s *stream
-		ctx, s = g.streams.open(ctx, p.KeyID, p.UserID, streamDeadline(x.entry, x.now), seen, x.now)
-		defer g.streams.close(s)
-	}
-	r = r.WithContext(x.out.withEntry(ctx, x.entry))
+	r = r.WithContext(x.out.withEntry(r.Context(), x.entry))
 	if !auditing || g.strict {
 		next.ServeHTTP(w, r)
 		return

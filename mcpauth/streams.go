@@ -11,10 +11,40 @@ import (
 	"context"
 	"hash/maphash"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 )
+
+// serveStream serves a GET: as serve does, but the handler runs with a
+// context registered in g.streams, ended when the key or user is forgotten
+// or the credential expires. It reads the registry's epoch before the
+// request is authenticated, so that a forget during authentication ends
+// the stream too. Other methods never come here: their path is serve's
+// alone.
+func (g *Guard) serveStream(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	g.serve(w, r, &streamHandler{g: g, next: next, seen: g.streams.begin()})
+}
+
+// streamHandler runs next for a GET that passed Require, as an open stream.
+type streamHandler struct {
+	g    *Guard
+	next http.Handler
+	seen uint64 // the registry's epoch before authentication
+}
+
+func (h *streamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e := entryFrom(r.Context())
+	if e == nil { // unreachable: serve calls it only with the principal
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	now := h.g.opts.Now()
+	ctx, s := h.g.streams.open(r.Context(), e.principal.KeyID, e.principal.UserID, streamDeadline(e, now), h.seen, now)
+	defer h.g.streams.close(s)
+	h.next.ServeHTTP(w, r.WithContext(ctx))
+}
 
 // markSlots is the number of slots each of streamRegistry's forget marks
 // hashes IDs into.
