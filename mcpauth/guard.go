@@ -76,8 +76,9 @@ type Options struct {
 	// RevocationPollInterval is how often the Guard asks a shared store
 	// for keys changed elsewhere (store.ChangeLister, like the SQL store:
 	// revoked or given a new expiry, as rotation does; or, for a store that
-	// only lists revocations, store.RevocationLister), and drops them from
-	// its cache: without Changes, or while its channel is down, a change
+	// only lists revocations, store.RevocationLister), and forgets them
+	// (see Guard.Forget: the cache entry, and the key's open event
+	// streams): without Changes, or while its channel is down, a change
 	// made through any instance takes effect on all of them within about
 	// this long plus a store round trip. Failures are logged once when
 	// polling starts failing and once when it works again. Default 1s;
@@ -92,7 +93,8 @@ type Options struct {
 	// LISTEN/NOTIFY (module store/sqlstore/pgnotify) or Redis pub/sub
 	// (module store/redisnotify). New subscribes; each change drops the key
 	// (or every key of a user, or, after the channel was down, the whole
-	// cache), so that the next request re-reads the store. Give the same
+	// cache), so that the next request re-reads the store, and ends its
+	// open event streams (after the channel was down: every stream). Give the same
 	// feed to keyadmin.Options.Changes so that every key change is
 	// published. With it, a change takes effect on every instance within
 	// the channel's delivery time (docs/distributed.md: p99 a few
@@ -272,10 +274,11 @@ type Guard struct {
 	notes   *notifyqueue.Queue
 
 	revocations   *revocationWatcher
-	storeHealth   *dependency // the key store, as the request path sees it
-	limiterHealth *dependency // the rate limiter
-	unsubscribe   func()      // from Options.Changes; nil without
-	strict        bool        // Options.AuditStrict
+	streams       *streamRegistry // the open event streams (GET requests)
+	storeHealth   *dependency     // the key store, as the request path sees it
+	limiterHealth *dependency     // the rate limiter
+	unsubscribe   func()          // from Options.Changes; nil without
+	strict        bool            // Options.AuditStrict
 
 	// tokens caches verified OAuth tokens by SHA-256 (nil without OAuth).
 	tokens *keyCache
@@ -364,7 +367,8 @@ func New(keys store.KeyLookup, opts *Options) (*Guard, error) {
 		return nil, err
 	}
 	g := &Guard{keys: keys, opts: o, hasher: h, cache: newKeyCache(o.CacheSize, o.StaleIfError),
-		storeHealth: newDependency("key store", o.Logger, o.Now), limiterHealth: newDependency("rate limiter", o.Logger, o.Now)}
+		storeHealth: newDependency("key store", o.Logger, o.Now), limiterHealth: newDependency("rate limiter", o.Logger, o.Now),
+		streams: newStreamRegistry(o.Logger)}
 	if g.trusted, err = newProxyTrust(o.TrustedProxies, o.TrustedProxyHeader); err != nil {
 		return nil, err
 	}
@@ -400,7 +404,11 @@ func New(keys store.KeyLookup, opts *Options) (*Guard, error) {
 
 // Close flushes pending last-used times and notifications and stops
 // background work. Requests after Close still authenticate, but their uses
-// are no longer recorded.
+// are no longer recorded. Close does not end event streams (GET requests)
+// still being served: each still ends at its credential's expiry or on
+// Forget, but changes made elsewhere no longer reach this Guard (the poll
+// and Options.Changes stop). Every expiry timer belongs to a request being
+// served and is stopped when that request ends, so none outlives it.
 func (g *Guard) Close(ctx context.Context) error {
 	var errs []error
 	if g.unsubscribe != nil {

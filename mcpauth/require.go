@@ -3,8 +3,9 @@ package mcpauth
 // This file holds Require and the state of one request. The steps follow in
 // the order a request meets them, one file each: credential.go (which key),
 // verify.go (is it valid, for whom), inspect.go (which JSON-RPC messages),
-// limit.go (rate limit), policy.go (scopes), then the handler, then
-// record.go (audit). Every refusal is answered by respond.go.
+// limit.go (rate limit), policy.go (scopes), then the handler (a GET's as
+// an open event stream the Guard can end: streams.go), then record.go
+// (audit). Every refusal is answered by respond.go.
 
 import (
 	"errors"
@@ -25,10 +26,19 @@ import (
 // as without it. When Options.Audit is set, the request's events are
 // recorded after the response (see Options.Audit).
 //
+// A GET (an event stream) is served with a context the Guard cancels when
+// it forgets the key or its user (see Forget and ForgetUser) and when the
+// credential expires, so that an open stream does not outlive its key;
+// the handler must return when its request context ends.
+//
 // Require has the func(http.Handler) http.Handler shape, so it composes
 // with chi's r.Use and with plain http.Handle.
 func (g *Guard) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			g.serveStream(w, r, next)
+			return
+		}
 		g.serve(w, r, next)
 	})
 }

@@ -281,4 +281,14 @@ func validScopes(in []string) []string {
 // (possibly older) answer back. Give it to keyadmin.Options.OnChange so that
 // every change the key manager makes reaches the cache at once; call it
 // yourself when a key changes through another path.
-func (g *Guard) Forget(keyID string) { g.cache.forget(keyID) }
+//
+// Forget also ends the key's event streams (the GET requests Require is
+// serving with it, including one still being authenticated): their
+// handlers' contexts are cancelled. It does so whatever the change was
+// (revocation, rotation, new scopes or expiry): a client reopens its stream
+// and is authenticated against the key as it is now. The revocation poll
+// and Options.Changes call it for every key they report.
+func (g *Guard) Forget(keyID string) {
+	g.cache.forget(keyID) // first: a stream opened after the next line reads the store again
+	g.streams.forgetKey(keyID)
+}
