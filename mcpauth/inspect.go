@@ -148,9 +148,10 @@ func cloneID(id []byte) []byte {
 // gives the handler the same bytes, and room for the messages found in
 // them.
 type bodyBuffer struct {
-	buf bytes.Buffer
-	rd  bodyReader
-	lr  io.LimitedReader // reads the body into buf
+	buf  bytes.Buffer
+	rd   bytes.Reader
+	held *bodyReader      // handed to the handler; ended by release
+	lr   io.LimitedReader // reads the body into buf
 	// msgs backs the request's messages when the body holds at most 4.
 	// release clears it only when msgsUsed says something was written to
 	// it: zeroing 800 bytes of pointers on every request (write barriers
@@ -159,9 +160,39 @@ type bodyBuffer struct {
 	msgsUsed bool
 }
 
-type bodyReader struct{ bytes.Reader }
+// bodyReader reads the pooled buffer for the handler until release, then
+// fails as net/http's own body does once its handler has returned. A
+// reader may outlive the handler: a reverse proxy's transport writes the
+// request body from a goroutine of its own and may still be doing so when
+// the handler returns. Without this it would go on reading the buffer once
+// the next request had it, and send that request's body upstream. It is
+// allocated per inspected request for that reason: the pooled one would be
+// the next request's.
+type bodyReader struct {
+	mu sync.Mutex
+	rd *bytes.Reader // nil once released
+}
+
+// errBodyAfterHandler is net/http's error for the same misuse.
+var errBodyAfterHandler = errors.New("http: invalid Read on closed Body")
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rd == nil {
+		return 0, errBodyAfterHandler
+	}
+	return b.rd.Read(p)
+}
 
 func (*bodyReader) Close() error { return nil }
+
+// end makes later Reads fail; a Read in progress finishes first.
+func (b *bodyReader) end() {
+	b.mu.Lock()
+	b.rd = nil
+	b.mu.Unlock()
+}
 
 var bodyBuffers = sync.Pool{New: func() any { return new(bodyBuffer) }}
 
@@ -184,10 +215,17 @@ func (b *bodyBuffer) readFrom(body io.Reader, n int64) (int64, error) {
 
 func (b *bodyBuffer) reader(body []byte) io.ReadCloser {
 	b.rd.Reset(body)
-	return &b.rd
+	b.held = &bodyReader{rd: &b.rd}
+	return b.held
 }
 
+// release returns b to the pool once no reader the handler was given can
+// read it any more.
 func (b *bodyBuffer) release() {
+	if b.held != nil {
+		b.held.end()
+		b.held = nil
+	}
 	if b.buf.Cap() > maxPooledBody {
 		return
 	}
