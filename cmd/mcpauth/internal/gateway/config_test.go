@@ -154,29 +154,29 @@ cache_ttl = "5s"
 
 	// The client secret is read at start (and on each reload): a missing
 	// file names the field, a present one builds the verifier.
-	_, err = c.OAuth.Verifier(func(string) string { return "" }, nil)
+	_, err = c.OAuth.verifier(nil, func(string) string { return "" }, nil)
 	var fe *FieldError
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, "oauth.issuers[1].introspection.client_secret_file", fe.Field)
 	c.OAuth.Issuers[1].Introspection.ClientSecretFile = filepath.Join(t.TempDir(), "secret")
 	require.NoError(t, os.WriteFile(c.OAuth.Issuers[1].Introspection.ClientSecretFile, []byte("s3cret-value\n"), 0o600))
-	v, err := c.OAuth.Verifier(func(string) string { return "" }, nil)
+	rv, err := c.OAuth.verifier(nil, func(string) string { return "" }, nil)
 	require.NoError(t, err)
-	md := v.ResourceMetadata()
+	md := rv.v.ResourceMetadata()
 	assert.Equal(t, "https://mcp.example.com/mcp", md.Resource)
 	assert.Equal(t, []string{"https://example.eu.auth0.com/", "https://idp.example.com"}, md.AuthorizationServers)
 
 	c.OAuth.Issuers[1].Introspection = IntrospectionConfig{ClientID: "x", ClientSecretEnv: "GW_SECRET"}
-	_, err = c.OAuth.Verifier(func(string) string { return "" }, nil)
+	_, err = c.OAuth.verifier(nil, func(string) string { return "" }, nil)
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, "oauth.issuers[1].introspection.client_secret_env", fe.Field)
 
 	// Without issuers oauth is off.
 	off := &Config{Upstream: UpstreamConfig{URL: "http://a/"}}
 	require.NoError(t, off.Validate())
-	v, err = off.OAuth.Verifier(nil, nil)
+	rv, err = off.OAuth.verifier(nil, nil, nil)
 	require.NoError(t, err)
-	assert.Nil(t, v)
+	assert.Nil(t, rv)
 }
 
 // oauth.http_timeout is the timeout of the verifier's client: 10s when
@@ -210,9 +210,10 @@ url = "https://idp.example.com/"
 			require.NotNil(t, o.HTTPClient)
 			assert.Equal(t, c.want, o.HTTPClient.Timeout)
 			assert.Nil(t, o.HTTPClient.Transport, "http.DefaultTransport, as oauth.New's own client")
-			v, err := cfg.OAuth.Verifier(func(string) string { return "" }, nil)
+			rv, err := cfg.OAuth.verifier(nil, func(string) string { return "" }, nil)
 			require.NoError(t, err)
-			assert.NotNil(t, v)
+			require.NotNil(t, rv)
+			assert.NotNil(t, rv.v)
 		})
 	}
 

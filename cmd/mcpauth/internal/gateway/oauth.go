@@ -206,17 +206,6 @@ func (in *IntrospectionConfig) clientSecret(field string, getenv func(string) st
 	return s, nil
 }
 
-// Verifier builds the OAuth verifier of a validated configuration, reading
-// the introspection client secret; nil when oauth is off. It fetches
-// nothing: keys are fetched on the first token.
-func (c *OAuthConfig) Verifier(getenv func(string) string, log *slog.Logger) (*oauth.Verifier, error) {
-	rv, err := c.verifier(nil, getenv, log)
-	if rv == nil {
-		return nil, err
-	}
-	return rv.v, err
-}
-
 // runningVerifier is a verifier with what it was built from: a copy of the
 // oauth table and a digest of the client secret read for it (the secret
 // itself is not kept here, so nothing that prints this can show it).
@@ -226,11 +215,12 @@ type runningVerifier struct {
 	secret [sha256.Size]byte
 }
 
-// verifier is Verifier for a reload: it reads the client secret and
-// returns prev itself when neither the table nor the secret changed, so
-// that a reload keeps the running verifier's fetched keys and caches; else
-// a new verifier. nil when oauth is off. Errors name the field, never the
-// secret.
+// verifier builds the OAuth verifier of a validated configuration, reading
+// the introspection client secret (at start, prev nil, and on each
+// reload). It returns prev itself when neither the table nor the secret
+// changed, so that a reload keeps the running verifier's fetched keys and
+// caches; else a new verifier, which fetches nothing until the first
+// token. nil when oauth is off. Errors name the field, never the secret.
 func (c *OAuthConfig) verifier(prev *runningVerifier, getenv func(string) string, log *slog.Logger) (*runningVerifier, error) {
 	if !c.Enabled() {
 		return nil, nil
